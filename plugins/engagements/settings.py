@@ -1,0 +1,55 @@
+"""Runtime settings: internal addresses, links and folders.
+
+Read when a task or command runs, never at DAG parse time. Each setting comes from the
+Airflow Variable ``engagements_<name>`` when running inside Airflow, else from the
+environment variable ``ENGAGEMENTS_<NAME>``, else from the default below.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_home() -> str:
+    return os.environ.get("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    sender: str = "2i2c Product and Services Team <engagements@2i2c.org>"
+    bd_email: str = "bd@2i2c.org"
+    support_email: str = "support@2i2c.org"
+    scheduling_link: str = "https://cal.com/2i2c/technical-meeting"
+    rollout_scheduling_link: str = "https://cal.com/2i2c/rollout-meeting"
+    forum_url: str = "https://discourse.2i2c.org"
+    images_guide_url: str = "https://docs.2i2c.org/admin/howto/environment/"
+    artifacts_dir: str = ""
+    store_path: str = ""
+
+    @property
+    def artifacts_path(self) -> Path:
+        return Path(self.artifacts_dir or Path(_default_home()) / "artifacts")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.store_path or Path(_default_home()) / "engagements.sqlite")
+
+
+def load_settings(*, use_variables: bool = False) -> Settings:
+    """Resolve every setting; ``use_variables`` is set by tasks running inside Airflow."""
+    values: dict[str, str] = {}
+    for f in fields(Settings):
+        value = None
+        if use_variables:
+            from airflow.sdk import Variable
+
+            value = Variable.get(f"engagements_{f.name}", default=None)
+        if value is None:
+            value = os.environ.get(f"ENGAGEMENTS_{f.name.upper()}")
+        if value is not None:
+            values[f.name] = value
+    return Settings(**values)

@@ -1,0 +1,167 @@
+"""The engagement store contract shared by every backend.
+
+Four tables, the same in Airtable and in the embedded SQLite store:
+
+- Engagements: one record per community (config, status, sign-off facts, decisions).
+- Contacts: the representatives and the invoicing contact of each community.
+- Milestones: human steps with due dates, and who recorded them done and when.
+- Actions: the log of every external action (emails, documents, follow-up issues) keyed so
+  that a re-run finds what was already done instead of doing it twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class EngagementStatus(StrEnum):
+    CLOSED_WON = "Closed-Won"
+    ONBOARDING = "Onboarding"
+    ACTIVE = "Active"
+    PREMIUM_REFERRAL = "Premium referral"
+    RENEWAL = "Renewal"
+    DECOMMISSIONING = "Decommissioning"
+    DECOMMISSIONED = "Decommissioned"
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked; the message says which service and what."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing service kept failing (rate limit, 5xx, timeout) after retries."""
+
+
+class NotFound(StoreError):
+    """No engagement for this community id."""
+
+
+@dataclass(frozen=True)
+class Engagement:
+    community_id: str
+    name: str
+    status: EngagementStatus
+    config: dict[str, Any]
+    agreement_signed_community: bool = False
+    agreement_signed_2i2c: bool = False
+    agreement_signed_css: bool = False
+    agreement_url: str | None = None
+    decisions: dict[str, Any] = field(default_factory=dict)
+    onboarding_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    community_id: str
+    email: str
+    name: str
+    role: str  # "representative", "technical lead" or "invoicing"
+    github: str | None = None
+
+
+@dataclass(frozen=True)
+class MilestoneRecord:
+    community_id: str
+    milestone: str
+    due: dt.date | None
+    done_at: dt.datetime | None = None
+    done_by: str | None = None
+    note: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+    def overdue(self, today: dt.date) -> bool:
+        return not self.done and self.due is not None and today > self.due
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    community_id: str
+    key: str
+    kind: str
+    created_at: dt.datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class EngagementStore(Protocol):
+    """What the pipelines, the CLI and the tests need from a store; every write is idempotent."""
+
+    def upsert_engagement(
+        self, community_id: str, name: str, config: dict[str, Any], **fields: Any
+    ) -> Engagement:
+        """Create the engagement or update its name/config and the given fields.
+
+        ``fields`` may be any other :class:`Engagement` attribute (status, agreement flags,
+        agreement_url, decisions, onboarding_run_id); a new record starts as Closed-Won.
+        """
+
+    def get_engagement(self, community_id: str) -> Engagement | None: ...
+
+    def list_engagements(self, status: EngagementStatus | None = None) -> list[Engagement]:
+        """All engagements (optionally of one status), read in one paginated pass."""
+
+    def update_engagement(self, community_id: str, **fields: Any) -> Engagement:
+        """Change some fields; raise :class:`NotFound` for an unknown community."""
+
+    def replace_contacts(self, community_id: str, contacts: Iterable[Contact]) -> list[Contact]:
+        """Make the community's contacts exactly these (matched by email)."""
+
+    def list_contacts(self, community_id: str) -> list[Contact]: ...
+
+    def plan_milestone(self, community_id: str, milestone: str, due: dt.date | None) -> MilestoneRecord:
+        """Ensure the milestone exists; set its due date; never undo a recorded completion."""
+
+    def record_milestone(
+        self,
+        community_id: str,
+        milestone: str,
+        *,
+        by: str,
+        note: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> MilestoneRecord:
+        """Mark the milestone done; if it already is, return it unchanged."""
+
+    def get_milestone(self, community_id: str, milestone: str) -> MilestoneRecord | None: ...
+
+    def list_milestones(self, community_id: str) -> list[MilestoneRecord]: ...
+
+    def record_action(
+        self, community_id: str, key: str, kind: str, detail: dict[str, Any] | None = None
+    ) -> ActionRecord:
+        """Log an action under a unique key; if the key exists, return the existing record."""
+
+    def update_action(self, community_id: str, key: str, detail: dict[str, Any]) -> ActionRecord:
+        """Replace an action's detail (e.g. a regenerated document's new path)."""
+
+    def get_action(self, community_id: str, key: str) -> ActionRecord | None: ...
+
+    def list_actions(self, community_id: str, kind: str | None = None) -> list[ActionRecord]: ...
+
+
+ENGAGEMENT_FIELDS = frozenset(
+    {
+        "status",
+        "agreement_signed_community",
+        "agreement_signed_2i2c",
+        "agreement_signed_css",
+        "agreement_url",
+        "decisions",
+        "onboarding_run_id",
+        "name",
+        "config",
+    }
+)
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - ENGAGEMENT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown engagement field(s): {', '.join(sorted(unknown))}")
