@@ -1,0 +1,249 @@
+"""``engagements``: the command line over the same functions the pipelines use."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engagements.config import ConfigError, load_config
+
+
+def _store():
+    from engagements.store import get_store
+
+    return get_store()
+
+
+def _who(explicit: str | None) -> str:
+    return explicit or f"{getpass.getuser()} (engagements CLI)"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for path, reason in exc.problems:
+            print(f"{args.file}: {path}: {reason}")
+        print(f"{len(exc.problems)} problem(s); nothing was stored", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    hubs = ", ".join(config.hub_urls.values())
+    print(
+        f"OK: {config.community_id} ({config.name}), {config.tier.value} tier, "
+        f"{config.cloud.provider.value} {config.cloud.region}, "
+        f"{len(config.representatives)} representative(s), hubs {hubs}"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    store = _store()
+    engagement = store.get_engagement(args.community_id)
+    if engagement is None:
+        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+        return 1
+    today = dt.datetime.now(dt.UTC).date()
+    print(f"{engagement.community_id}: {engagement.name} — status {engagement.status.value}")
+    rows = [("MILESTONE", "DUE", "DONE", "BY", "OVERDUE")]
+    for m in store.list_milestones(args.community_id):
+        rows.append(
+            (
+                m.milestone,
+                m.due.isoformat() if m.due else "-",
+                m.done_at.strftime("%Y-%m-%d %H:%M") if m.done_at else "-",
+                m.done_by or "-",
+                f"yes ({(today - m.due).days} days)" if m.overdue(today) else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_milestone_mark(args: argparse.Namespace) -> int:
+    from engagements.milestones import UnknownMilestone, get_milestone
+
+    try:
+        spec = get_milestone(args.milestone)
+    except UnknownMilestone as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    store = _store()
+    if store.get_engagement(args.community_id) is None:
+        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+        return 1
+    before = store.get_milestone(args.community_id, args.milestone)
+    record = store.record_milestone(
+        args.community_id, args.milestone, by=_who(args.by), note=args.note
+    )
+    if before is not None and before.done:
+        print(f"{spec.title}: already recorded by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}")
+    else:
+        print(f"{spec.title}: recorded done by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_render_email(args: argparse.Namespace) -> int:
+    from engagements.messages.emails import EmailKind, format_email_for_terminal, render_email
+    from engagements.milestones import ONBOARDING_MILESTONES
+    from engagements.onboarding import premium_reason, signoff_problems
+    from engagements.settings import load_settings
+    from engagements.store.base import Engagement, EngagementStatus
+
+    try:
+        kind = EmailKind(args.template)
+    except ValueError:
+        known = ", ".join(k.value for k in EmailKind)
+        print(f"unknown template {args.template!r}; known: {known}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    extra: dict = {}
+    if kind is EmailKind.SIGNOFF_PROBLEMS:
+        unsigned = Engagement(config.community_id, config.name, EngagementStatus.CLOSED_WON, {})
+        extra["problems"] = signoff_problems(config, unsigned)
+    elif kind is EmailKind.PREMIUM_TIER:
+        extra["reason"] = premium_reason(config) or "preview: access not manageable by 2i2c"
+    elif kind is EmailKind.MILESTONE_OVERDUE:
+        first = ONBOARDING_MILESTONES[0]
+        due = first.due(config)
+        extra.update(
+            milestone=first.title,
+            milestone_key=first.key,
+            due=due,
+            days_overdue=max(0, (dt.datetime.now(dt.UTC).date() - due).days),
+        )
+    email = render_email(kind, config, load_settings(), extra=extra)
+    print(format_email_for_terminal(email))
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    store = _store()
+    status = 0
+    for file in args.files:
+        try:
+            config = load_config(file)
+        except ConfigError as exc:
+            print(f"{file}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        signed = not args.unsigned
+        store.upsert_engagement(
+            config.community_id,
+            config.name,
+            config.to_dict(),
+            agreement_signed_community=signed,
+            agreement_signed_2i2c=signed,
+            agreement_signed_css=signed,
+            agreement_url=f"file://{Path(file).resolve()}" if signed else None,
+        )
+        state = "agreement signed and uploaded" if signed else "agreement not yet signed"
+        print(f"seeded {config.community_id} ({config.name}): Closed-Won, {state}")
+    return status
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    store = _store()
+    if store.get_engagement(args.community_id) is None:
+        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+        return 1
+    fields: dict = {f"agreement_signed_{party}": True for party in args.signed_by}
+    if args.url:
+        fields["agreement_url"] = args.url
+    if not fields:
+        print("nothing to record: give --signed-by and/or --url", file=sys.stderr)
+        return 2
+    engagement = store.update_engagement(args.community_id, **fields)
+    print(
+        f"{engagement.community_id}: signed by community={engagement.agreement_signed_community} "
+        f"2i2c={engagement.agreement_signed_2i2c} css={engagement.agreement_signed_css}; "
+        f"agreement {engagement.agreement_url or 'not uploaded'}"
+    )
+    return 0
+
+
+def cmd_trigger_conf(args: argparse.Namespace) -> int:
+    from engagements.params import flatten_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(json.dumps(flatten_config(config.to_dict()), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="engagements", description="Engagement lifecycle pipelines: the command line."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a community config file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("status", help="milestones of an engagement with due dates")
+    p.add_argument("community_id")
+    p.set_defaults(func=cmd_status)
+
+    milestone = sub.add_parser("milestone", help="record human milestones").add_subparsers(
+        dest="action", required=True
+    )
+    p = milestone.add_parser("mark", help="record a milestone as done")
+    p.add_argument("community_id")
+    p.add_argument("milestone")
+    p.add_argument("--note")
+    p.add_argument("--by", help="who did it (default: your login)")
+    p.set_defaults(func=cmd_milestone_mark)
+
+    p = sub.add_parser("render-email", help="print a rendered email for a config file")
+    p.add_argument("template")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_render_email)
+
+    p = sub.add_parser("seed", help="load community configs into the store as Closed-Won")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--unsigned", action="store_true", help="leave the agreement unsigned")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("agreement", help="record BD's agreement facts (signatures, upload)")
+    p.add_argument("community_id")
+    p.add_argument(
+        "--signed-by", action="append", default=[], choices=["community", "2i2c", "css"]
+    )
+    p.add_argument("--url", help="where the signed agreement is uploaded")
+    p.set_defaults(func=cmd_agreement)
+
+    p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_trigger_conf)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from engagements.store.base import StoreError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Shared pieces of the lifecycle DAGs: defaults, tags and the milestone gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from airflow.sdk import TaskGroup
+
+from engagements.milestones import get_milestone
+from engagements.operators.milestone import ConfirmMilestoneOperator
+from engagements.sensors.milestone import MilestoneSensor
+
+DEFAULT_ARGS = {
+    "owner": "product-and-services",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=15),
+}
+"""Retries with backoff absorb a rate-limited store or a busy mail server."""
+
+
+class Tag(StrEnum):
+    LIFECYCLE = "engagement-lifecycle"
+    ONBOARDING = "onboarding"
+
+
+def milestone_gate(milestone: str) -> TaskGroup:
+    """``wait`` for a human milestone, then ``record`` it if the wait was marked success."""
+    spec = get_milestone(milestone)
+    with TaskGroup(milestone, tooltip=spec.title) as group:
+        wait = MilestoneSensor(
+            task_id="wait",
+            milestone=milestone,
+            doc_md=f"Waits for **{spec.title}**. {spec.how}",
+        )
+        wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
+    return group

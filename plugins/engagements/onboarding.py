@@ -1,0 +1,242 @@
+"""Onboarding steps as plain functions over a store: no Airflow needed to run or test them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import Any
+
+from engagements.config import CommunityConfig, Tier, parse_config
+from engagements.messages.emails import EmailKind, RenderedEmail, render_email
+from engagements.milestones import onboarding_plan, training_plan
+from engagements.settings import Settings
+from engagements.store.base import (
+    Contact,
+    Engagement,
+    EngagementStatus,
+    EngagementStore,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+ACTIVE_RUN_STATES = frozenset({"queued", "running"})
+FINISHED_STATUSES = frozenset(
+    {
+        EngagementStatus.ACTIVE,
+        EngagementStatus.RENEWAL,
+        EngagementStatus.DECOMMISSIONING,
+        EngagementStatus.DECOMMISSIONED,
+    }
+)
+
+
+class OnboardingRefused(RuntimeError):
+    """This run must not onboard the community; the message says why and what to do."""
+
+
+def effective_config(engagement: Engagement) -> CommunityConfig:
+    """The stored config with the recorded technical decisions applied."""
+    config = parse_config(engagement.config)
+    return config.with_decisions(engagement.decisions) if engagement.decisions else config
+
+
+def load_engagement(store: EngagementStore, community_id: str) -> Engagement:
+    engagement = store.get_engagement(community_id)
+    if engagement is None:
+        raise NotFound(
+            f"no engagement for community {community_id!r} in the store; "
+            "trigger engagement_onboarding with its config first"
+        )
+    return engagement
+
+
+def register(
+    store: EngagementStore,
+    config: CommunityConfig,
+    *,
+    run_id: str,
+    run_state: Callable[[str], str | None],
+) -> Engagement:
+    """Claim the engagement for this onboarding run and record its config, contacts, plan.
+
+    ``run_state(run_id)`` answers the state of another onboarding run (None if unknown), so
+    that a second run for a community whose onboarding is still going stops here.
+    """
+    existing = store.get_engagement(config.community_id)
+    if existing is not None and existing.onboarding_run_id not in (None, run_id):
+        other = existing.onboarding_run_id
+        state = run_state(other)
+        if state in ACTIVE_RUN_STATES:
+            raise OnboardingRefused(
+                f"community {config.community_id!r} is already being onboarded by run {other!r} "
+                f"(state {state}); follow that run, or mark it failed before starting another"
+            )
+        if existing.status in FINISHED_STATUSES:
+            raise OnboardingRefused(
+                f"community {config.community_id!r} was onboarded by run {other!r} and is "
+                f"{existing.status.value}; nothing to do"
+            )
+    engagement = store.upsert_engagement(
+        config.community_id, config.name, config.to_dict(), onboarding_run_id=run_id
+    )
+    contacts = [
+        Contact(
+            config.community_id,
+            r.email,
+            r.name,
+            "technical lead" if r.technical_lead else "representative",
+            r.github,
+        )
+        for r in config.representatives
+    ]
+    if config.invoice_contact is not None:
+        contacts.append(
+            Contact(
+                config.community_id,
+                config.invoice_contact.email,
+                config.invoice_contact.name,
+                "invoicing",
+            )
+        )
+    store.replace_contacts(config.community_id, contacts)
+    for milestone, due in onboarding_plan(config):
+        store.plan_milestone(config.community_id, milestone.key, due)
+    return engagement
+
+
+def signoff_problems(config: CommunityConfig, engagement: Engagement) -> list[str]:
+    """Every unmet BD sign-off item and missing written answer, in runbook order."""
+    problems = []
+    unsigned = [
+        party
+        for party, signed in (
+            ("the community", engagement.agreement_signed_community),
+            ("2i2c", engagement.agreement_signed_2i2c),
+            ("CS&S", engagement.agreement_signed_css),
+        )
+        if not signed
+    ]
+    if unsigned:
+        problems.append(f"1. The agreement is not signed by {', '.join(unsigned)}.")
+    if not engagement.agreement_url:
+        problems.append("2. The signed agreement is not uploaded to the engagement record.")
+    contract = config.contract
+    if contract.hubspot_deal_id is None:
+        problems.append(
+            "3. The record has no HubSpot deal id (contract.hubspot_deal_id); "
+            "the cluster configuration needs it."
+        )
+    if contract.cloud_cost_estimate_usd_month is not None:
+        months = max(1, round((contract.end - contract.start).days / 30.44))
+        if contract.cloud_cost_estimate_usd_month * months > contract.revenue_usd:
+            problems.append(
+                f"3. Expected revenue ${contract.revenue_usd:,.0f} is less than the estimated "
+                f"cloud costs (${contract.cloud_cost_estimate_usd_month:,.0f}/month for "
+                f"{months} months), which it must include."
+            )
+    if config.invoice_contact is None:
+        problems.append("4. CS&S has no invoicing contact (invoice_contact).")
+    if not config.github_org:
+        problems.append(
+            "5. The technical lead's GitHub organization (github_org) is not recorded."
+        )
+    for key in config.missing_answers:
+        problems.append(f"Written answer missing: answers.{key}.")
+    return problems
+
+
+def premium_reason(config: CommunityConfig) -> str | None:
+    """Why this engagement is not Advanced Tier, or None when it is."""
+    if config.tier is not Tier.ADVANCED:
+        return f"the contract is for the {config.tier.value} tier, not advanced"
+    if not config.cloud.access_managed_by_2i2c:
+        return (
+            "2i2c cannot manage its own access to the cloud account "
+            "(cloud.access_managed_by_2i2c is false)"
+        )
+    return None
+
+
+def send_once(
+    store: EngagementStore,
+    config: CommunityConfig,
+    settings: Settings,
+    kind: EmailKind,
+    deliver: Callable[[EmailMessage], None],
+    *,
+    key: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RenderedEmail | None:
+    """Render and send an email unless the action log shows it was already sent.
+
+    Returns the sent email, or None when it had been sent before. The Message-ID is derived
+    from the key, so even a send repeated after a lost store write is the same message.
+    """
+    action_key = f"email:{key or kind.value}"
+    if store.get_action(config.community_id, action_key) is not None:
+        log.info("Email %s for %s was already sent; not sending again", action_key, config.community_id)
+        return None
+    email = render_email(kind, config, settings, extra=extra, key=key)
+    deliver(email.to_mime())
+    store.record_action(
+        config.community_id,
+        action_key,
+        "email",
+        {
+            "template": kind.value,
+            "message_id": email.message_id,
+            "subject": email.subject,
+            "to": list(email.to),
+            "cc": list(email.cc),
+        },
+    )
+    log.info("Sent %s to %s (Message-ID %s)", kind.value, ", ".join(email.all_recipients), email.message_id)
+    return email
+
+
+def problems_key(problems: list[str]) -> str:
+    """One sign-off email per distinct list of problems."""
+    return "signoff-problems:" + hashlib.sha1("\n".join(problems).encode()).hexdigest()[:12]
+
+
+def plan_training(store: EngagementStore, config: CommunityConfig) -> list[tuple[str, dt.date | None]]:
+    """Record the eight training sessions as milestones with their proposed dates."""
+    planned = []
+    for milestone, due in training_plan(config):
+        existing = store.get_milestone(config.community_id, milestone.key)
+        if existing is None:
+            existing = store.plan_milestone(config.community_id, milestone.key, due)
+        planned.append((milestone.key, existing.due))
+    return planned
+
+
+def record_follow_ups(
+    store: EngagementStore, community_id: str, requirements: list[str]
+) -> list[str]:
+    """One follow-up issue record per additional configuration requirement (no duplicates)."""
+    keys = []
+    for requirement in requirements:
+        title = " ".join(requirement.split())
+        if not title:
+            continue
+        key = "follow-up:" + hashlib.sha1(title.lower().encode()).hexdigest()[:12]
+        store.record_action(
+            community_id,
+            key,
+            "follow_up_issue",
+            {
+                "title": f"[{community_id}] {title}",
+                "body": f"Configuration requested at the rollout meeting: {title}",
+                "state": "recorded",
+            },
+        )
+        keys.append(key)
+    return keys
+
+
+def set_status(store: EngagementStore, community_id: str, status: EngagementStatus) -> Engagement:
+    return store.update_engagement(community_id, status=status)

@@ -1,0 +1,100 @@
+"""Waiting on human milestones recorded in the engagement store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POKE_INTERVAL = int(os.environ.get("ENGAGEMENTS_POKE_INTERVAL", "1800"))
+"""Seconds between store reads: 1,000 waiting engagements cost about 0.55 requests/second."""
+DEFAULT_TIMEOUT = dt.timedelta(days=90)
+"""Generous hard limit: the sensor fails only if a milestone is three months late."""
+
+
+class MilestoneSensor(EngagementMixin, BaseSensorOperator):
+    """Wait until a milestone is recorded done in the store; nag once when it is overdue.
+
+    Reschedule mode: between pokes the task holds no worker slot. An engineer records the
+    milestone in the store (Airtable), with ``engagements milestone mark``, or marks this task
+    success in the UI (the following ``ConfirmMilestoneOperator`` then records it).
+    """
+
+    template_fields: Sequence[str] = ("community_id",)
+    ui_color = "#fde9c4"
+
+    def __init__(
+        self,
+        *,
+        milestone: str,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = "smtp_default",
+        poke_interval: float = DEFAULT_POKE_INTERVAL,
+        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(timeout, dt.timedelta):
+            timeout = timeout.total_seconds()
+        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        self.milestone = milestone
+        self.community_id = community_id
+        self.smtp_conn_id = smtp_conn_id
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        from engagements.milestones import get_milestone
+
+        record = self.store.get_milestone(self.community_id, self.milestone)
+        if record is not None and record.done:
+            log.info(
+                "%s recorded by %s at %s", self.milestone, record.done_by, record.done_at
+            )
+            return PokeReturnValue(
+                is_done=True,
+                xcom_value={
+                    "done_by": record.done_by,
+                    "done_at": record.done_at.isoformat() if record.done_at else None,
+                    "note": record.note,
+                },
+            )
+        today = dt.datetime.now(dt.UTC).date()
+        title = get_milestone(self.milestone).title
+        if record is not None and record.overdue(today):
+            days = (today - record.due).days
+            log.warning("%s is %d day(s) overdue (due %s)", title, days, record.due)
+            self._notify_overdue(title, record.due, days)
+        else:
+            due = f"due {record.due}" if record and record.due else "no deadline"
+            log.info("Waiting for %s (%s) for %s", title, due, self.community_id)
+        return False
+
+    def _notify_overdue(self, title: str, due: dt.date, days: int) -> None:
+        """Email once; a failed notice is retried at the next poke instead of failing the wait."""
+        from engagements.hooks.smtp import EmailDeliveryError
+
+        _, config = self.engagement()
+        try:
+            self.send(
+                "milestone-overdue",
+                config,
+                key=f"overdue:{self.milestone}",
+                extra={
+                    "milestone": title,
+                    "milestone_key": self.milestone,
+                    "due": due,
+                    "days_overdue": days,
+                },
+            )
+        except EmailDeliveryError as exc:
+            log.warning("Overdue notice not sent, will try again at the next poke: %s", exc)

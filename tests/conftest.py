@@ -1,0 +1,46 @@
+"""Test environment: a private AIRFLOW_HOME and this project's dags, set before Airflow loads."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="engagements-airflow-home-"))
+
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ.setdefault("ENGAGEMENTS_POKE_INTERVAL", "1")
+os.environ["ENGAGEMENTS_STORE"] = "local"
+os.environ["ENGAGEMENTS_STORE_PATH"] = str(_HOME / "engagements.sqlite")
+os.environ["ENGAGEMENTS_ARTIFACTS_DIR"] = str(_HOME / "artifacts")
+for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+    del os.environ[key]
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+EXAMPLE = ROOT / "include" / "communities" / "openscience.yaml"
+
+
+@pytest.fixture
+def example_path() -> Path:
+    return EXAMPLE
+
+
+@pytest.fixture
+def example_config():
+    from engagements.config import load_config
+
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture
+def example_dict(example_config) -> dict:
+    return example_config.to_dict()
