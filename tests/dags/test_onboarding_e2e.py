@@ -1,0 +1,216 @@
+"""End-to-end: the onboarding DAG run by Airflow for the example community.
+
+The run uses the embedded store, a real SMTP server on loopback (the outbox) and records each
+milestone through the CLI while its sensor is waiting, as an engineer would. The two
+human-in-the-loop forms are marked success (``dag.test`` cannot answer them); their answer
+path is covered in ``tests/operators/test_hitl.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from engagements.milestones import ONBOARDING_MILESTONES
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "engagement_onboarding"
+HITL_TASKS = "^(technical_decisions|rollout_outcome)$"
+LOGICAL_DATE = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engagements.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+
+class MilestoneClerk(threading.Thread):
+    """Records a milestone with the CLI once its sensor has waited at least once."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.recorded: list[str] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        from airflow import settings
+        from airflow.models.taskinstance import TaskInstance
+
+        while not self.stop.is_set():
+            with settings.Session() as session:
+                waiting = [
+                    task_id
+                    for (task_id,) in session.query(TaskInstance.task_id).filter(
+                        TaskInstance.dag_id == DAG_ID,
+                        TaskInstance.state == "up_for_reschedule",
+                    )
+                ]
+            for task_id in waiting:
+                milestone = task_id.split(".")[-2]
+                if milestone in self.recorded:
+                    continue
+                result = cli("milestone", "mark", "openscience", milestone, "--note", "e2e")
+                if result.returncode:
+                    self.errors.append(result.stderr)
+                self.recorded.append(milestone)
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture(scope="module")
+def outbox(tmp_path_factory):
+    from engagements.outbox import OutboxServer
+
+    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
+        }
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(conn)
+        yield server
+        del os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors
+    return bag.dags[DAG_ID]
+
+
+@pytest.fixture(scope="module")
+def finished_run(airflow_db, outbox, dag, tmp_path_factory):
+    from engagements.params import flatten_config
+    from engagements.config import load_config
+    from tests.conftest import EXAMPLE
+
+    seeded = cli("seed", str(EXAMPLE))
+    assert seeded.returncode == 0, seeded.stderr
+    conf = flatten_config(load_config(EXAMPLE).to_dict())
+    clerk = MilestoneClerk()
+    clerk.start()
+    try:
+        run = dag.test(
+            logical_date=LOGICAL_DATE, run_conf=conf, mark_success_pattern=HITL_TASKS
+        )
+    finally:
+        clerk.stop.set()
+        clerk.join(10)
+    assert not clerk.errors, clerk.errors
+    return {"run": run, "conf": conf, "clerk": clerk}
+
+
+def _by_subject(messages, word):
+    return [m for m in messages if word.lower() in m["Subject"].lower()]
+
+
+def test_onboarding_run_succeeds(finished_run):
+    assert finished_run["run"].state == "success"
+    assert set(finished_run["clerk"].recorded) == {m.key for m in ONBOARDING_MILESTONES}
+
+
+def test_store_shows_onboarding_complete(finished_run):
+    from engagements.store import get_store
+
+    store = get_store()
+    engagement = store.get_engagement("openscience")
+    assert engagement.status == "Active"
+    assert engagement.onboarding_run_id == finished_run["run"].run_id
+    milestones = {m.milestone: m for m in store.list_milestones("openscience")}
+    for m in ONBOARDING_MILESTONES:
+        assert milestones[m.key].done, m.key
+        assert "engagements CLI" in milestones[m.key].done_by
+    training = [k for k in milestones if k.startswith("training_")]
+    assert len(training) == 8
+    actions = {a.key for a in store.list_actions("openscience")}
+    assert {"email:welcome", "email:rollout-invitation", "email:onboarding", "deck:v1", "deck:v2"} <= actions
+
+
+def test_emails_arrive_with_the_right_recipients(finished_run, outbox):
+    messages = outbox.messages()
+    reps = {"ada@openscience.example.org", "grace@openscience.example.org"}
+
+    (welcome,) = [m for m in messages if m["Message-ID"].startswith("<welcome.")]
+    assert welcome["To"] == "ada@openscience.example.org"
+    assert welcome["Cc"] == "grace@openscience.example.org"
+
+    for kind in ("rollout-invitation", "onboarding"):
+        (mail,) = [m for m in messages if m["Message-ID"].startswith(f"<{kind}.")]
+        recipients = {a.strip() for h in ("To", "Cc") for a in str(mail.get(h, "")).split(",") if a.strip()}
+        assert reps <= recipients, kind
+
+    (onboarding,) = [m for m in messages if m["Message-ID"].startswith("<onboarding.")]
+    body = onboarding.get_body(("plain",)).get_content()
+    assert "https://workshop.openscience.2i2c.cloud" in body
+    assert "https://grafana.openscience.2i2c.cloud" in body
+    assert onboarding.get_body(("html",)) is not None
+
+
+def test_overdue_milestones_are_notified_once(finished_run, outbox):
+    today = dt.datetime.now(dt.UTC).date()
+    expected = {m.key for m in ONBOARDING_MILESTONES if m.due_days is not None and today > m.due(_config())}
+    overdue = [m for m in outbox.messages() if m["Message-ID"].startswith("<milestone-overdue.")]
+    assert len(overdue) == len(expected)
+    assert all(m["To"] == "support@2i2c.org" for m in overdue)
+
+
+def _config():
+    from engagements.config import load_config
+    from tests.conftest import EXAMPLE
+
+    return load_config(EXAMPLE)
+
+
+def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag):
+    from engagements.store import get_store
+
+    store = get_store()
+    sent_before = len(outbox.messages())
+    actions_before = store.list_actions("openscience")
+    milestones_before = store.list_milestones("openscience")
+
+    rerun = dag.test(
+        logical_date=LOGICAL_DATE, run_conf=finished_run["conf"], mark_success_pattern=HITL_TASKS
+    )
+
+    assert rerun.run_id == finished_run["run"].run_id
+    assert rerun.state == "success"
+    assert len(outbox.messages()) == sent_before
+    assert store.list_actions("openscience") == actions_before
+    assert store.list_milestones("openscience") == milestones_before
+
+
+def test_second_onboarding_for_the_same_community_stops_at_register(finished_run, dag):
+    other = dag.test(
+        logical_date=LOGICAL_DATE + dt.timedelta(hours=1),
+        run_conf=finished_run["conf"],
+        mark_success_pattern=HITL_TASKS,
+    )
+    assert other.state == "failed"
+    states = {ti.task_id: ti.state for ti in other.get_task_instances()}
+    assert states["register"] == "failed"
+    assert states["bd_signoff_check"] in ("upstream_failed", None)
