@@ -1,0 +1,92 @@
+"""The human-in-the-loop forms, answered as the Required Actions page or REST would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from engagements.onboarding import effective_config, register
+from engagements.operators.hitl import (
+    DECISION_KEYS,
+    RolloutOutcomeOperator,
+    TechnicalDecisionsOperator,
+    _current_values,
+)
+from engagements.params import flatten_config
+from engagements.store.local import LocalStore
+
+
+@pytest.fixture
+def store(tmp_path, example_config):
+    store = LocalStore(tmp_path / "store.sqlite")
+    register(store, example_config, run_id="r", run_state=lambda _: None)
+    return store
+
+
+def answer(params_input: dict) -> dict:
+    return {
+        "chosen_options": ["OK"],
+        "params_input": params_input,
+        "responded_at": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+        "responded_by_user": {"id": "admin", "name": "admin"},
+    }
+
+
+def make(cls, store):
+    op = cls(task_id=cls.__name__, community_id="openscience")
+    op.store = store
+    return op
+
+
+def test_form_offers_every_runbook_decision_with_config_defaults(store, example_config):
+    current = _current_values(example_config.to_dict())
+    assert set(current) == set(DECISION_KEYS)
+    assert current["cloud.region"] == "us-west-2"
+    assert current["hubs.community.allowed_teams"] == ["openscience-org:hub-users"]
+
+
+def test_decisions_are_written_back_and_used_downstream(store, example_config):
+    op = make(TechnicalDecisionsOperator, store)
+    decisions = _current_values(example_config.to_dict()) | {
+        "cloud.gpu": True,
+        "hubs.community.dask_gateway": True,
+        "cloud.region": "us-east-1",
+    }
+    result = op.execute_complete({}, answer(decisions))
+    assert result["cloud.gpu"] is True
+    engagement = store.get_engagement("openscience")
+    config = effective_config(engagement)
+    assert config.cloud.gpu and config.hubs.community.dask_gateway
+    assert config.cloud.region == "us-east-1"
+    assert store.get_action("openscience", "technical-decisions").detail["responded_by"] == "admin"
+
+
+def test_invalid_decisions_are_refused_and_not_stored(store, example_config):
+    op = make(TechnicalDecisionsOperator, store)
+    decisions = _current_values(example_config.to_dict()) | {"cloud.region": "europe-west1"}
+    with pytest.raises(AirflowFailException, match="cloud"):
+        op.execute_complete({}, answer(decisions))
+    assert store.get_engagement("openscience").decisions == {}
+
+
+def test_rollout_outcome_is_stored(store):
+    op = make(RolloutOutcomeOperator, store)
+    detail = op.execute_complete(
+        {},
+        answer(
+            {
+                "notes": "They teach a summer school of 60.",
+                "workflows": ["Survey notebook"],
+                "requirements": ["Custom domain", " ", "S3 bucket for shared data"],
+            }
+        ),
+    )
+    assert detail["requirements"] == ["Custom domain", "S3 bucket for shared data"]
+    assert store.get_action("openscience", "rollout-outcome").detail["notes"].startswith("They")
+
+
+def test_flattened_config_feeds_the_form(example_config):
+    flat = flatten_config(example_config.to_dict())
+    assert all(key in flat for key in DECISION_KEYS)
