@@ -1,0 +1,344 @@
+"""Every email of the runbook, rendered from templates into a ready-to-send message.
+
+Pure functions: no Airflow, no network. The caller (an operator or the CLI) decides when to
+send; this module decides what is said and to whom, so that the recipients of each kind are
+the same wherever it is sent from. Texts live in ``include/templates/emails/``:
+``<kind>.subject.j2``, ``<kind>.txt.j2`` and ``<kind>.html.j2``.
+
+Recipients by kind (plain addresses, the technical lead / representatives in config order):
+
+- ``welcome``: to the technical lead, cc every other representative (as the runbook says);
+- ``rollout-invitation`` and ``onboarding``: to every representative, cc nobody; replies go to
+  the sender, and support is reached through the address the onboarding email gives;
+- ``signoff-problems`` and ``premium-tier``: to BD only (internal);
+- ``milestone-overdue``: to support (internal), cc BD.
+
+``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
+
+- ``onboarding``: ``profiles`` (optional list of profile names; default: one per offered image);
+- ``signoff-problems``: ``problems`` (required, non-empty list of str);
+- ``premium-tier``: ``reason`` (optional str, added to the reasons derived from the config;
+  required when the config itself gives none);
+- ``milestone-overdue``: ``milestone`` (required, title), ``due`` (required, date),
+  ``days_overdue`` (required, int >= 1), ``milestone_key`` (optional, the key the CLI takes;
+  default: ``milestone``), ``how`` (optional hint), ``task_id`` (optional, the sensor task
+  waiting on it), ``dag_id`` (optional; default ``engagement_onboarding``);
+- ``welcome`` and ``rollout-invitation`` take none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+
+from engagements.config import (
+    AUTH_LABELS,
+    IMAGE_LABELS,
+    Billing,
+    CommunityConfig,
+    Tier,
+)
+from engagements.settings import PROJECT_ROOT, Settings
+
+TEMPLATES_DIR = PROJECT_ROOT / "include" / "templates"
+MESSAGE_ID_DOMAIN = "engagements.2i2c.org"
+
+
+class EmailKind(StrEnum):
+    WELCOME = "welcome"
+    ROLLOUT_INVITATION = "rollout-invitation"
+    ONBOARDING = "onboarding"
+    SIGNOFF_PROBLEMS = "signoff-problems"
+    PREMIUM_TIER = "premium-tier"
+    MILESTONE_OVERDUE = "milestone-overdue"
+
+
+class EmailError(ValueError):
+    """An email cannot be rendered: the message names the kind and what is missing."""
+
+
+_REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
+    EmailKind.SIGNOFF_PROBLEMS: ("problems",),
+    EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue"),
+}
+_OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
+    EmailKind.ONBOARDING: ("profiles",),
+    EmailKind.PREMIUM_TIER: ("reason",),
+    EmailKind.MILESTONE_OVERDUE: ("milestone_key", "how", "task_id", "dag_id"),
+}
+
+
+def email_kinds() -> tuple[str, ...]:
+    """The kinds the CLI's ``render-email`` accepts, in runbook order."""
+    return tuple(kind.value for kind in EmailKind)
+
+
+def parse_kind(name: str) -> EmailKind:
+    """The kind called ``name``, or an error listing the valid ones (for the CLI)."""
+    try:
+        return EmailKind(name)
+    except ValueError:
+        raise EmailError(
+            f"unknown email {name!r}; choose one of: {', '.join(email_kinds())}"
+        ) from None
+
+
+def long_date(value: dt.date) -> str:
+    """A date nobody misreads across locales, e.g. ``Monday 23 November 2026``."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+@cache
+def template_environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
+    """The one jinja2 environment of ``include/templates``.
+
+    Sandboxed because templates are editable content; StrictUndefined so a template naming a
+    missing variable fails instead of sending a blank; autoescape for ``.html.j2`` only (text,
+    subject and Markdown templates are not HTML) and for anything unrecognised.
+    """
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(root),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2",),
+            disabled_extensions=("txt.j2", "subject.j2", "md.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["longdate"] = long_date
+    return env
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    kind: EmailKind
+    subject: str
+    sender: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    text: str
+    html: str
+    message_id: str
+
+    @property
+    def all_recipients(self) -> tuple[str, ...]:
+        """Envelope recipients: To then Cc, each address once."""
+        seen: dict[str, str] = {}
+        for address in self.to + self.cc:
+            seen.setdefault(address.lower(), address)
+        return tuple(seen.values())
+
+    def to_mime(self, *, date: dt.datetime | None = None) -> EmailMessage:
+        """A multipart/alternative message (text, then HTML); ``date`` defaults to now (UTC)."""
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        if self.cc:
+            message["Cc"] = ", ".join(self.cc)
+        message["Subject"] = self.subject
+        message["Message-ID"] = self.message_id
+        message["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+@dataclass(frozen=True)
+class _Hub:
+    label: str
+    url: str
+    access: str
+
+
+def message_id(kind: EmailKind, community_id: str, key: str) -> str:
+    """Same kind, community and key give the same Message-ID, so a re-send is recognisable."""
+    digest = hashlib.sha1(f"{kind}\0{community_id}\0{key}".encode(), usedforsecurity=False)
+    return f"<{kind}.{community_id}.{digest.hexdigest()[:12]}@{MESSAGE_ID_DOMAIN}>"
+
+
+def render_email(
+    kind: EmailKind | str,
+    config: CommunityConfig,
+    settings: Settings,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> RenderedEmail:
+    """Render one email of the runbook for one community.
+
+    ``key`` distinguishes repeated sends of one kind (default: the kind itself, except for
+    ``milestone-overdue`` whose default is per milestone: mail clients drop a message whose
+    Message-ID they have already seen, so two overdue milestones must not share one).
+    """
+    kind = parse_kind(kind) if not isinstance(kind, EmailKind) else kind
+    values = _checked_extra(kind, dict(extra or {}))
+    context = _base_context(config, settings) | _kind_context(kind, config, values)
+    env = template_environment()
+    subject = " ".join(env.get_template(f"emails/{kind}.subject.j2").render(context).split())
+    context["subject"] = subject
+    to, cc = _recipients(kind, config, settings)
+    if key is None:
+        overdue = kind is EmailKind.MILESTONE_OVERDUE
+        key = f"{kind}:{context['milestone_key']}" if overdue else str(kind)
+    return RenderedEmail(
+        kind=kind,
+        subject=subject,
+        sender=settings.sender,
+        to=to,
+        cc=cc,
+        text=env.get_template(f"emails/{kind}.txt.j2").render(context),
+        html=env.get_template(f"emails/{kind}.html.j2").render(context),
+        message_id=message_id(kind, config.community_id, key),
+    )
+
+
+def format_email_for_terminal(rendered: RenderedEmail) -> str:
+    """Headers a person checks first, then the text body, for ``engagements render-email``."""
+    return (
+        f"Subject: {rendered.subject}\n"
+        f"From: {rendered.sender}\n"
+        f"To: {', '.join(rendered.to)}\n"
+        f"Cc: {', '.join(rendered.cc) or '-'}\n"
+        f"Message-ID: {rendered.message_id}\n"
+        f"\n{rendered.text}"
+    )
+
+
+def _checked_extra(kind: EmailKind, extra: dict[str, Any]) -> dict[str, Any]:
+    required = _REQUIRED_EXTRA.get(kind, ())
+    allowed = required + _OPTIONAL_EXTRA.get(kind, ())
+    missing = [name for name in required if extra.get(name) in (None, "", [], ())]
+    if missing:
+        raise EmailError(f"email {kind} needs extra key(s): {', '.join(missing)}")
+    unknown = sorted(set(extra) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) or "none"
+        raise EmailError(
+            f"email {kind} does not take extra key(s) {', '.join(unknown)}; it takes: {takes}"
+        )
+    return extra
+
+
+def _recipients(
+    kind: EmailKind, config: CommunityConfig, settings: Settings
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    representatives = tuple(config.representative_emails)
+    match kind:
+        case EmailKind.WELCOME:
+            lead = config.technical_lead.email
+            return (lead,), tuple(e for e in representatives if e != lead)
+        case EmailKind.ROLLOUT_INVITATION | EmailKind.ONBOARDING:
+            return representatives, ()
+        case EmailKind.SIGNOFF_PROBLEMS | EmailKind.PREMIUM_TIER:
+            return (settings.bd_email,), ()
+        case EmailKind.MILESTONE_OVERDUE:
+            return (settings.support_email,), (settings.bd_email,)
+
+
+def _base_context(config: CommunityConfig, settings: Settings) -> dict[str, Any]:
+    return {
+        "config": config,
+        "settings": settings,
+        "team": parseaddr(settings.sender)[0] or "2i2c",
+        "hubs": _hubs(config),
+        "hub_urls": config.hub_urls,
+    }
+
+
+def _hubs(config: CommunityConfig) -> list[_Hub]:
+    """The enabled hubs with how each is reached, in the order the runbook lists them."""
+    hubs = config.hubs
+    access = f"log in with {AUTH_LABELS[hubs.community.auth]}"
+    listed = [_Hub("Community hub", config.hub_urls["community"], access)]
+    if hubs.workshop.enabled:
+        access = f"log in with {AUTH_LABELS[hubs.workshop.auth]}"
+        listed.append(_Hub("Workshop hub", config.hub_urls["workshop"], access))
+    if hubs.binder.enabled:
+        access = "log in first" if hubs.binder.authenticated else "open to anyone, no login"
+        listed.append(_Hub("BinderHub", config.hub_urls["binder"], access))
+    return listed
+
+
+def _kind_context(
+    kind: EmailKind, config: CommunityConfig, extra: dict[str, Any]
+) -> dict[str, Any]:
+    match kind:
+        case EmailKind.WELCOME:
+            start, end = config.iteration_window
+            lead = config.technical_lead
+            others = [r.name for r in config.representatives if r is not lead]
+            return {"lead": lead, "others": others, "iteration_start": start, "iteration_end": end}
+        case EmailKind.ROLLOUT_INVITATION:
+            return {}
+        case EmailKind.ONBOARDING:
+            profiles = extra.get("profiles") or [IMAGE_LABELS[i] for i in config.images.offered]
+            return {
+                "auth_label": AUTH_LABELS[config.hubs.community.auth],
+                "images": [IMAGE_LABELS[i] for i in config.images.offered],
+                "profiles": [str(p) for p in profiles],
+                "billed_by_2i2c": config.cloud.billing is Billing.PROVIDER,
+                "provider": config.cloud.provider.value.upper(),
+            }
+        case EmailKind.SIGNOFF_PROBLEMS:
+            return {"problems": _string_list(kind, "problems", extra["problems"])}
+        case EmailKind.PREMIUM_TIER:
+            return {"reasons": _premium_reasons(config, extra.get("reason"))}
+        case EmailKind.MILESTONE_OVERDUE:
+            return _overdue_context(extra)
+
+
+def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise EmailError(f"email {kind}: extra[{name!r}] must be a list of non-empty strings")
+    return list(value)
+
+
+def _premium_reasons(config: CommunityConfig, reason: str | None) -> list[str]:
+    reasons = []
+    if config.tier is not Tier.ADVANCED:
+        reasons.append(f"the engagement's tier is {config.tier}, not advanced")
+    if not config.cloud.access_managed_by_2i2c:
+        reasons.append(
+            f"2i2c cannot manage its own access to the community's "
+            f"{config.cloud.provider.value.upper()} account (cloud.access_managed_by_2i2c is false)"
+        )
+    if reason:
+        reasons.append(reason)
+    if not reasons:
+        raise EmailError(
+            "email premium-tier needs extra key: reason (the config itself gives no reason to "
+            "route this engagement to Premium Tier)"
+        )
+    return reasons
+
+
+def _overdue_context(extra: dict[str, Any]) -> dict[str, Any]:
+    due, days = extra["due"], extra["days_overdue"]
+    if not isinstance(due, dt.date):
+        raise EmailError("email milestone-overdue: extra['due'] must be a date")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise EmailError("email milestone-overdue: extra['days_overdue'] must be an int >= 1")
+    return {
+        "milestone": str(extra["milestone"]),
+        "due": due,
+        "days_overdue": days,
+        "milestone_key": str(extra.get("milestone_key") or extra["milestone"]),
+        "how": extra.get("how") or "",
+        "task_id": extra.get("task_id") or "",
+        "dag_id": extra.get("dag_id") or "engagement_onboarding",
+    }

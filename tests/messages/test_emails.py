@@ -1,0 +1,424 @@
+"""The runbook's emails: recipients, every commitment, escaping, strictness, Message-IDs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import pytest
+from jinja2 import UndefinedError
+
+from engagements.config import IMAGE_LABELS, CommunityConfig
+from engagements.messages.emails import (
+    TEMPLATES_DIR,
+    EmailError,
+    EmailKind,
+    RenderedEmail,
+    email_kinds,
+    format_email_for_terminal,
+    parse_kind,
+    render_email,
+    template_environment,
+)
+from engagements.settings import Settings
+
+PROBLEMS = [
+    "the agreement is not signed by CS&S",
+    "no invoicing contact for CS&S",
+    "written answer missing: data",
+]
+OVERDUE = {
+    "milestone": "Initial technical meeting scheduled",
+    "milestone_key": "technical_meeting_scheduled",
+    "due": dt.date(2026, 11, 23),
+    "days_overdue": 4,
+    "task_id": "wait_technical_meeting_scheduled",
+}
+EXTRA: dict[EmailKind, dict] = {
+    EmailKind.SIGNOFF_PROBLEMS: {"problems": PROBLEMS},
+    EmailKind.PREMIUM_TIER: {"reason": "the community uses an institutional cloud account"},
+    EmailKind.MILESTONE_OVERDUE: OVERDUE,
+}
+
+
+def render(kind: EmailKind, config: CommunityConfig, settings: Settings, **kw) -> RenderedEmail:
+    return render_email(kind, config, settings, extra=kw.pop("extra", EXTRA.get(kind)), **kw)
+
+
+def plain(rendered: RenderedEmail) -> str:
+    """The HTML part as a reader sees it: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", rendered.html)).split())
+
+
+def both(rendered: RenderedEmail) -> list[str]:
+    return [" ".join(rendered.text.split()), plain(rendered)]
+
+
+def test_kinds_are_the_runbook_emails():
+    assert email_kinds() == (
+        "welcome",
+        "rollout-invitation",
+        "onboarding",
+        "signoff-problems",
+        "premium-tier",
+        "milestone-overdue",
+    )
+    assert parse_kind("onboarding") is EmailKind.ONBOARDING
+
+
+def test_unknown_kind_lists_the_valid_ones():
+    with pytest.raises(EmailError, match=r"unknown email 'welcom'.*welcome, rollout-invitation"):
+        parse_kind("welcom")
+
+
+@pytest.mark.parametrize("kind", list(EmailKind))
+def test_every_kind_has_its_three_templates(kind):
+    for suffix in ("subject.j2", "txt.j2", "html.j2"):
+        assert (TEMPLATES_DIR / "emails" / f"{kind}.{suffix}").is_file()
+
+
+@pytest.mark.parametrize(
+    ("kind", "to", "cc"),
+    [
+        (EmailKind.WELCOME, ["ada@openscience.example.org"], ["grace@openscience.example.org"]),
+        (
+            EmailKind.ROLLOUT_INVITATION,
+            ["ada@openscience.example.org", "grace@openscience.example.org"],
+            [],
+        ),
+        (
+            EmailKind.ONBOARDING,
+            ["ada@openscience.example.org", "grace@openscience.example.org"],
+            [],
+        ),
+        (EmailKind.SIGNOFF_PROBLEMS, ["bd@2i2c.org"], []),
+        (EmailKind.PREMIUM_TIER, ["bd@2i2c.org"], []),
+        (EmailKind.MILESTONE_OVERDUE, ["support@2i2c.org"], ["bd@2i2c.org"]),
+    ],
+)
+def test_recipients_by_kind(kind, to, cc, config, settings):
+    rendered = render(kind, config, settings)
+    assert rendered.kind is kind
+    assert list(rendered.to) == to
+    assert list(rendered.cc) == cc
+    assert list(rendered.all_recipients) == to + cc
+    assert rendered.sender == settings.sender
+
+
+def test_welcome_cc_follows_the_technical_lead(make_config, settings):
+    config = make_config(
+        {
+            "representatives": [
+                {"name": "A", "email": "a@x.org", "github": "a"},
+                {"name": "B", "email": "b@x.org", "github": "b", "technical_lead": True},
+                {"name": "C", "email": "c@x.org", "github": "c"},
+            ]
+        }
+    )
+    rendered = render(EmailKind.WELCOME, config, settings)
+    assert rendered.to == ("b@x.org",)
+    assert rendered.cc == ("a@x.org", "c@x.org")
+
+
+def test_welcome_carries_its_commitments(config, settings):
+    rendered = render(EmailKind.WELCOME, config, settings)
+    for body in both(rendered):
+        assert "Dear Ada Lovelace" in body
+        assert "technical meeting" in body
+        for outcome in (
+            "cloud provider and region",
+            "authentication options",
+            "GitHub organizations and teams",
+            "account information and the initial accounts",
+        ):
+            assert outcome in body
+        assert settings.scheduling_link in body
+        assert "two-week iterations" in body
+        assert "Monday 23 November 2026 to Sunday 6 December 2026" in body
+        assert "provisionally deployed by the end of that iteration" in body
+        assert "rollout meeting" in body
+        assert "Grace Hopper" in body
+
+
+def test_rollout_invitation_lists_the_meeting_topics(config, settings):
+    rendered = render(EmailKind.ROLLOUT_INVITATION, config, settings)
+    for body in both(rendered):
+        for topic in (
+            "expectations",
+            "demo",
+            "Community hub",
+            "Workshop hub",
+            "BinderHub",
+            "JupyterBook companion site",
+            "refine the configuration",
+        ):
+            assert topic in body
+        assert settings.rollout_scheduling_link in body
+
+
+def test_onboarding_carries_every_commitment(config, settings):
+    rendered = render(EmailKind.ONBOARDING, config, settings)
+    facts = [
+        "https://openscience.2i2c.cloud",
+        "https://workshop.openscience.2i2c.cloud",
+        "https://binder.openscience.2i2c.cloud",
+        "configured as administrators",
+        "Ada Lovelace, ada@openscience.example.org, GitHub: adalovelace",
+        "Grace Hopper, grace@openscience.example.org, GitHub: ghopper",
+        "sign in using GitHub",
+        "If you cannot log in, please email support@2i2c.org",
+        *(IMAGE_LABELS[image] for image in config.images.offered),
+        "bring your own image",
+        "build your own image with dynamic image building",
+        settings.images_guide_url,
+        "Community-maintained images are not directly supported",
+        settings.forum_url,
+        "up to 4 hours each quarter",
+        "We have preconfigured the following profiles",
+        "how much RAM each user server gets",
+        "restrict particular profiles to particular sub-teams",
+        "Grafana at https://grafana.openscience.2i2c.cloud",
+        "historical usage",
+        "Cloud usage costs are the responsibility of your community",
+        "billed monthly",
+        "more than 20% over the previous month",
+        "home directory quota of 10 GB",
+        "costs money even when no user servers are running",
+        "home directories table in Grafana",
+        "shared",
+        "read-only",
+        "shared_readwrite",
+        "prefer object storage (buckets",
+        "within two business days",
+        "at least two weeks in advance",
+        "recurring training",
+        "forum",
+    ]
+    for body in both(rendered):
+        missing = [fact for fact in facts if fact not in body]
+        assert not missing, missing
+
+
+def test_onboarding_states_who_pays_the_cloud_bill(make_config, settings):
+    rendered = render(EmailKind.ONBOARDING, make_config({"cloud.billing": "2i2c"}), settings)
+    for body in both(rendered):
+        assert "2i2c passes them on to you every month" in body
+        assert "more than 20%" in body
+
+
+def test_onboarding_quota_and_profiles_come_from_config_and_extra(make_config, settings):
+    config = make_config({"storage.home_quota_gb": 25})
+    profiles = ["Small: 1 CPU, 4 GB RAM", "Large: 4 CPU, 16 GB RAM"]
+    rendered = render(EmailKind.ONBOARDING, config, settings, extra={"profiles": profiles})
+    for body in both(rendered):
+        assert "home directory quota of 25 GB" in body
+        for profile in profiles:
+            assert profile in body
+
+
+def test_onboarding_uses_the_communitys_own_domain(make_config, settings):
+    rendered = render(
+        EmailKind.ONBOARDING, make_config({"domain": "hub.openscience.org"}), settings
+    )
+    for body in both(rendered):
+        assert "https://hub.openscience.org" in body
+        assert "https://workshop.hub.openscience.org" in body
+        assert "https://binder.hub.openscience.org" in body
+        assert "https://openscience.2i2c.cloud" not in body
+        assert "own domain, hub.openscience.org" in body
+
+
+def test_onboarding_lists_only_enabled_hubs(make_config, settings):
+    config = make_config({"hubs.workshop.enabled": False, "hubs.binder.enabled": False})
+    for body in both(render(EmailKind.ONBOARDING, config, settings)):
+        assert "https://openscience.2i2c.cloud" in body
+        assert "workshop.openscience" not in body
+        assert "binder.openscience" not in body
+
+
+def test_signoff_problems_lists_each_problem_and_what_bd_does(config, settings):
+    rendered = render(EmailKind.SIGNOFF_PROBLEMS, config, settings)
+    assert "3 problems" in rendered.subject
+    for body in both(rendered):
+        for problem in PROBLEMS:
+            assert problem in body
+        assert "What BD needs to do" in body
+        assert "Nothing has been deployed" in body
+        assert "engagement_onboarding" in body
+
+
+def test_premium_tier_says_why_and_what_next(make_config, settings):
+    config = make_config({"cloud.access_managed_by_2i2c": False})
+    rendered = render_email(EmailKind.PREMIUM_TIER, config, settings)
+    for body in both(rendered):
+        assert "cannot manage its own access" in body
+        assert "Nothing has been deployed" in body
+        assert "What happens next" in body
+        assert "Premium Tier agreement" in body
+
+
+def test_premium_tier_needs_a_reason(config, settings):
+    with pytest.raises(EmailError, match="premium-tier needs extra key: reason"):
+        render_email(EmailKind.PREMIUM_TIER, config, settings)
+
+
+def test_milestone_overdue_says_which_when_and_how_to_record(config, settings):
+    rendered = render(EmailKind.MILESTONE_OVERDUE, config, settings)
+    assert "Overdue by 4 days" in rendered.subject
+    for body in both(rendered):
+        assert "Initial technical meeting scheduled" in body
+        assert "Monday 23 November 2026" in body
+        assert "4 days overdue" in body
+        assert "engagements milestone mark openscience technical_meeting_scheduled" in body
+        assert "Airtable" in body
+        assert "wait_technical_meeting_scheduled as success" in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "missing"),
+    [
+        (EmailKind.SIGNOFF_PROBLEMS, {}, "problems"),
+        (EmailKind.SIGNOFF_PROBLEMS, {"problems": []}, "problems"),
+        (
+            EmailKind.MILESTONE_OVERDUE,
+            {"milestone": "x", "due": dt.date(2026, 1, 1)},
+            "days_overdue",
+        ),
+    ],
+)
+def test_missing_extra_names_kind_and_key(kind, extra, missing, config, settings):
+    with pytest.raises(EmailError, match=rf"email {kind} needs extra key\(s\): {missing}"):
+        render_email(kind, config, settings, extra=extra)
+
+
+def test_unknown_extra_is_refused(config, settings):
+    with pytest.raises(EmailError, match=r"welcome does not take extra key\(s\) problems"):
+        render_email(EmailKind.WELCOME, config, settings, extra={"problems": ["x"]})
+
+
+def test_badly_typed_extra_is_refused(config, settings):
+    with pytest.raises(EmailError, match="must be a list of non-empty strings"):
+        render_email(EmailKind.SIGNOFF_PROBLEMS, config, settings, extra={"problems": "oops"})
+    with pytest.raises(EmailError, match="must be a date"):
+        render_email(
+            EmailKind.MILESTONE_OVERDUE, config, settings, extra=OVERDUE | {"due": "2026-11-23"}
+        )
+
+
+def test_strict_undefined_fails_loudly():
+    env = template_environment()
+    with pytest.raises(UndefinedError, match="missing"):
+        env.from_string("Hello {{ missing }}").render(present=1)
+
+
+def test_strict_undefined_in_a_template_file(tmp_path):
+    (tmp_path / "emails").mkdir()
+    (tmp_path / "emails" / "broken.txt.j2").write_text("Dear {{ config.nmae }}\n")
+    env = template_environment(tmp_path)
+    with pytest.raises(UndefinedError):
+        env.get_template("emails/broken.txt.j2").render(config={"name": "x"})
+
+
+def test_html_is_escaped_and_text_is_not(make_config, settings):
+    name = "<script>alert(1)</script> & Co"
+    config = make_config({"name": name})
+    for kind in EmailKind:
+        rendered = render(kind, config, settings)
+        assert "<script>" not in rendered.html, kind
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in rendered.html, kind
+        assert name in rendered.text, kind
+
+
+def test_sandbox_refuses_unsafe_attributes():
+    from jinja2.exceptions import SecurityError
+
+    with pytest.raises(SecurityError):
+        template_environment().from_string("{{ x.__class__.__mro__ }}").render(x=1)
+
+
+def test_message_id_is_deterministic_and_keyed(config, settings, make_config):
+    first = render(EmailKind.WELCOME, config, settings)
+    again = render(EmailKind.WELCOME, config, settings)
+    assert first.message_id == again.message_id
+    assert re.fullmatch(
+        r"<welcome\.openscience\.[0-9a-f]{12}@engagements\.2i2c\.org>", first.message_id
+    )
+    assert (
+        render(EmailKind.WELCOME, config, settings, key="resend-2").message_id != first.message_id
+    )
+    assert render(EmailKind.ROLLOUT_INVITATION, config, settings).message_id != first.message_id
+    other = make_config({"community_id": "otherscience"})
+    assert render(EmailKind.WELCOME, other, settings).message_id != first.message_id
+
+
+def test_overdue_message_id_is_per_milestone_by_default(config, settings):
+    one = render(EmailKind.MILESTONE_OVERDUE, config, settings)
+    other = render(
+        EmailKind.MILESTONE_OVERDUE,
+        config,
+        settings,
+        extra=OVERDUE | {"milestone": "Initial technical meeting held", "milestone_key": "held"},
+    )
+    assert one.message_id != other.message_id
+
+
+def test_no_secret_looking_values(make_config, settings):
+    config = make_config({"branding.logo_url": "https://openscience.example.org/logo.png"})
+    secrets = [
+        config.cloud.account,
+        str(config.contract.hubspot_deal_id),
+        "48000",
+        "1500",
+    ]
+    patterns = [r"AKIA[0-9A-Z]{16}", r"gh[pousr]_[A-Za-z0-9]{20,}", r"password\s*[:=]", r"token"]
+    for kind in EmailKind:
+        rendered = render(kind, config, settings)
+        for body in (rendered.subject, rendered.text, rendered.html):
+            for secret in secrets:
+                assert secret not in body, (kind, secret)
+            for pattern in patterns:
+                assert not re.search(pattern, body, re.IGNORECASE), (kind, pattern)
+
+
+def test_to_mime_is_multipart_alternative_text_first(config, settings):
+    rendered = render(EmailKind.WELCOME, config, settings)
+    when = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+    message = rendered.to_mime(date=when)
+    assert message.get_content_type() == "multipart/alternative"
+    parts = list(message.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert parts[0].get_content() == rendered.text
+    assert parts[1].get_content() == rendered.html
+    assert message["From"] == settings.sender
+    assert message["To"] == "ada@openscience.example.org"
+    assert message["Cc"] == "grace@openscience.example.org"
+    assert message["Subject"] == rendered.subject
+    assert message["Message-ID"] == rendered.message_id
+    assert message["Date"] == "Fri, 20 Nov 2026 09:30:00 +0000"
+
+
+def test_to_mime_without_cc_has_no_cc_header(config, settings):
+    message = render(EmailKind.ONBOARDING, config, settings).to_mime()
+    assert message["Cc"] is None
+    assert message["Date"]
+
+
+def test_subject_is_one_line_even_with_a_newline_in_the_name(make_config, settings):
+    rendered = render(EmailKind.WELCOME, make_config({"name": "Open\nScience"}), settings)
+    assert "\n" not in rendered.subject
+    rendered.to_mime()  # would raise on a header with a newline
+
+
+def test_format_for_terminal(config, settings):
+    rendered = render(EmailKind.ONBOARDING, config, settings)
+    shown = format_email_for_terminal(rendered)
+    head, body = shown.split("\n\n", 1)
+    assert head.splitlines() == [
+        f"Subject: {rendered.subject}",
+        f"From: {settings.sender}",
+        "To: ada@openscience.example.org, grace@openscience.example.org",
+        "Cc: -",
+        f"Message-ID: {rendered.message_id}",
+    ]
+    assert body == rendered.text
