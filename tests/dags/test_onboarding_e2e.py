@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "engagement_onboarding"
 HITL_TASKS = "^(technical_decisions|rollout_outcome)$"
 LOGICAL_DATE = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+RUN_AFTER = LOGICAL_DATE
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -115,7 +116,10 @@ def finished_run(airflow_db, outbox, dag, tmp_path_factory):
     clerk.start()
     try:
         run = dag.test(
-            logical_date=LOGICAL_DATE, run_conf=conf, mark_success_pattern=HITL_TASKS
+            logical_date=LOGICAL_DATE,
+            run_after=RUN_AFTER,
+            run_conf=conf,
+            mark_success_pattern=HITL_TASKS,
         )
     finally:
         clerk.stop.set()
@@ -185,6 +189,18 @@ def _config():
     return load_config(EXAMPLE)
 
 
+def clear_whole_run(run_id: str) -> None:
+    """What "Clear" on a finished run does: the run is running again (its tasks are cleared
+    by ``dag.test`` itself), so every task executes a second time in the same run."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    with settings.Session() as session:
+        run = session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run_id).one()
+        run.state = "running"
+        session.commit()
+
+
 def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag):
     from engagements.store import get_store
 
@@ -193,8 +209,12 @@ def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag):
     actions_before = store.list_actions("openscience")
     milestones_before = store.list_milestones("openscience")
 
+    clear_whole_run(finished_run["run"].run_id)
     rerun = dag.test(
-        logical_date=LOGICAL_DATE, run_conf=finished_run["conf"], mark_success_pattern=HITL_TASKS
+        logical_date=LOGICAL_DATE,
+        run_after=RUN_AFTER,
+        run_conf=finished_run["conf"],
+        mark_success_pattern=HITL_TASKS,
     )
 
     assert rerun.run_id == finished_run["run"].run_id
@@ -207,6 +227,7 @@ def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag):
 def test_second_onboarding_for_the_same_community_stops_at_register(finished_run, dag):
     other = dag.test(
         logical_date=LOGICAL_DATE + dt.timedelta(hours=1),
+        run_after=RUN_AFTER + dt.timedelta(hours=1),
         run_conf=finished_run["conf"],
         mark_success_pattern=HITL_TASKS,
     )
