@@ -180,6 +180,14 @@ def test_v2_adds_what_we_learned(v2):
     assert "version 2: updated with what we learned" in text
 
 
+def test_learned_records_who_responded(config, settings):
+    outline = deck_outline(
+        config, settings, version=2, learned=LEARNED | {"responded_by": "Rollout Coordinator"}
+    )
+    learned_slide = next(s for s in outline.slides if s.title.startswith("What we learned"))
+    assert learned_slide.notes == "Recorded by Rollout Coordinator."
+
+
 def test_learned_is_checked(config, settings, tmp_path):
     with pytest.raises(ValueError, match=r"unknown key\(s\): note"):
         build_deck(config, settings, out_dir=tmp_path, version=2, learned={"note": "x"})

@@ -258,6 +258,14 @@ def test_premium_tier_says_why_and_what_next(make_config, settings):
         assert "Premium Tier agreement" in body
 
 
+def test_premium_tier_given_reason_replaces_the_derived_one(make_config, settings):
+    config = make_config({"cloud.access_managed_by_2i2c": False})
+    reason = "2i2c would have to apply for access for each engineer"
+    rendered = render_email(EmailKind.PREMIUM_TIER, config, settings, extra={"reason": reason})
+    assert reason in rendered.text
+    assert "cloud.access_managed_by_2i2c is false" not in rendered.text
+
+
 def test_premium_tier_needs_a_reason(config, settings):
     with pytest.raises(EmailError, match="premium-tier needs extra key: reason"):
         render_email(EmailKind.PREMIUM_TIER, config, settings)
@@ -273,6 +281,13 @@ def test_milestone_overdue_says_which_when_and_how_to_record(config, settings):
         assert "engagements milestone mark openscience technical_meeting_scheduled" in body
         assert "Airtable" in body
         assert "wait_technical_meeting_scheduled as success" in body
+
+
+def test_milestone_due_today_is_zero_days_overdue(config, settings):
+    rendered = render(
+        EmailKind.MILESTONE_OVERDUE, config, settings, extra=OVERDUE | {"days_overdue": 0}
+    )
+    assert "is 0 days overdue" in rendered.text
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,8 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
 )
 """(answer key, slide title, question) for the four questions BD asks in writing."""
 
-LEARNED_KEYS = ("notes", "requirements", "workflows")
+LEARNED_KEYS = ("notes", "requirements", "workflows", "responded_by")
+"""What the rollout-outcome form records; ``responded_by`` becomes a speaker note."""
 AUTHOR = "2i2c Product and Services Team"
 
 
@@ -105,6 +106,7 @@ def deck_outline(
     if decisions:
         config = config.with_decisions(dict(decisions))
     notes, requirements, workflows = _learned(learned)
+    recorded_by = (learned or {}).get("responded_by") or ""
     stage = (
         "updated with what we learned at the rollout meeting"
         if learned is not None
@@ -119,7 +121,7 @@ def deck_outline(
         _components(config, settings),
     ]
     if learned is not None:
-        slides.append(_what_we_learned(notes, requirements))
+        slides.append(_what_we_learned(notes, requirements, recorded_by))
     slides.append(_remaining_actions(config, requirements if learned is not None else None))
     return DeckOutline(
         title=f"{config.name}: community research and rollout",
@@ -311,13 +313,14 @@ def _components(config: CommunityConfig, settings: Settings) -> Slide:
     )
 
 
-def _what_we_learned(notes: str, requirements: list[str]) -> Slide:
+def _what_we_learned(notes: str, requirements: list[str], recorded_by: str) -> Slide:
     paragraphs = [p for p in notes.split("\n\n") if p.strip()]
     bullets = [_b(p) for p in paragraphs] or [_b("No notes recorded.")]
     if requirements:
         bullets.append(_b("Additional configuration requested:"))
         bullets.extend(_b(r, 1) for r in requirements)
-    return Slide("What we learned at the rollout meeting", tuple(bullets))
+    provenance = f"Recorded by {recorded_by}." if recorded_by else ""
+    return Slide("What we learned at the rollout meeting", tuple(bullets), notes=provenance)
 
 
 def _remaining_actions(config: CommunityConfig, requirements: list[str] | None) -> Slide:

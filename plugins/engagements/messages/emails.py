@@ -17,10 +17,10 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 
 - ``onboarding``: ``profiles`` (optional list of profile names; default: one per offered image);
 - ``signoff-problems``: ``problems`` (required, non-empty list of str);
-- ``premium-tier``: ``reason`` (optional str, added to the reasons derived from the config;
-  required when the config itself gives none);
+- ``premium-tier``: ``reason`` (optional str; default: the reasons the config itself gives,
+  tier not advanced or access not manageable by 2i2c; required when it gives none);
 - ``milestone-overdue``: ``milestone`` (required, title), ``due`` (required, date),
-  ``days_overdue`` (required, int >= 1), ``milestone_key`` (optional, the key the CLI takes;
+  ``days_overdue`` (required, int >= 0), ``milestone_key`` (optional, the key the CLI takes;
   default: ``milestone``), ``how`` (optional hint), ``task_id`` (optional, the sensor task
   waiting on it), ``dag_id`` (optional; default ``engagement_onboarding``);
 - ``welcome`` and ``rollout-invitation`` take none.
@@ -309,6 +309,9 @@ def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
 
 
 def _premium_reasons(config: CommunityConfig, reason: str | None) -> list[str]:
+    """The caller's reason when given, else the config's: one reason is never stated twice."""
+    if reason:
+        return [reason]
     reasons = []
     if config.tier is not Tier.ADVANCED:
         reasons.append(f"the engagement's tier is {config.tier}, not advanced")
@@ -317,8 +320,6 @@ def _premium_reasons(config: CommunityConfig, reason: str | None) -> list[str]:
             f"2i2c cannot manage its own access to the community's "
             f"{config.cloud.provider.value.upper()} account (cloud.access_managed_by_2i2c is false)"
         )
-    if reason:
-        reasons.append(reason)
     if not reasons:
         raise EmailError(
             "email premium-tier needs extra key: reason (the config itself gives no reason to "
@@ -331,8 +332,8 @@ def _overdue_context(extra: dict[str, Any]) -> dict[str, Any]:
     due, days = extra["due"], extra["days_overdue"]
     if not isinstance(due, dt.date):
         raise EmailError("email milestone-overdue: extra['due'] must be a date")
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise EmailError("email milestone-overdue: extra['days_overdue'] must be an int >= 1")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise EmailError("email milestone-overdue: extra['days_overdue'] must be an int >= 0")
     return {
         "milestone": str(extra["milestone"]),
         "due": due,
