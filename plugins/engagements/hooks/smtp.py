@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from email.message import EmailMessage
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
+from airflow.sdk.exceptions import AirflowException
 
 
 class EmailDeliveryError(RuntimeError):
@@ -27,19 +27,13 @@ class EngagementSmtpHook(SmtpHook):
             for a in str(message.get(header, "")).split(",")
             if a.strip()
         ]
-        where = f"SMTP connection {self.smtp_conn_id!r}"
+        conn = self.get_connection(self.smtp_conn_id)
+        where = f"SMTP server {conn.host}:{conn.port} (connection {self.smtp_conn_id!r})"
         try:
             with self as hook:
-                where = f"SMTP server {hook.host}:{hook.port} (connection {self.smtp_conn_id!r})"
                 hook._smtp_client.send_message(message, to_addrs=recipients)
-        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+        except (OSError, smtplib.SMTPException, AirflowException) as exc:
             raise EmailDeliveryError(
                 f"{where}: {type(exc).__name__}: {exc}; email {message['Subject']!r} to "
                 f"{', '.join(recipients)} was NOT sent"
-            ) from exc
-        except Exception as exc:  # the provider wraps connection failures in AirflowException
-            if "connect" not in str(exc).lower():
-                raise
-            raise EmailDeliveryError(
-                f"{where}: {exc}; email {message['Subject']!r} was NOT sent"
             ) from exc
