@@ -1,0 +1,109 @@
+# The README's commands: `make run` (the whole pipeline locally) and `make test` (what CI runs).
+# Everything else is the set-up they share. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The environment is pinned for Python 3.11 (requirements*.txt are compiled for it).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+VENV_STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+# --- The embedded environment: mirrors scripts/env.sh (tests/test_compose.py checks both). --
+export AIRFLOW_HOME := $(ROOT)/.airflow
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(AIRFLOW_HOME)/airflow.db
+export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+export AIRFLOW_API_PORT ?= 8080
+export AIRFLOW__API__HOST ?= 127.0.0.1
+export AIRFLOW__API__PORT := $(AIRFLOW_API_PORT)
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://127.0.0.1:$(AIRFLOW_API_PORT)/execution/
+export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT ?= 8793
+export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT ?= 8794
+export ENGAGEMENTS_OUTBOX_PORT ?= 8025
+export ENGAGEMENTS_ARTIFACTS_DIR := $(ROOT)/artifacts
+export ENGAGEMENTS_STORE_PATH := $(AIRFLOW_HOME)/engagements.sqlite
+export ENGAGEMENTS_OUTBOX_DIR := $(ROOT)/outbox
+export AIRFLOW_CONN_SMTP_DEFAULT ?= {"conn_type":"smtp","host":"127.0.0.1","port":$(ENGAGEMENTS_OUTBOX_PORT),"extra":{"disable_tls":true,"disable_ssl":true,"from_email":"engagements@2i2c.org","timeout":10,"retry_limit":2}}
+ifneq ($(firstword $(subst :, ,$(PATH))),$(BIN))
+export PATH := $(BIN):$(PATH)
+endif
+
+.PHONY: help run test venv airflow-home seed outbox lint format pin clean distclean print-env
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+run: venv airflow-home  ## start Airflow standalone + the SMTP outbox on this project (Ctrl-C stops)
+	bash scripts/run.sh
+
+test: venv  ## the whole test suite, then lint (what CI runs)
+	@# Tests make their own AIRFLOW_HOME; nothing of the run environment may leak into them.
+	unset $$(compgen -e | grep -E '^(AIRFLOW_|ENGAGEMENTS_)' || true); \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
+
+venv: $(VENV_STAMP)  ## .venv with the pinned requirements and this package (editable)
+
+$(UV_STAMP):
+	@if [[ -z "$(PYTHON)" ]]; then echo "No python3 found; set PYTHON=/path/to/python3.11" >&2; exit 1; fi
+	@v=$$("$(PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  if [[ "$$v" != 3.11 ]]; then \
+	    echo "Python 3.11 is required; $(PYTHON) is $$v (set PYTHON=/path/to/python3.11)" >&2; \
+	    exit 1; \
+	  fi
+	if [[ ! -x $(BIN)/python ]]; then "$(PYTHON)" -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	rm -f $(VENV)/.uv-*
+	touch $@
+
+$(VENV_STAMP): $(UV_STAMP) requirements.txt requirements-dev.txt pyproject.toml
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+airflow-home: $(AIRFLOW_HOME)/.migrated  ## .airflow/ with a migrated SQLite metadata DB
+
+$(AIRFLOW_HOME)/.migrated: $(VENV_STAMP)
+	mkdir -p $(AIRFLOW_HOME)/logs
+	airflow db migrate
+	touch $@
+
+seed: venv  ## (re)load include/communities/*.yaml into the embedded store
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/engagements seed include/communities/*.yaml
+
+outbox: venv  ## only the SMTP outbox, in the foreground
+	$(BIN)/python -m engagements.outbox --host 127.0.0.1 --port $(ENGAGEMENTS_OUTBOX_PORT) \
+	  --dir $(ENGAGEMENTS_OUTBOX_DIR)
+
+lint: venv  ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+pin: $(UV_STAMP)  ## recompile requirements*.txt from requirements*.in
+	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+clean:  ## remove local state (.airflow with the embedded store, outbox, artifacts) and caches
+	rm -rf .airflow outbox artifacts logs .pytest_cache .ruff_cache build plugins/*.egg-info
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean  ## clean, and remove .venv too
+	rm -rf .venv
+
+print-env:  ## the environment above, as the scripts get it (`source scripts/env.sh` in a shell)
+	@env | grep -E '^(AIRFLOW_|AIRFLOW__|ENGAGEMENTS_|PATH=)' | sort
