@@ -66,22 +66,27 @@ def test_validate_missing_file(run, tmp_path):
 
 def test_seed_mark_and_status(run, example_path):
     assert run("seed", str(example_path)).returncode == 0
-    marked = run("milestone", "mark", "openscience", "technical_meeting_held", "--note", "went well")
+    marked = run(
+        "milestone", "mark", "openscience", "technical_meeting_held", "--note", "went well"
+    )
     assert marked.returncode == 0, marked.stderr
     assert "recorded done by" in marked.stdout
     again = run("milestone", "mark", "openscience", "technical_meeting_held")
     assert "already recorded" in again.stdout
     status = run("status", "openscience")
     assert status.returncode == 0
-    assert "technical_meeting_held" in status.stdout and "Closed-Won" in status.stdout
+    assert "technical_meeting_held" in status.stdout
+    assert "Closed-Won" in status.stdout
 
 
 def test_mark_unknown_milestone_or_community(run, example_path):
     run("seed", str(example_path))
     unknown = run("milestone", "mark", "openscience", "tea_drunk")
-    assert unknown.returncode == 2 and "known milestones" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "known milestones" in unknown.stderr
     missing = run("milestone", "mark", "nobody", "technical_meeting_held")
-    assert missing.returncode == 1 and "no engagement" in missing.stderr
+    assert missing.returncode == 1
+    assert "no engagement" in missing.stderr
 
 
 def test_status_shows_due_and_overdue(run, tmp_path, example_path):
@@ -102,23 +107,34 @@ def test_status_shows_due_and_overdue(run, tmp_path, example_path):
 
 @pytest.mark.parametrize(
     "template",
-    ["welcome", "rollout-invitation", "onboarding", "signoff-problems", "premium-tier", "milestone-overdue"],
+    [
+        "welcome",
+        "rollout-invitation",
+        "onboarding",
+        "signoff-problems",
+        "premium-tier",
+        "milestone-overdue",
+    ],
 )
 def test_render_email(run, example_path, template):
     result = run("render-email", template, str(example_path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Subject:" in out and "To:" in out
+    assert "Subject:" in out
+    assert "To:" in out
 
 
 def test_render_email_unknown_template(run, example_path):
     result = run("render-email", "farewell", str(example_path))
-    assert result.returncode == 2 and "welcome" in result.stderr
+    assert result.returncode == 2
+    assert "welcome" in result.stderr
 
 
 def test_agreement_records_bd_facts(run, example_path):
     run("seed", "--unsigned", str(example_path))
-    result = run("agreement", "openscience", "--signed-by", "community", "--url", "https://x.org/a.pdf")
+    result = run(
+        "agreement", "openscience", "--signed-by", "community", "--url", "https://x.org/a.pdf"
+    )
     assert result.returncode == 0
     assert "community=True 2i2c=False" in result.stdout
 

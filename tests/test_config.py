@@ -26,7 +26,8 @@ def test_example_is_valid_and_derives_values(example_config):
     assert c.admin_users == ["adalovelace", "ghopper"]
     assert c.technical_lead.name == "Ada Lovelace"
     start, end = c.iteration_window
-    assert start > c.contract.signed_on and start.weekday() == 0
+    assert start > c.contract.signed_on
+    assert start.weekday() == 0
     assert (end - start).days == 13
 
 
@@ -37,7 +38,17 @@ def test_config_is_frozen(example_config):
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["OpenScience", "open science", "open--science", "a" * 64, "../etc", "x;rm -rf", "ab", "9lives", "end-"],
+    [
+        "OpenScience",
+        "open science",
+        "open--science",
+        "a" * 64,
+        "../etc",
+        "x;rm -rf",
+        "ab",
+        "9lives",
+        "end-",
+    ],
 )
 def test_invalid_community_ids_are_refused(example_dict, bad_id):
     data = {**example_dict, "community_id": bad_id}
@@ -104,8 +115,11 @@ def test_own_domain_changes_urls(example_dict):
 
 
 def test_with_decisions_revalidates(example_config):
-    changed = example_config.with_decisions({"cloud.gpu": True, "hubs.community.dask_gateway": True})
-    assert changed.cloud.gpu and changed.hubs.community.dask_gateway
+    changed = example_config.with_decisions(
+        {"cloud.gpu": True, "hubs.community.dask_gateway": True}
+    )
+    assert changed.cloud.gpu
+    assert changed.hubs.community.dask_gateway
     assert not example_config.cloud.gpu
     with pytest.raises(ConfigError, match="cloud"):
         example_config.with_decisions({"cloud.region": "nowhere"})

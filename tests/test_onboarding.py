@@ -104,7 +104,8 @@ def test_signoff_lists_every_problem(example_dict):
     assert "not uploaded" in text
     assert "hubspot_deal_id" in text
     assert "invoicing contact" in text
-    assert "answers.community" in text and "answers.mission" in text
+    assert "answers.community" in text
+    assert "answers.mission" in text
     assert len(problems) == 6
 
 
@@ -133,7 +134,8 @@ def test_send_once_sends_and_records_then_never_again(store, example_config):
     sent = []
     first = send_once(store, example_config, Settings(), EmailKind.WELCOME, sent.append)
     second = send_once(store, example_config, Settings(), EmailKind.WELCOME, sent.append)
-    assert first is not None and second is None
+    assert first is not None
+    assert second is None
     assert len(sent) == 1
     action = store.get_action("openscience", "email:welcome")
     assert action.detail["message_id"] == first.message_id == sent[0]["Message-ID"]
@@ -152,7 +154,11 @@ def test_failed_delivery_records_nothing(store, example_config):
 
 def test_follow_ups_are_not_duplicated(store, example_config):
     register(store, example_config, run_id="r", run_state=never_running)
-    requirements = ["Custom domain hub.openscience.org", "  custom domain   hub.openscience.org ", ""]
+    requirements = [
+        "Custom domain hub.openscience.org",
+        "  custom domain   hub.openscience.org ",
+        "",
+    ]
     keys = record_follow_ups(store, "openscience", requirements)
     assert len(set(keys)) == 1
     record_follow_ups(store, "openscience", requirements)

@@ -64,7 +64,7 @@ def test_two_technical_leads_refused_at_trigger(example_dict):
 def test_missing_required_key_refused_at_trigger(example_dict):
     conf = flatten_config(example_dict)
     del conf["contract.signed_on"]
-    with pytest.raises(ParamValidationError, match="contract.signed_on"):
+    with pytest.raises(ParamValidationError, match=r"contract\.signed_on"):
         _validate(conf)
 
 
@@ -77,5 +77,5 @@ def test_cross_key_rules_are_checked_by_the_model(example_dict):
 
 def test_unknown_conf_key_is_an_error(example_dict):
     conf = {**flatten_config(example_dict), "cloud.regoin": "x"}
-    with pytest.raises(ConfigError, match="cloud.regoin"):
+    with pytest.raises(ConfigError, match=r"cloud\.regoin"):
         config_from_params(conf)

@@ -85,7 +85,9 @@ def cmd_milestone_mark(args: argparse.Namespace) -> int:
         args.community_id, args.milestone, by=_who(args.by), note=args.note
     )
     if before is not None and before.done:
-        print(f"{spec.title}: already recorded by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}")
+        print(
+            f"{spec.title}: already recorded by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}"
+        )
     else:
         print(f"{spec.title}: recorded done by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}")
     return 0
@@ -222,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("agreement", help="record BD's agreement facts (signatures, upload)")
     p.add_argument("community_id")
-    p.add_argument(
-        "--signed-by", action="append", default=[], choices=["community", "2i2c", "css"]
-    )
+    p.add_argument("--signed-by", action="append", default=[], choices=["community", "2i2c", "css"])
     p.add_argument("--url", help="where the signed agreement is uploaded")
     p.set_defaults(func=cmd_agreement)
 

@@ -29,7 +29,8 @@ from pydantic import (
 
 COMMUNITY_ID_PATTERN = r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$"
 GITHUB_LOGIN_PATTERN = r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$"
-EMAIL_PATTERN = r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+EMAIL_PATTERN = rf"^[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})+$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 DOMAIN_PATTERN = r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(:[a-z0-9][a-z0-9_.-]*)?$"
@@ -144,7 +145,9 @@ class Contract(_Model):
     signed_on: dt.date = Field(description="Day the community signed; day 0 of every deadline.")
     start: dt.date = Field(description="First day of the engagement.")
     end: dt.date = Field(description="Last day of the engagement; after the start.")
-    revenue_usd: float = Field(gt=0, description="Expected revenue, estimated cloud costs included.")
+    revenue_usd: float = Field(
+        gt=0, description="Expected revenue, estimated cloud costs included."
+    )
     cloud_cost_estimate_usd_month: float | None = Field(
         default=None, ge=0, description="Estimated monthly cloud cost (USD)."
     )
@@ -181,7 +184,8 @@ class Cloud(_Model):
     )
     billing: Billing = Field(
         default=Billing.COMMUNITY,
-        description="Who pays the cloud bill: community-owned account, or 2i2c passing costs on monthly.",
+        description="Who pays the cloud bill: the community's own billing account, or 2i2c "
+        "passing costs on monthly.",
     )
     gpu: bool = Field(default=False, description="GPU node pools.")
     access_managed_by_2i2c: bool = Field(
@@ -202,14 +206,16 @@ class Cloud(_Model):
                 raise ValueError("zone is only used with provider gcp; set it to null")
             if not self.zone.startswith(self.region + "-"):
                 raise ValueError(f"zone {self.zone!r} is not in region {self.region!r}")
-        if self.provider is CloudProvider.AWS and self.account is not None:
-            if not re.fullmatch(r"\d{12}", self.account):
-                raise ValueError(f"account {self.account!r} is not a 12-digit AWS account id")
+        aws_account = self.provider is CloudProvider.AWS and self.account is not None
+        if aws_account and not re.fullmatch(r"\d{12}", self.account):
+            raise ValueError(f"account {self.account!r} is not a 12-digit AWS account id")
         return self
 
 
 class CommunityHub(_Model):
-    auth: HubAuth = Field(default=HubAuth.GITHUB, description="Authentication of the community hub.")
+    auth: HubAuth = Field(
+        default=HubAuth.GITHUB, description="Authentication of the community hub."
+    )
     allowed_teams: tuple[Annotated[str, Field(pattern=TEAM_PATTERN)], ...] = Field(
         default=(), description="GitHub organizations or org:team entries allowed to log in."
     )
@@ -218,13 +224,17 @@ class CommunityHub(_Model):
     @model_validator(mode="after")
     def _authenticated(self) -> CommunityHub:
         if self.auth is HubAuth.SHARED_PASSWORD:
-            raise ValueError("the community hub must be authenticated: use github, cilogon or google")
+            raise ValueError(
+                "the community hub must be authenticated: use github, cilogon or google"
+            )
         return self
 
 
 class WorkshopHub(_Model):
     enabled: bool = Field(default=True, description="Deploy the workshop hub.")
-    auth: HubAuth = Field(default=HubAuth.SHARED_PASSWORD, description="Workshop hub authentication.")
+    auth: HubAuth = Field(
+        default=HubAuth.SHARED_PASSWORD, description="Workshop hub authentication."
+    )
 
 
 class BinderHub(_Model):
@@ -287,7 +297,9 @@ class CommunityConfig(_Model):
 
     community_id: CommunityId
     name: str = Field(min_length=1, max_length=200, description="Display name of the community.")
-    tier: Tier = Field(default=Tier.ADVANCED, description="Service tier; only advanced is onboarded.")
+    tier: Tier = Field(
+        default=Tier.ADVANCED, description="Service tier; only advanced is onboarded."
+    )
     website: Url | None = Field(default=None, description="The community's website.")
     representatives: tuple[Representative, ...] = Field(
         min_length=1, description="Community representatives; exactly one is the technical lead."

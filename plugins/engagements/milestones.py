@@ -106,9 +106,8 @@ CATALOGUE: dict[str, Milestone] = {m.key: m for m in ONBOARDING_MILESTONES + TRA
 
 class UnknownMilestone(KeyError):
     def __str__(self) -> str:
-        return (
-            f"unknown milestone {self.args[0]!r}; known milestones: "
-            + ", ".join(sorted(CATALOGUE))
+        return f"unknown milestone {self.args[0]!r}; known milestones: " + ", ".join(
+            sorted(CATALOGUE)
         )
 
 

@@ -141,9 +141,7 @@ def signoff_problems(config: CommunityConfig, engagement: Engagement) -> list[st
     if config.invoice_contact is None:
         problems.append("4. CS&S has no invoicing contact (invoice_contact).")
     if not config.github_org:
-        problems.append(
-            "5. The technical lead's GitHub organization (github_org) is not recorded."
-        )
+        problems.append("5. The technical lead's GitHub organization (github_org) is not recorded.")
     for key in config.missing_answers:
         problems.append(f"Written answer missing: answers.{key}.")
     return problems
@@ -178,7 +176,9 @@ def send_once(
     """
     action_key = f"email:{key or kind.value}"
     if store.get_action(config.community_id, action_key) is not None:
-        log.info("Email %s for %s was already sent; not sending again", action_key, config.community_id)
+        log.info(
+            "Email %s for %s was already sent; not sending again", action_key, config.community_id
+        )
         return None
     email = render_email(kind, config, settings, extra=extra, key=key)
     deliver(email.to_mime())
@@ -194,7 +194,12 @@ def send_once(
             "cc": list(email.cc),
         },
     )
-    log.info("Sent %s to %s (Message-ID %s)", kind.value, ", ".join(email.all_recipients), email.message_id)
+    log.info(
+        "Sent %s to %s (Message-ID %s)",
+        kind.value,
+        ", ".join(email.all_recipients),
+        email.message_id,
+    )
     return email
 
 
@@ -203,7 +208,9 @@ def problems_key(problems: list[str]) -> str:
     return "signoff-problems:" + hashlib.sha1("\n".join(problems).encode()).hexdigest()[:12]
 
 
-def plan_training(store: EngagementStore, config: CommunityConfig) -> list[tuple[str, dt.date | None]]:
+def plan_training(
+    store: EngagementStore, config: CommunityConfig
+) -> list[tuple[str, dt.date | None]]:
     """Record the eight training sessions as milestones with their proposed dates."""
     planned = []
     for milestone, due in training_plan(config):

@@ -91,11 +91,7 @@ def _is_date(node: dict[str, Any]) -> bool:
 
 
 def _leaves(prefix: str, node: dict[str, Any], required: bool):
-    if (
-        node.get("type") == "object"
-        and "properties" in node
-        and prefix not in _WHOLE
-    ):
+    if node.get("type") == "object" and "properties" in node and prefix not in _WHOLE:
         req = set(node.get("required", []))
         for name, child in node["properties"].items():
             yield from _leaves(f"{prefix}.{name}" if prefix else name, child, name in req)
@@ -128,7 +124,10 @@ def param_specs() -> dict[str, dict[str, Any]]:
         specs[key] = spec
     specs["community_id"]["not"] = {"pattern": "--"}
     specs["representatives"].update(
-        contains={"properties": {"technical_lead": {"const": True}}, "required": ["technical_lead"]},
+        contains={
+            "properties": {"technical_lead": {"const": True}},
+            "required": ["technical_lead"],
+        },
         minContains=1,
         maxContains=1,
     )

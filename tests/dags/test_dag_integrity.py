@@ -31,7 +31,8 @@ def test_each_file_defines_a_documented_dag(bag, dag_file):
     dags = [d for d in bag.dags.values() if Path(d.fileloc).name == dag_file]
     assert dags, f"{dag_file} defines no DAG"
     for dag in dags:
-        assert dag.doc_md and len(dag.doc_md) > 200, dag.dag_id
+        assert dag.doc_md, dag.dag_id
+        assert len(dag.doc_md) > 200, dag.dag_id
         assert dag.tags, dag.dag_id
         assert "engagement-lifecycle" in dag.tags
         assert dag.catchup is False

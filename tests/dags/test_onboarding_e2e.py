@@ -105,8 +105,8 @@ def dag():
 
 @pytest.fixture(scope="module")
 def finished_run(airflow_db, outbox, dag, tmp_path_factory):
-    from engagements.params import flatten_config
     from engagements.config import load_config
+    from engagements.params import flatten_config
     from tests.conftest import EXAMPLE
 
     seeded = cli("seed", str(EXAMPLE))
@@ -151,7 +151,13 @@ def test_store_shows_onboarding_complete(finished_run):
     training = [k for k in milestones if k.startswith("training_")]
     assert len(training) == 8
     actions = {a.key for a in store.list_actions("openscience")}
-    assert {"email:welcome", "email:rollout-invitation", "email:onboarding", "deck:v1", "deck:v2"} <= actions
+    assert {
+        "email:welcome",
+        "email:rollout-invitation",
+        "email:onboarding",
+        "deck:v1",
+        "deck:v2",
+    } <= actions
 
 
 def test_emails_arrive_with_the_right_recipients(finished_run, outbox):
@@ -164,7 +170,9 @@ def test_emails_arrive_with_the_right_recipients(finished_run, outbox):
 
     for kind in ("rollout-invitation", "onboarding"):
         (mail,) = [m for m in messages if m["Message-ID"].startswith(f"<{kind}.")]
-        recipients = {a.strip() for h in ("To", "Cc") for a in str(mail.get(h, "")).split(",") if a.strip()}
+        recipients = {
+            a.strip() for h in ("To", "Cc") for a in str(mail.get(h, "")).split(",") if a.strip()
+        }
         assert reps <= recipients, kind
 
     (onboarding,) = [m for m in messages if m["Message-ID"].startswith("<onboarding.")]
@@ -176,7 +184,9 @@ def test_emails_arrive_with_the_right_recipients(finished_run, outbox):
 
 def test_overdue_milestones_are_notified_once(finished_run, outbox):
     today = dt.datetime.now(dt.UTC).date()
-    expected = {m.key for m in ONBOARDING_MILESTONES if m.due_days is not None and today > m.due(_config())}
+    expected = {
+        m.key for m in ONBOARDING_MILESTONES if m.due_days is not None and today > m.due(_config())
+    }
     overdue = [m for m in outbox.messages() if m["Message-ID"].startswith("<milestone-overdue.")]
     assert len(overdue) == len(expected)
     assert all(m["To"] == "support@2i2c.org" for m in overdue)

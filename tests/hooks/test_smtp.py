@@ -32,7 +32,13 @@ def use_smtp(monkeypatch, port: int, **extra) -> None:
         "port": port,
         "login": "mailer",
         "password": "s3cret-smtp-password",
-        "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 2, "retry_limit": 0, **extra},
+        "extra": {
+            "disable_tls": True,
+            "disable_ssl": True,
+            "timeout": 2,
+            "retry_limit": 0,
+            **extra,
+        },
     }
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
 
@@ -68,7 +74,9 @@ def test_connection_refused_names_the_server_and_what_was_not_sent(monkeypatch, 
     with pytest.raises(EmailDeliveryError) as info:
         EngagementSmtpHook().send_message(message())
     text = str(info.value)
-    assert "127.0.0.1" in text and "NOT sent" in text and "Welcome" in text
+    assert "127.0.0.1" in text
+    assert "NOT sent" in text
+    assert "Welcome" in text
     assert "s3cret-smtp-password" not in text + caplog.text
 
 

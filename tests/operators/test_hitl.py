@@ -58,7 +58,8 @@ def test_decisions_are_written_back_and_used_downstream(store, example_config):
     assert result["cloud.gpu"] is True
     engagement = store.get_engagement("openscience")
     config = effective_config(engagement)
-    assert config.cloud.gpu and config.hubs.community.dask_gateway
+    assert config.cloud.gpu
+    assert config.hubs.community.dask_gateway
     assert config.cloud.region == "us-east-1"
     assert store.get_action("openscience", "technical-decisions").detail["responded_by"] == "admin"
 

@@ -37,7 +37,8 @@ def test_waits_then_sees_the_recorded_milestone(store):
     assert op.poke({}) is False
     store.record_milestone("openscience", "configuration_completed", by="ada", note="all closed")
     result = op.poke({})
-    assert isinstance(result, PokeReturnValue) and result.is_done
+    assert isinstance(result, PokeReturnValue)
+    assert result.is_done
     assert result.xcom_value["done_by"] == "ada"
     assert sent == []
 
@@ -68,11 +69,14 @@ def test_failed_overdue_notice_does_not_fail_the_wait(store):
 
 
 def test_marked_success_in_the_ui_is_recorded_by_the_pipeline(store):
-    op = ConfirmMilestoneOperator(task_id="record", milestone="rollout_meeting_held", community_id="openscience")
+    op = ConfirmMilestoneOperator(
+        task_id="record", milestone="rollout_meeting_held", community_id="openscience"
+    )
     op.store = store
     result = op.execute({"run_id": "manual__1"})
     record = store.get_milestone("openscience", "rollout_meeting_held")
-    assert record.done and "marked success" in record.done_by
+    assert record.done
+    assert "marked success" in record.done_by
     assert result["done_by"] == record.done_by
     again = op.execute({"run_id": "manual__1"})
     assert again == result

@@ -108,7 +108,9 @@ class RegisterEngagementOperator(_EngagementOperator):
             register(self.store, config, run_id=context["run_id"], run_state=run_state)
         except OnboardingRefused as exc:
             raise AirflowFailException(str(exc)) from None
-        log.info("Registered %s (%s) for run %s", config.community_id, config.name, context["run_id"])
+        log.info(
+            "Registered %s (%s) for run %s", config.community_id, config.name, context["run_id"]
+        )
         return {"community_id": config.community_id, "hub_urls": config.hub_urls}
 
 
@@ -173,7 +175,9 @@ class PremiumTierOperator(_EngagementOperator):
         reason = premium_reason(config) or "routed to Premium Tier"
         self.send("premium-tier", config, extra={"reason": reason})
         set_status(self.store, config.community_id, EngagementStatus.PREMIUM_REFERRAL)
-        log.warning("Onboarding of %s ends here: %s. Nothing was deployed.", config.community_id, reason)
+        log.warning(
+            "Onboarding of %s ends here: %s. Nothing was deployed.", config.community_id, reason
+        )
         return reason
 
 
@@ -217,7 +221,9 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         learned = None
         if self.version > 1:
             outcome = self.store.get_action(config.community_id, "rollout-outcome")
-            learned = outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
+            learned = (
+                outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
+            )
         files = build_deck(
             config,
             self.settings,

@@ -94,7 +94,7 @@ class TechnicalDecisionsOperator(EngagementMixin, HITLEntryOperator):
 
         result = super().execute_complete(context, event)
         decisions = {k: result["params_input"].get(k) for k in DECISION_KEYS}
-        engagement, config = self.engagement()
+        _engagement, config = self.engagement()
         try:
             config.with_decisions(decisions)
         except ConfigError as exc:
@@ -129,19 +129,19 @@ class RolloutOutcomeOperator(EngagementMixin, HITLEntryOperator):
             "requirement (one per line) becomes a follow-up issue and the deck is regenerated.",
         )
         kwargs["params"] = {
-                "notes": Param(
-                    "", type="string", format="multiline", description="What the team learned."
-                ),
-                "workflows": Param(
-                    [], type="array", items={"type": "string"}, description="Sample workflows."
-                ),
-                "requirements": Param(
-                    [],
-                    type="array",
-                    items={"type": "string"},
-                    description="Additional configuration requirements, one per line.",
-                ),
-            }
+            "notes": Param(
+                "", type="string", format="multiline", description="What the team learned."
+            ),
+            "workflows": Param(
+                [], type="array", items={"type": "string"}, description="Sample workflows."
+            ),
+            "requirements": Param(
+                [],
+                type="array",
+                items={"type": "string"},
+                description="Additional configuration requirements, one per line.",
+            ),
+        }
         super().__init__(**kwargs)
         self.community_id = community_id
         self.smtp_conn_id = "smtp_default"

@@ -30,4 +30,7 @@ class ConfirmMilestoneOperator(_EngagementOperator):
                 note=f"recorded by run {context['run_id']}",
             )
             log.info("%s was marked success in the UI; recorded it in the store", self.milestone)
-        return {"done_by": record.done_by, "done_at": record.done_at.isoformat() if record.done_at else None}
+        return {
+            "done_by": record.done_by,
+            "done_at": record.done_at.isoformat() if record.done_at else None,
+        }

@@ -57,9 +57,7 @@ class MilestoneSensor(EngagementMixin, BaseSensorOperator):
 
         record = self.store.get_milestone(self.community_id, self.milestone)
         if record is not None and record.done:
-            log.info(
-                "%s recorded by %s at %s", self.milestone, record.done_by, record.done_at
-            )
+            log.info("%s recorded by %s at %s", self.milestone, record.done_by, record.done_at)
             return PokeReturnValue(
                 is_done=True,
                 xcom_value={
