@@ -1,0 +1,100 @@
+"""Where engagement records live: the store contract and the choice of backend.
+
+Importing this package does nothing but define names; :func:`get_store` decides at call
+time, so DAG parsing never looks up a connection or opens a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from engagements.settings import Settings, load_settings
+from engagements.store.base import (
+    ActionRecord,
+    Contact,
+    Engagement,
+    EngagementStatus,
+    EngagementStore,
+    MilestoneRecord,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+    check_fields,
+)
+
+if TYPE_CHECKING:
+    from engagements.store.airtable import AirtableStore
+
+__all__ = [
+    "ActionRecord",
+    "Contact",
+    "Engagement",
+    "EngagementStatus",
+    "EngagementStore",
+    "MilestoneRecord",
+    "NotFound",
+    "StoreError",
+    "StoreUnavailable",
+    "check_fields",
+    "get_store",
+]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "airtable")
+
+
+def get_store(settings: Settings | None = None) -> EngagementStore:
+    """The configured store: chosen by configuration, never by editing code.
+
+    ``ENGAGEMENTS_STORE=local|airtable`` forces a backend. Otherwise Airtable is used when the
+    Airflow connection ``airtable_default`` exists, else the SQLite file of
+    ``settings.sqlite_path``.
+    """
+    choice = os.environ.get("ENGAGEMENTS_STORE", "").strip().lower()
+    if choice and choice not in BACKENDS:
+        raise ValueError(f"ENGAGEMENTS_STORE must be one of {', '.join(BACKENDS)}, not {choice!r}")
+    if choice != "local":
+        store = _airtable_store(required=choice == "airtable")
+        if store is not None:
+            return store
+    from engagements.store.local import LocalStore
+
+    return LocalStore((settings or load_settings()).sqlite_path)
+
+
+def _airtable_store(*, required: bool) -> AirtableStore | None:
+    """The Airtable store if its connection can be found; with ``required``, insist on it.
+
+    Airflow is imported here, not at module level, to keep importing this package cheap.
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from engagements.hooks.airtable import AirtableHook
+
+    hook = AirtableHook()
+    try:
+        return hook.get_store()  # looks the connection up; one with missing parts: StoreError
+    except AirflowNotFoundException as exc:
+        if required:
+            raise StoreError(
+                f"ENGAGEMENTS_STORE=airtable, but the Airflow connection"
+                f" {hook.airtable_conn_id!r} is not defined"
+            ) from exc
+        return None
+    except StoreError:
+        raise
+    except Exception as exc:  # no task context, no reachable metadata DB, ...
+        if required:
+            raise StoreError(
+                f"ENGAGEMENTS_STORE=airtable, but the Airflow connection"
+                f" {hook.airtable_conn_id!r} could not be looked up: {type(exc).__name__}"
+            ) from exc
+        log.warning(
+            "Could not look up the Airflow connection %r (%s); using the local store",
+            hook.airtable_conn_id,
+            type(exc).__name__,
+        )
+        return None

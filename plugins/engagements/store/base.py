@@ -115,7 +115,9 @@ class EngagementStore(Protocol):
 
     def list_contacts(self, community_id: str) -> list[Contact]: ...
 
-    def plan_milestone(self, community_id: str, milestone: str, due: dt.date | None) -> MilestoneRecord:
+    def plan_milestone(
+        self, community_id: str, milestone: str, due: dt.date | None
+    ) -> MilestoneRecord:
         """Ensure the milestone exists; set its due date; never undo a recorded completion."""
 
     def record_milestone(
@@ -165,3 +167,60 @@ def check_fields(fields: dict[str, Any]) -> None:
     unknown = set(fields) - ENGAGEMENT_FIELDS
     if unknown:
         raise ValueError(f"unknown engagement field(s): {', '.join(sorted(unknown))}")
+
+
+_FLAGS = frozenset({"agreement_signed_community", "agreement_signed_2i2c", "agreement_signed_css"})
+_MAPPINGS = frozenset({"config", "decisions"})
+_OPTIONAL_TEXT = frozenset({"agreement_url", "onboarding_run_id"})
+
+
+def normalize_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Check engagement field names and value types, so every backend stores the same values.
+
+    Raises ``ValueError`` before anything is written; ``status`` may be given as its text.
+    """
+    check_fields(fields)
+    normalized = dict(fields)
+    for name, value in fields.items():
+        if name == "status":
+            normalized[name] = EngagementStatus(value)
+        elif name in _FLAGS and not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, not {value!r}")
+        elif name in _MAPPINGS and not isinstance(value, dict):
+            raise ValueError(f"{name} must be a mapping, not {type(value).__name__}")
+        elif name in _OPTIONAL_TEXT and value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be text or None, not {type(value).__name__}")
+        elif name == "name" and not (isinstance(value, str) and value):
+            raise ValueError("name must be non-empty text")
+    return normalized
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """The same instant as an aware UTC datetime at millisecond precision.
+
+    Milliseconds are what Airtable keeps, so both backends return equal values; a naive
+    value is taken to be UTC (Airflow's default timezone).
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def utc_now() -> dt.datetime:
+    return as_utc(dt.datetime.now(dt.UTC))
+
+
+def index_contacts(community_id: str, contacts: Iterable[Contact]) -> dict[str, Contact]:
+    """The contacts keyed by email, for ``replace_contacts``.
+
+    A contact of another community or an email given twice is a caller's bug: ``ValueError``.
+    """
+    by_email: dict[str, Contact] = {}
+    for contact in contacts:
+        if contact.community_id != community_id:
+            raise ValueError(f"contact {contact.email} belongs to {contact.community_id!r}")
+        if contact.email in by_email:
+            raise ValueError(f"contact {contact.email} is given twice")
+        by_email[contact.email] = contact
+    return by_email
