@@ -10,8 +10,13 @@ ROOT := $(CURDIR)
 VENV := $(ROOT)/.venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-# The environment is pinned for Python 3.11 (requirements*.txt are compiled for it).
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+# The environment is pinned for Python 3.11 (requirements*.txt are compiled for it): the first
+# of these that runs and is 3.11 (a pyenv shim may exist without working).
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3.11 python3 /usr/bin/python3.11 /usr/bin/python3; do \
+  if "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then \
+    command -v "$$p"; break; fi; done)
+endif
 UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -55,7 +60,7 @@ test: venv  ## the whole test suite, then lint (what CI runs)
 venv: $(VENV_STAMP)  ## .venv with the pinned requirements and this package (editable)
 
 $(UV_STAMP):
-	@if [[ -z "$(PYTHON)" ]]; then echo "No python3 found; set PYTHON=/path/to/python3.11" >&2; exit 1; fi
+	@if [[ -z "$(PYTHON)" ]]; then echo "No Python 3.11 found; set PYTHON=/path/to/python3.11" >&2; exit 1; fi
 	@v=$$("$(PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  if [[ "$$v" != 3.11 ]]; then \
 	    echo "Python 3.11 is required; $(PYTHON) is $$v (set PYTHON=/path/to/python3.11)" >&2; \
