@@ -7,6 +7,8 @@ as the runbook does. A milestone without a deadline has no overdue notice.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +18,7 @@ from engagements.config import CommunityConfig
 class Lifecycle(StrEnum):
     ONBOARDING = "onboarding"
     TRAINING = "training"
+    UNDER_MANAGEMENT = "under-management"
 
 
 @dataclass(frozen=True)
@@ -104,18 +107,74 @@ TRAINING_MILESTONES: tuple[Milestone, ...] = tuple(
 CATALOGUE: dict[str, Milestone] = {m.key: m for m in ONBOARDING_MILESTONES + TRAINING_MILESTONES}
 
 
+@dataclass(frozen=True)
+class MilestoneSeries:
+    """A milestone that recurs each period; its key is the prefix plus the period.
+
+    The due date is set when a run plans it (a quarter or a month has no fixed day relative
+    to the contract's signature).
+    """
+
+    prefix: str
+    period: str
+    """Regular expression of the period part of the key."""
+    title: str
+    """Title with ``{period}`` replaced by ``display(period)``."""
+    example: str
+    """How the period is written, e.g. ``<YYYY>q<N>``."""
+    display: Callable[[str], str]
+    how: str = ""
+
+    def key(self, period: str) -> str:
+        key = self.prefix + period.lower().replace("-", "_")
+        if self.milestone(key) is None:
+            raise ValueError(f"{period!r} is not a period of {self.prefix}{self.example}")
+        return key
+
+    def milestone(self, key: str) -> Milestone | None:
+        match = re.fullmatch(re.escape(self.prefix) + f"({self.period})", key)
+        if match is None:
+            return None
+        title = self.title.format(period=self.display(match[1]))
+        return Milestone(key, title, None, Lifecycle.UNDER_MANAGEMENT, how=self.how)
+
+
+CHECKIN_HELD = MilestoneSeries(
+    "checkin_held_",
+    r"\d{4}q[1-4]",
+    "Quarterly check-in meeting held ({period})",
+    example="<YYYY>q<N>",
+    display=str.upper,
+    how="Record after the meeting; the check-in outcome form opens next.",
+)
+COST_ENTRY_RECORDED = MilestoneSeries(
+    "cost_entry_",
+    r"\d{4}_(?:0[1-9]|1[0-2])",
+    "Cloud cost for {period} recorded",
+    example="<YYYY>_<MM>",
+    display=lambda period: period.replace("_", "-"),
+    how="Read the month's cost in the provider's console, then record it: "
+    "engagements cost record <community_id> <YYYY-MM> <amount> [--currency USD].",
+)
+SERIES: tuple[MilestoneSeries, ...] = (CHECKIN_HELD, COST_ENTRY_RECORDED)
+
+
 class UnknownMilestone(KeyError):
     def __str__(self) -> str:
-        return f"unknown milestone {self.args[0]!r}; known milestones: " + ", ".join(
-            sorted(CATALOGUE)
-        )
+        known = [*sorted(CATALOGUE), *(s.prefix + s.example for s in SERIES)]
+        return f"unknown milestone {self.args[0]!r}; known milestones: " + ", ".join(known)
 
 
 def get_milestone(key: str) -> Milestone:
     try:
         return CATALOGUE[key]
     except KeyError:
-        raise UnknownMilestone(key) from None
+        pass
+    for series in SERIES:
+        milestone = series.milestone(key)
+        if milestone is not None:
+            return milestone
+    raise UnknownMilestone(key)
 
 
 def onboarding_plan(config: CommunityConfig) -> list[tuple[Milestone, dt.date | None]]:

@@ -27,6 +27,12 @@ class Settings:
     rollout_scheduling_link: str = "https://cal.com/2i2c/rollout-meeting"
     forum_url: str = "https://discourse.2i2c.org"
     images_guide_url: str = "https://docs.2i2c.org/admin/howto/environment/"
+    checkin_scheduling_link: str = "https://cal.com/2i2c/quarterly-check-in"
+    cost_alert_threshold_pct: str = "20"
+    aws_cluster_tag: str = "2i2c.org/cluster-name"
+    aws_shared_accounts: str = ""
+    gcp_billing_project: str = "{account}"
+    gcp_billing_table: str = ""
     artifacts_dir: str = ""
     store_path: str = ""
 
