@@ -156,7 +156,18 @@ COST_ENTRY_RECORDED = MilestoneSeries(
     how="Read the month's cost in the provider's console, then record it: "
     "engagements cost record <community_id> <YYYY-MM> <amount> [--currency USD].",
 )
-SERIES: tuple[MilestoneSeries, ...] = (CHECKIN_HELD, COST_ENTRY_RECORDED)
+RENEWAL_DECIDED = MilestoneSeries(
+    "renewal_decided_",
+    r"\d{4}_\d{2}_\d{2}",
+    "Renewal decided for the contract ending {period}",
+    example="<YYYY>_<MM>_<DD>",
+    display=lambda period: period.replace("_", "-"),
+    how="Answer the renewal_decided form (Required actions) of the engagement_renewal run: "
+    "renewed with the new end date, or not renewed. No decision by the end date means not "
+    "renewed.",
+)
+"""One per contract end, so that each year's renewal is decided and recorded on its own."""
+SERIES: tuple[MilestoneSeries, ...] = (CHECKIN_HELD, COST_ENTRY_RECORDED, RENEWAL_DECIDED)
 
 
 class UnknownMilestone(KeyError):

@@ -35,6 +35,14 @@ class Settings:
     gcp_billing_table: str = ""
     artifacts_dir: str = ""
     store_path: str = ""
+    archive_image: str = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
+    """Image of the home-directory archive job: needs sh, tar, gzip, md5sum, du and aws."""
+    archive_command: str = ""
+    """Shell script of the archive job; empty uses the built-in one (see operators/decommission)."""
+    archive_region: str = "us-west-2"
+    """Region of the archive buckets of communities whose cluster is not on AWS."""
+    teardown_command: str = ""
+    """Shell script of the destroy step; empty runs the provider's runbook commands."""
 
     @property
     def artifacts_path(self) -> Path:

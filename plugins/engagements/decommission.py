@@ -1,0 +1,558 @@
+"""Decommissioning as plain functions: dates, archive layout, backup verification, teardown plan.
+
+No Airflow and no network here. The runbook: notices to the community 14 days before the end,
+at the end and 14 days after; hubs and cluster removed within 14 days after the end; home
+directories backed up to low-cost S3 storage and kept 90 days.
+
+Archive layout (one bucket per hub, the provider's existing ``user_buckets`` pattern)::
+
+    s3://<cluster>-<hub>-homedirs-archive/
+        <user>/archive-<date>.tar.gz          one compressed tarball per home directory
+        <user>/archive-<date>.tar.gz.json     {"user", "size", "md5", "home_bytes"}: written
+                                              by the archive job after the upload
+        _inventory/users-<date>.json          {"users": [...]}: every directory the job found
+                                              on the home volume, archived or not
+        _manifests/manifest-<date>.json       the verification's result (:class:`Manifest`)
+
+Verification trusts only what it can read back from S3: the inventory says who must have an
+archive, the sidecar says how large it must be (and its MD5), the object listing says what is
+there. A home whose archive is absent, empty, shorter than recorded or without a sidecar
+fails the backup, and nothing is removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from engagements.config import CloudProvider, CommunityConfig, HubAuth
+from engagements.store.base import Engagement, EngagementStatus
+
+NOTICE_DAYS = 14
+"""Notices go out 14 days before the end, at the end, and 14 days after it."""
+REMOVAL_DAYS = 14
+"""Hubs and cluster are removed within 14 days after the end."""
+RETENTION_DAYS = 90
+"""The runbook keeps the backup 90 days."""
+TRANSITION_DAYS = 3
+STORAGE_CLASS = "GLACIER_IR"
+"""Glacier Instant Retrieval after 3 days, the provider's own ``archival_storageclass_after``.
+
+Why not STANDARD_IA: S3 refuses a transition to STANDARD_IA or ONEZONE_IA before day 30, so
+an IA backup would sit in STANDARD for a third of its life; GLACIER_IR has no such minimum,
+costs about a third of IA per GB-month, and still serves a download in milliseconds when a
+community asks for its data. Its 90-day minimum storage charge equals our retention, so no
+early-deletion fee applies. (Objects under 128 KB stay in STANDARD: S3 does not transition
+them by default, and they cost next to nothing.)
+"""
+MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+ABORT_MULTIPART_DAYS = 7
+
+INVENTORY_PREFIX = "_inventory/"
+MANIFEST_PREFIX = "_manifests/"
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+class NoticeStage(StrEnum):
+    BEFORE_END = "before-end"
+    AT_END = "at-end"
+    AFTER_REMOVAL = "after-removal"
+
+
+NOTICE_OFFSETS: dict[NoticeStage, int] = {
+    NoticeStage.BEFORE_END: -NOTICE_DAYS,
+    NoticeStage.AT_END: 0,
+    NoticeStage.AFTER_REMOVAL: NOTICE_DAYS,
+}
+
+
+class DecommissionRefused(RuntimeError):
+    """This run must not go on: the message says why and that nothing was removed."""
+
+
+# Dates and keys
+
+
+def notice_date(end: dt.date, stage: NoticeStage) -> dt.date:
+    return end + dt.timedelta(days=NOTICE_OFFSETS[stage])
+
+
+def removal_deadline(end: dt.date) -> dt.date:
+    return end + dt.timedelta(days=REMOVAL_DAYS)
+
+
+def expiry_date(archive_date: dt.date) -> dt.date:
+    """The day S3 deletes the archives: lifecycle days count from each object's creation."""
+    return archive_date + dt.timedelta(days=RETENTION_DAYS)
+
+
+def action_key(step: str, end: dt.date) -> str:
+    """Store action keys of one decommission: a run for another end date is another one."""
+    return f"decommission:{step}:{end.isoformat()}"
+
+
+def notice_key(stage: NoticeStage, end: dt.date) -> str:
+    return f"decommission-notice:{stage.value}:{end.isoformat()}"
+
+
+# Archive layout
+
+
+def hubs_with_homes(config: CommunityConfig) -> list[str]:
+    """Hubs whose users have home directories (BinderHub sessions keep none)."""
+    hubs = ["staging", "prod"]
+    if config.hubs.workshop.enabled:
+        hubs.append("workshop")
+    return hubs
+
+
+def archive_bucket(cluster: str, hub: str) -> str:
+    """``<cluster>-<hub>-homedirs-archive``, checked against S3's bucket-name rules."""
+    name = f"{cluster}-{hub}-homedirs-archive"
+    if not _BUCKET_RE.fullmatch(name) or "--" in name:
+        raise ValueError(f"{name!r} is not a valid S3 bucket name (3-63 of a-z, 0-9, -)")
+    return name
+
+
+def archive_key(user: str, archive_date: dt.date) -> str:
+    return f"{user}/archive-{archive_date.isoformat()}.tar.gz"
+
+
+def sidecar_key(user: str, archive_date: dt.date) -> str:
+    return archive_key(user, archive_date) + ".json"
+
+
+def inventory_key(archive_date: dt.date) -> str:
+    return f"{INVENTORY_PREFIX}users-{archive_date.isoformat()}.json"
+
+
+def manifest_key(archive_date: dt.date) -> str:
+    return f"{MANIFEST_PREFIX}manifest-{archive_date.isoformat()}.json"
+
+
+def lifecycle_configuration(
+    *,
+    transition_days: int = TRANSITION_DAYS,
+    storage_class: str = STORAGE_CLASS,
+    expire_days: int = RETENTION_DAYS,
+) -> dict[str, Any]:
+    """The bucket's lifecycle: to low-cost storage after a few days, deleted after 90.
+
+    Incomplete multipart uploads (an archive job killed mid-upload) are cleaned up too.
+    """
+    minimum = MIN_TRANSITION_DAYS.get(storage_class, 0)
+    if transition_days < minimum:
+        raise ValueError(f"S3 refuses a transition to {storage_class} before day {minimum}")
+    if not 0 <= transition_days < expire_days:
+        raise ValueError("the transition must come before the expiry")
+    return {
+        "Rules": [
+            {
+                "ID": "homedirs-archive-retention",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "Transitions": [{"Days": transition_days, "StorageClass": storage_class}],
+                "Expiration": {"Days": expire_days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
+            }
+        ]
+    }
+
+
+PUBLIC_ACCESS_BLOCK: dict[str, bool] = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+DEFAULT_ENCRYPTION: dict[str, Any] = {
+    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+}
+"""SSE-S3: encrypted at rest, and single-part ETags stay the MD5 of the content."""
+
+
+# Verification
+
+
+class EntryStatus(StrEnum):
+    OK = "ok"
+    MISSING = "missing"
+    TRUNCATED = "truncated"
+    SIZE_MISMATCH = "size-mismatch"
+    CHECKSUM_MISMATCH = "checksum-mismatch"
+    UNVERIFIABLE = "unverifiable"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as S3 lists it."""
+
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """What the archive job wrote beside an archive after uploading it."""
+
+    size: int
+    md5: str | None = None
+    home_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    user: str
+    key: str
+    status: EntryStatus
+    size: int | None = None
+    expected_size: int | None = None
+    checksum: str = "not available"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    community_id: str
+    hub: str
+    bucket: str
+    archive_date: dt.date
+    entries: tuple[ManifestEntry, ...]
+    inventory_found: bool = True
+    extra_archives: tuple[str, ...] = ()
+
+    @property
+    def expires_on(self) -> dt.date:
+        return expiry_date(self.archive_date)
+
+    @property
+    def users(self) -> int:
+        return len(self.entries)
+
+    @property
+    def archived(self) -> int:
+        return sum(1 for e in self.entries if e.status is not EntryStatus.MISSING)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size or 0 for e in self.entries)
+
+    @property
+    def verified_users(self) -> list[str]:
+        return [e.user for e in self.entries if e.status is EntryStatus.OK]
+
+    @property
+    def problems(self) -> list[str]:
+        found = [] if self.inventory_found else [f"{self.hub}: no inventory of the home volume"]
+        found += [
+            f"{self.hub}/{e.user}: {e.status.value}{': ' + e.detail if e.detail else ''}"
+            for e in self.entries
+            if e.status is not EntryStatus.OK
+        ]
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "community_id": self.community_id,
+            "hub": self.hub,
+            "bucket": self.bucket,
+            "archive_date": self.archive_date.isoformat(),
+            "expires_on": self.expires_on.isoformat(),
+            "inventory_found": self.inventory_found,
+            "users": self.users,
+            "archived": self.archived,
+            "total_bytes": self.total_bytes,
+            "ok": self.ok,
+            "problems": self.problems,
+            "extra_archives": list(self.extra_archives),
+            "entries": [asdict(e) | {"status": e.status.value} for e in self.entries],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest without its per-user entries, for the store and the emails."""
+        return {k: v for k, v in self.to_dict().items() if k != "entries"} | {
+            "manifest": f"s3://{self.bucket}/{manifest_key(self.archive_date)}"
+        }
+
+
+def parse_archive_record(data: Mapping[str, Any]) -> ArchiveRecord | None:
+    """The sidecar's content, or None when it does not say how large the archive is."""
+    size = data.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return None
+    md5 = data.get("md5")
+    home = data.get("home_bytes")
+    return ArchiveRecord(
+        size=size,
+        md5=md5.lower() if isinstance(md5, str) and re.fullmatch(r"[0-9a-fA-F]{32}", md5) else None,
+        home_bytes=home if isinstance(home, int) and not isinstance(home, bool) else None,
+    )
+
+
+def _checksum(obj: StoredObject, record: ArchiveRecord) -> tuple[str, bool]:
+    """Compare the ETag with the recorded MD5 when the ETag is one (single-part upload)."""
+    etag = obj.etag.strip('"').lower()
+    if record.md5 is None:
+        return "not recorded by the archive job", True
+    if "-" in etag or not re.fullmatch(r"[0-9a-f]{32}", etag):
+        return "not comparable (multipart upload)", True
+    if etag != record.md5:
+        return f"etag {etag} != md5 {record.md5}", False
+    return f"md5 {etag}", True
+
+
+def verify_archives(
+    *,
+    community_id: str,
+    hub: str,
+    bucket: str,
+    archive_date: dt.date,
+    users_on_volume: Sequence[str] | None,
+    objects: Mapping[str, StoredObject],
+    records: Mapping[str, ArchiveRecord | None],
+) -> Manifest:
+    """Compare the users found on the home volume with the archives present in the bucket.
+
+    ``users_on_volume`` is the job's inventory (None when it is absent); ``objects`` maps keys
+    to what S3 lists; ``records`` maps each user to their sidecar (None when unreadable).
+    """
+    entries = []
+    for user in sorted(set(users_on_volume or ())):
+        key = archive_key(user, archive_date)
+        obj = objects.get(key)
+        record = records.get(user)
+        if obj is None:
+            entries.append(ManifestEntry(user, key, EntryStatus.MISSING, detail="no archive"))
+            continue
+        expected = record.size if record else None
+        base = {"user": user, "key": key, "size": obj.size, "expected_size": expected}
+        if obj.size == 0:
+            entries.append(ManifestEntry(**base, status=EntryStatus.TRUNCATED, detail="empty"))
+        elif record is None:
+            detail = "no size record from the archive job; cannot tell a complete archive"
+            entries.append(ManifestEntry(**base, status=EntryStatus.UNVERIFIABLE, detail=detail))
+        elif obj.size < record.size:
+            detail = f"{obj.size} of {record.size} bytes"
+            entries.append(ManifestEntry(**base, status=EntryStatus.TRUNCATED, detail=detail))
+        elif obj.size > record.size:
+            detail = f"{obj.size} bytes, {record.size} recorded"
+            entries.append(ManifestEntry(**base, status=EntryStatus.SIZE_MISMATCH, detail=detail))
+        else:
+            checksum, matches = _checksum(obj, record)
+            status = EntryStatus.OK if matches else EntryStatus.CHECKSUM_MISMATCH
+            entries.append(ManifestEntry(**base, status=status, checksum=checksum))
+    expected_keys = {e.key for e in entries}
+    extra = tuple(
+        sorted(
+            k
+            for k in objects
+            if k.endswith(f"/archive-{archive_date.isoformat()}.tar.gz") and k not in expected_keys
+        )
+    )
+    return Manifest(
+        community_id=community_id,
+        hub=hub,
+        bucket=bucket,
+        archive_date=archive_date,
+        entries=tuple(entries),
+        inventory_found=users_on_volume is not None,
+        extra_archives=extra,
+    )
+
+
+def manifest_markdown(manifests: Sequence[Manifest]) -> str:
+    """The backup manifest as the approval form shows it: one table per hub, problems first."""
+    lines = []
+    for m in manifests:
+        lines += [
+            f"#### Hub `{m.hub}`: {'verified' if m.ok else 'NOT verified'}",
+            f"`s3://{m.bucket}/` — archive date {m.archive_date}, kept until {m.expires_on}; "
+            f"{m.archived} of {m.users} home directories archived, {m.total_bytes:,} bytes.",
+            "",
+        ]
+        if m.problems:
+            lines += [f"- **{p}**" for p in m.problems] + [""]
+        if m.entries:
+            lines += ["| user | archive | bytes | checksum | status |", "|---|---|---|---|---|"]
+            lines += [
+                f"| {e.user} | `{e.key}` | {e.size if e.size is not None else '-'} | "
+                f"{e.checksum} | {e.status.value} |"
+                for e in m.entries
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+# Guards
+
+
+def renewal_since(engagement: Engagement, end: dt.date, current_end: dt.date) -> str | None:
+    """Why the engagement no longer looks like one ending on ``end``, or None.
+
+    A renewal recorded by any means (the renewal form, the CLI, Airtable) shows up as a
+    status other than Decommissioning or as a contract end that moved.
+    """
+    if current_end != end:
+        return f"its contract now ends on {current_end}, not {end}: it was renewed"
+    if engagement.status is not EngagementStatus.DECOMMISSIONING:
+        return f"its status is now {engagement.status.value}, not Decommissioning"
+    return None
+
+
+def check_identity(conf_community_id: str, engagement: Engagement, config: CommunityConfig) -> None:
+    """The run's community, the stored record and the config it would tear down must agree."""
+    ids = {
+        "run conf": conf_community_id,
+        "engagement record": engagement.community_id,
+        "community config": config.community_id,
+        "cluster": config.cluster_name,
+    }
+    if len(set(ids.values())) != 1:
+        found = ", ".join(f"{k} {v!r}" for k, v in ids.items())
+        raise DecommissionRefused(f"community ids disagree ({found}); nothing was removed")
+
+
+# Teardown
+
+
+@dataclass(frozen=True)
+class TeardownPlan:
+    cluster: str
+    provider: CloudProvider
+    config_folder: str
+    iac_inputs: tuple[str, ...]
+    auth_clients: tuple[str, ...]
+    destroy_commands: tuple[str, ...]
+    follow_ups: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        return "; ".join(self.destroy_commands)
+
+
+_TERRAFORM_DIR = {
+    CloudProvider.AWS: "terraform/aws",
+    CloudProvider.GCP: "terraform/gcp",
+    CloudProvider.AZURE: "terraform/azure",
+    CloudProvider.JETSTREAM2: "terraform/openstack",
+}
+
+
+def _auth_clients(config: CommunityConfig) -> list[str]:
+    """OAuth/CILogon clients to delete before the config that names them is gone."""
+    cluster = config.cluster_name
+    hubs = config.hubs
+    auth_by_hub = {"staging": hubs.community.auth, "prod": hubs.community.auth}
+    if hubs.workshop.enabled:
+        auth_by_hub["workshop"] = hubs.workshop.auth
+    if hubs.binder.enabled and hubs.binder.authenticated:
+        auth_by_hub["binder"] = hubs.community.auth
+    clients = [f"GitHub OAuth app `{cluster}-grafana` in 2i2c-org (Grafana login)"]
+    for hub, auth in auth_by_hub.items():
+        if auth is HubAuth.GITHUB:
+            clients.append(f"GitHub OAuth app `{cluster}-{hub}` in 2i2c-org")
+        elif auth in (HubAuth.CILOGON, HubAuth.GOOGLE):  # Google login goes through CILogon
+            clients.append(
+                f"CILogon client of `{hub}`: `deployer cilogon-client delete {cluster} {hub}`"
+            )
+    return clients
+
+
+def teardown_plan(config: CommunityConfig) -> TeardownPlan:
+    """What the teardown pull request removes and what the destroy step runs, per provider."""
+    cluster = config.cluster_name
+    provider = config.cloud.provider
+    tf_dir = _TERRAFORM_DIR[provider]
+    iac = [f"{tf_dir}/projects/{cluster}.tfvars"]
+    q = shlex.quote
+    commands = [
+        f"deployer grafana central-ds remove {q(cluster)}",
+        f"terraform -chdir={tf_dir} workspace select {q(cluster)}",
+        f"terraform -chdir={tf_dir} destroy -auto-approve -var-file=projects/{q(cluster)}.tfvars",
+        f"terraform -chdir={tf_dir} workspace select default",
+        f"terraform -chdir={tf_dir} workspace delete {q(cluster)}",
+    ]
+    if provider is CloudProvider.AWS:
+        iac.append(f"eksctl/{cluster}.jsonnet")
+        commands += [
+            f"jsonnet eksctl/{q(cluster)}.jsonnet > eksctl/{q(cluster)}.eksctl.yaml",
+            f"eksctl delete cluster --config-file=eksctl/{q(cluster)}.eksctl.yaml "
+            "--disable-nodegroup-eviction --wait",
+        ]
+    follow_ups = (
+        f"Remove the `{cluster}` entries from `.github/workflows/deploy-hubs.yaml`.",
+        f"Remove the DNS records of `{config.base_domain}` (Namecheap).",
+        "Delete leftover EFS/EBS backups, then close or hand back the cloud account.",
+        "GitHub repositories created for the community stay with the community.",
+    )
+    return TeardownPlan(
+        cluster=cluster,
+        provider=provider,
+        config_folder=f"config/clusters/{cluster}",
+        iac_inputs=tuple(iac),
+        auth_clients=tuple(_auth_clients(config)),
+        destroy_commands=tuple(commands),
+        follow_ups=follow_ups,
+    )
+
+
+def teardown_files(plan: TeardownPlan, known: Iterable[str] = ()) -> dict[str, None]:
+    """Every path the teardown change deletes (``None`` deletes a path).
+
+    ``known`` is what the deployment renders for the community; the encrypted files were
+    added by hand, so their conventional names are listed too. Deleting an absent path
+    changes nothing, so listing more than exists is safe; a file added under another name is
+    caught by the reviewer checklist, not here.
+    """
+    folder = plan.config_folder
+    secrets = [
+        "enc-deployer-credentials.secret.json",
+        "enc-deployer-credentials.secret.yaml",
+        "enc-support.secret.values.yaml",
+        "enc-grafana-token.secret.yaml",
+        "enc-imagebuilding-common.secret.values.yaml",
+        *(f"enc-{hub}.secret.values.yaml" for hub in ("staging", "prod", "workshop", "binder")),
+    ]
+    paths = {*known, *plan.iac_inputs, *(f"{folder}/{name}" for name in secrets)}
+    if plan.provider is CloudProvider.AWS:
+        paths.add(f"eksctl/ssh-keys/secret/{plan.cluster}.key")
+    return dict.fromkeys(sorted(paths))
+
+
+def teardown_pr_body(
+    config: CommunityConfig, plan: TeardownPlan, manifests: Sequence[Manifest], end: dt.date
+) -> str:
+    """What a reviewer of the teardown pull request must know and check."""
+    backups = "\n".join(
+        f"- `{m.hub}`: `s3://{m.bucket}/` ({m.archived} archives, kept until {m.expires_on})"
+        for m in manifests
+    )
+    clients = "\n".join(f"- [ ] {c}" for c in plan.auth_clients) or "- none"
+    follow = "\n".join(f"- [ ] {f}" for f in plan.follow_ups)
+    removed = "\n".join(f"- `{p}`" for p in (plan.config_folder + "/", *plan.iac_inputs))
+    commands = "\n".join(plan.destroy_commands)
+    return (
+        f"Decommission **{config.name}** (`{config.community_id}`): the engagement ended on "
+        f"{end} and was not renewed.\n\n"
+        f"### Removed by this change\n{removed}\n\n"
+        f"### Home directories are backed up (verified)\n{backups}\n\n"
+        f"### Before merging: delete these authentication clients\n{clients}\n\n"
+        f"### Destroy step (run by the pipeline from the current default branch)\n"
+        f"```\n{commands}\n```\n\n"
+        f"### Afterwards\n{follow}\n\n"
+        f"Reviewer: check that nothing is left under `{plan.config_folder}/`; files added by "
+        "hand under names the pipeline does not know are not deleted by this change.\n"
+    )

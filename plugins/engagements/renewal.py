@@ -1,0 +1,217 @@
+"""The renewal conversation as plain functions over a store: no Airflow needed to run them.
+
+The runbook: about 60 days before a contract ends, BD starts the renewal conversation. A
+renewed engagement gets its new contract dates and stays Active; one that is not renewed, or
+has no decision by the end date, is handed over to decommissioning.
+
+Every step is keyed by the contract end it is about (``renewal-opened:<end>``,
+``renewal-decision:<end>:<choice>``), so that next year's renewal of the same community is a
+new conversation while a re-run of this year's finds what was already done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from engagements.config import CommunityConfig, parse_config
+from engagements.milestones import RENEWAL_DECIDED
+from engagements.onboarding import effective_config, load_engagement
+from engagements.store.base import Engagement, EngagementStatus, EngagementStore
+
+log = logging.getLogger(__name__)
+
+RENEWAL_WINDOW_DAYS = 60
+"""The runbook's "about 60 days before the end date"."""
+MIN_DECISION_DAYS = 7
+"""A renewal opened late (the end is near or past) still gives BD a week to answer."""
+RENEWAL_DAG_ID = "engagement_renewal"
+DECOMMISSION_DAG_ID = "engagement_decommission"
+
+OPENABLE = frozenset(
+    {EngagementStatus.ACTIVE, EngagementStatus.RENEWAL, EngagementStatus.DECOMMISSIONING}
+)
+"""Decommissioning is openable so that a late renewal can still be recorded and stop it."""
+
+
+class Decision(StrEnum):
+    RENEWED = "Renewed"
+    NOT_RENEWED = "Not renewed"
+
+
+class RenewalRefused(RuntimeError):
+    """The renewal step must not act on this engagement; the message says why."""
+
+
+@dataclass(frozen=True)
+class DueRenewal:
+    community_id: str
+    contract_end: dt.date
+
+
+def contract_end(engagement: Engagement) -> dt.date:
+    return effective_config(engagement).contract.end
+
+
+def opened_key(end: dt.date) -> str:
+    return f"renewal-opened:{end.isoformat()}"
+
+
+def decision_key(end: dt.date, decision: Decision) -> str:
+    slug = "renewed" if decision is Decision.RENEWED else "not-renewed"
+    return f"renewal-decision:{end.isoformat()}:{slug}"
+
+
+def decision_milestone(end: dt.date) -> str:
+    """The milestone of this contract end's decision (``renewal_decided_<YYYY>_<MM>_<DD>``)."""
+    return RENEWAL_DECIDED.key(end.isoformat())
+
+
+def decision_run_id(community_id: str, end: dt.date) -> str:
+    """One decision run per community and contract end: a second trigger finds the first."""
+    return f"renewal__{community_id}__{end.isoformat()}"
+
+
+def decommission_run_id(community_id: str, end: dt.date) -> str:
+    return f"decommission__{community_id}__{end.isoformat()}"
+
+
+def due_for_renewal(store: EngagementStore, today: dt.date) -> list[DueRenewal]:
+    """Active engagements ending within the window whose renewal has not been opened.
+
+    An end date already past is included: a missed renewal must reach BD, not vanish.
+    """
+    horizon = today + dt.timedelta(days=RENEWAL_WINDOW_DAYS)
+    due = []
+    for engagement in store.list_engagements(EngagementStatus.ACTIVE):
+        end = contract_end(engagement)
+        if end > horizon:
+            continue
+        if store.get_action(engagement.community_id, opened_key(end)) is not None:
+            continue
+        due.append(DueRenewal(engagement.community_id, end))
+    return due
+
+
+def decision_deadline(end: dt.date, now: dt.datetime) -> dt.datetime:
+    """The end of the contract's last day (UTC), but never less than a week from now."""
+    end_of_contract = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return max(end_of_contract, now + dt.timedelta(days=MIN_DECISION_DAYS))
+
+
+def open_renewal(
+    store: EngagementStore, community_id: str, today: dt.date
+) -> tuple[CommunityConfig, dt.date]:
+    """Record the renewal as opened for the current contract end and plan its decision.
+
+    Idempotent. The status becomes Renewal only from Active: a late renewal of an engagement
+    already being decommissioned keeps Decommissioning until someone decides.
+    """
+    engagement = load_engagement(store, community_id)
+    if engagement.status not in OPENABLE:
+        raise RenewalRefused(
+            f"{community_id} is {engagement.status.value}; a renewal can be opened only for "
+            f"{', '.join(sorted(s.value for s in OPENABLE))} engagements"
+        )
+    config = effective_config(engagement)
+    end = config.contract.end
+    store.plan_milestone(community_id, decision_milestone(end), end)
+    store.record_action(
+        community_id,
+        opened_key(end),
+        "renewal",
+        {"opened_on": today.isoformat(), "contract_end": end.isoformat()},
+    )
+    if engagement.status is EngagementStatus.ACTIVE:
+        store.update_engagement(community_id, status=EngagementStatus.RENEWAL)
+    return config, end
+
+
+def apply_renewal(
+    store: EngagementStore,
+    community_id: str,
+    *,
+    decided_end: dt.date,
+    new_end: dt.date,
+    new_start: dt.date | None,
+    decided_by: str,
+    note: str = "",
+) -> Engagement:
+    """Give the engagement its new contract dates and make it Active again.
+
+    ``decided_end`` is the contract end the decision was about. A re-run that finds the new
+    end already stored only completes the records; a record whose end changed to anything
+    else meanwhile is refused rather than overwritten.
+    """
+    if new_end <= decided_end:
+        raise RenewalRefused(
+            f"the new contract end {new_end} must be after the current end {decided_end}"
+        )
+    engagement = load_engagement(store, community_id)
+    config = parse_config(engagement.config)
+    current = config.contract.end
+    if current != new_end:
+        if current != decided_end:
+            raise RenewalRefused(
+                f"the contract end of {community_id} is {current}, not {decided_end} as when the "
+                "decision was taken; check the engagement record and decide again"
+            )
+        data = config.to_dict()
+        data["contract"]["start"] = (new_start or decided_end + dt.timedelta(days=1)).isoformat()
+        data["contract"]["end"] = new_end.isoformat()
+        config = parse_config(data)  # ConfigError names the key if the dates do not fit
+    renewed = store.upsert_engagement(
+        community_id, config.name, config.to_dict(), status=EngagementStatus.ACTIVE
+    )
+    detail = {
+        "decision": Decision.RENEWED.value,
+        "previous_end": decided_end.isoformat(),
+        "new_start": config.contract.start.isoformat(),
+        "new_end": new_end.isoformat(),
+        "decided_by": decided_by,
+        "note": note,
+    }
+    key = decision_key(decided_end, Decision.RENEWED)
+    store.record_action(community_id, key, "renewal", detail)
+    store.record_milestone(
+        community_id,
+        decision_milestone(decided_end),
+        by=decided_by,
+        note=f"Renewed until {new_end}. {note}".strip(),
+    )
+    log.info("%s renewed until %s by %s", community_id, new_end, decided_by)
+    return renewed
+
+
+def hand_over(
+    store: EngagementStore,
+    community_id: str,
+    *,
+    decided_end: dt.date,
+    decided_by: str,
+    reason: str,
+) -> dict[str, str]:
+    """Mark the engagement Decommissioning; return the decommission run's conf.
+
+    Refused when the contract end moved since the decision: that is a renewal recorded
+    meanwhile, and decommissioning a renewed community is the worst outcome of all.
+    """
+    engagement = load_engagement(store, community_id)
+    current = contract_end(engagement)
+    if current != decided_end:
+        raise RenewalRefused(
+            f"the contract end of {community_id} is now {current}, not {decided_end}: it was "
+            "renewed meanwhile; nothing is handed over to decommissioning"
+        )
+    store.update_engagement(community_id, status=EngagementStatus.DECOMMISSIONING)
+    detail = {"decision": Decision.NOT_RENEWED.value, "reason": reason, "decided_by": decided_by}
+    store.record_action(
+        community_id, decision_key(decided_end, Decision.NOT_RENEWED), "renewal", detail
+    )
+    store.record_milestone(
+        community_id, decision_milestone(decided_end), by=decided_by, note=reason
+    )
+    log.warning("%s not renewed (%s); handed over to decommissioning", community_id, reason)
+    return {"community_id": community_id, "end_date": decided_end.isoformat()}

@@ -1,0 +1,88 @@
+"""Fixtures for decommission tests: an isolated store, moto's S3/EKS, the example community."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+
+from engagements.config import CommunityConfig, load_config
+from engagements.decommission import archive_key, inventory_key, sidecar_key
+from engagements.settings import PROJECT_ROOT
+from engagements.store.base import EngagementStatus
+from engagements.store.local import LocalStore
+
+EXAMPLE = PROJECT_ROOT / "include" / "communities" / "openscience.yaml"
+ARCHIVE_DATE = dt.date(2027, 12, 1)
+REGION = "us-west-2"
+
+
+@pytest.fixture
+def config() -> CommunityConfig:
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> LocalStore:
+    path = tmp_path / "engagements.sqlite"
+    monkeypatch.setenv("ENGAGEMENTS_STORE", "local")
+    monkeypatch.setenv("ENGAGEMENTS_STORE_PATH", str(path))
+    return LocalStore(path)
+
+
+@pytest.fixture
+def decommissioning(store, config) -> LocalStore:
+    """The example community as the renewal pipeline leaves it: not renewed."""
+    store.upsert_engagement(
+        config.community_id,
+        config.name,
+        config.to_dict(),
+        status=EngagementStatus.DECOMMISSIONING,
+    )
+    return store
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's AWS, reached through an ``aws_default`` connection as in production."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
+    )
+    with mock_aws():
+        yield
+
+
+def put_archive(client, bucket: str, user: str, content: bytes, *, recorded: bytes | None = None):
+    """Upload what the archive job uploads for one user: the tarball, then its sidecar.
+
+    ``recorded`` is what the job archived when it differs from what reached S3 (truncation).
+    """
+    recorded = content if recorded is None else recorded
+    client.put_object(Bucket=bucket, Key=archive_key(user, ARCHIVE_DATE), Body=content)
+    sidecar = {
+        "user": user,
+        "size": len(recorded),
+        "md5": hashlib.md5(recorded, usedforsecurity=False).hexdigest(),
+        "home_bytes": 10 * len(recorded),
+    }
+    client.put_object(
+        Bucket=bucket, Key=sidecar_key(user, ARCHIVE_DATE), Body=json.dumps(sidecar).encode()
+    )
+
+
+def put_inventory(client, bucket: str, users: list[str]) -> None:
+    client.put_object(
+        Bucket=bucket, Key=inventory_key(ARCHIVE_DATE), Body=json.dumps({"users": users}).encode()
+    )
