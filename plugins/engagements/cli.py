@@ -188,6 +188,36 @@ def cmd_trigger_conf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render_infra(args: argparse.Namespace) -> int:
+    from engagements.infra import InfraError, render_change, write_change
+    from engagements.infra.validate import validate_change
+
+    try:
+        change = render_change(load_config(args.file))
+    except (ConfigError, InfraError) as exc:
+        for path, reason in exc.problems:
+            print(f"{args.file}: {path}: {reason}")
+        print(f"{len(exc.problems)} problem(s); nothing was written", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    report = validate_change(change, args.reference)
+    for where, reason in report.problems:
+        print(f"{where}: {reason}")
+    if not report.ok:
+        print(f"{len(report.problems)} problem(s); nothing was written", file=sys.stderr)
+        return 1
+    for path in write_change(change, Path(args.out)):
+        print(f"wrote {path}")
+    checked = f"the schemas in {report.schemas}" if report.schemas else "structural checks only"
+    print(f"validated with {checked}")
+    print("secret files to add:")
+    for item in change.follow_ups:
+        print(f"  - {item}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engagements", description="Engagement lifecycle pipelines: the command line."
@@ -231,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
     p.add_argument("file")
     p.set_defaults(func=cmd_trigger_conf)
+
+    p = sub.add_parser(
+        "render-infra", help="write the infrastructure-repository change for a config file"
+    )
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="folder to write the repository tree into")
+    p.add_argument(
+        "--reference",
+        help="folder with the repository's schemas and chart defaults to validate against "
+        "(default: $ENGAGEMENTS_INFRA_REFERENCE_DIR; without it, structural checks only)",
+    )
+    p.set_defaults(func=cmd_render_infra)
     return parser
 
 
