@@ -1,0 +1,111 @@
+"""End-to-end: the onboarding runs that stop early (sign-off incomplete, not Advanced Tier)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "engagement_onboarding"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    from engagements.outbox import OutboxServer
+
+    db.initdb()
+    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
+        }
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(conn)
+        bag = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        yield bag.dags[DAG_ID], server
+        del os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
+
+
+def run(dag, config: dict, hour: int):
+    from engagements.params import flatten_config
+
+    when = dt.datetime(2026, 11, 26, hour, tzinfo=dt.UTC)
+    return dag.test(logical_date=when, run_after=when, run_conf=flatten_config(config))
+
+
+def states(run) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_incomplete_signoff_fails_the_run_and_emails_bd_once(env, example_dict):
+    from engagements.store import get_store
+
+    dag, outbox = env
+    config = copy.deepcopy(example_dict)
+    config["community_id"] = "unsigned"
+    config["answers"]["data"] = None
+    get_store().upsert_engagement("unsigned", config["name"], config)  # BD has signed nothing
+
+    first = run(dag, config, 1)
+    assert first.state == "failed"
+    found = states(first)
+    assert found["bd_signoff_check"] == "failed"
+    assert found["send_welcome_email"] in ("upstream_failed", None)
+    (mail,) = [
+        m for m in outbox.messages() if m["Message-ID"].startswith("<signoff-problems.unsigned.")
+    ]
+    assert mail["To"] == "bd@2i2c.org"
+    body = mail.get_body(("plain",)).get_content()
+    assert "CS&S" in body
+    assert "answers.data" in body
+
+    get_store().update_engagement("unsigned", onboarding_run_id=None)
+    second = run(dag, config, 2)
+    assert second.state == "failed"
+    again = [
+        m for m in outbox.messages() if m["Message-ID"].startswith("<signoff-problems.unsigned.")
+    ]
+    assert len(again) == 1, "the same problems are not emailed twice"
+
+
+def test_access_not_managed_by_2i2c_routes_to_premium_and_deploys_nothing(env, example_dict):
+    from engagements.store import get_store
+
+    dag, outbox = env
+    config = copy.deepcopy(example_dict)
+    config["community_id"] = "institutional"
+    config["cloud"]["access_managed_by_2i2c"] = False
+    get_store().upsert_engagement(
+        "institutional",
+        config["name"],
+        config,
+        agreement_signed_community=True,
+        agreement_signed_2i2c=True,
+        agreement_signed_css=True,
+        agreement_url="https://airtable.example/agreement.pdf",
+    )
+
+    finished = run(dag, config, 3)
+    assert finished.state == "success"
+    found = states(finished)
+    assert found["premium_tier"] == "success"
+    assert found["start_onboarding"] == "skipped"
+    assert found["send_welcome_email"] == "skipped"
+    assert found["deploy_infrastructure.infrastructure_deployed.wait"] == "skipped"
+    assert get_store().get_engagement("institutional").status == "Premium referral"
+    (mail,) = [
+        m for m in outbox.messages() if m["Message-ID"].startswith("<premium-tier.institutional.")
+    ]
+    assert mail["To"] == "bd@2i2c.org"
+    assert not [
+        m for m in outbox.messages() if m["Message-ID"].startswith("<welcome.institutional.")
+    ]
