@@ -83,3 +83,17 @@ def test_parsing_touches_no_network_store_or_database(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.strip().splitlines()[-1]) >= 1
     assert not store.parent.exists()
+
+
+def test_plugin_manager_does_not_scan_the_package():
+    """Scanned file by file, hooks/github.py would become sys.modules["github"]."""
+    from airflow._shared.plugins_manager.plugins_manager import (
+        _load_plugins_from_plugin_directory,
+    )
+
+    before = set(sys.modules)
+    plugins, errors = _load_plugins_from_plugin_directory(
+        os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"]
+    )
+    assert errors == {}
+    assert not {"github", "config", "settings", "cli"} & (set(sys.modules) - before)

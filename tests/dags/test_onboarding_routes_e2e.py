@@ -68,7 +68,6 @@ def test_incomplete_signoff_fails_the_run_and_emails_bd_once(env, example_dict):
     assert "CS&S" in body
     assert "answers.data" in body
 
-    get_store().update_engagement("unsigned", onboarding_run_id=None)
     second = run(dag, config, 2)
     assert second.state == "failed"
     again = [
