@@ -92,7 +92,7 @@ def test_plugin_manager_does_not_scan_the_package():
     )
 
     before = set(sys.modules)
-    plugins, errors = _load_plugins_from_plugin_directory(
+    _plugins, errors = _load_plugins_from_plugin_directory(
         os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"]
     )
     assert errors == {}
