@@ -65,7 +65,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _print_support_hours(store, args.community_id, today)
     return 0
+
+
+def _print_support_hours(store, community_id: str, today: dt.date) -> None:
+    """The last four quarters' image-support hours against the tier's allowance."""
+    from engagements.checkin import (
+        SUPPORT_HOURS,
+        SUPPORT_HOURS_PER_QUARTER,
+        Quarter,
+        hours_by_quarter,
+        support_hours,
+    )
+
+    entries = support_hours(store.list_actions(community_id, kind=SUPPORT_HOURS))
+    totals = hours_by_quarter(entries)
+    print(f"\nImage-support hours ({SUPPORT_HOURS_PER_QUARTER} h included each quarter):")
+    for quarter in sorted(set(totals) | {Quarter.of(today)}, reverse=True)[:4]:
+        used = totals.get(quarter, 0)
+        over = "  over the allowance" if used > SUPPORT_HOURS_PER_QUARTER else ""
+        print(f"  {quarter}: {used} h used{over}")
+        for entry in (e for e in entries if Quarter.of(e.on) == quarter):
+            print(f"    {entry.on}  {entry.hours} h  {entry.note} ({entry.by})")
 
 
 def cmd_milestone_mark(args: argparse.Namespace) -> int:
@@ -117,6 +139,18 @@ def cmd_render_email(args: argparse.Namespace) -> int:
         extra["problems"] = signoff_problems(config, unsigned)
     elif kind is EmailKind.PREMIUM_TIER:
         extra["reason"] = premium_reason(config) or "preview: access not manageable by 2i2c"
+    elif kind is EmailKind.CHECKIN_INVITATION:
+        from engagements.checkin import preview_extra
+
+        extra = preview_extra(config)
+    elif kind is EmailKind.COST_ALERT:
+        from engagements.costs import preview_alert_extra
+
+        extra = preview_alert_extra(config)
+    elif kind is EmailKind.COST_PROJECTION:
+        from engagements.costs import preview_projection_extra
+
+        extra = preview_projection_extra(config)
     elif kind is EmailKind.MILESTONE_OVERDUE:
         first = ONBOARDING_MILESTONES[0]
         due = first.due(config)
@@ -173,6 +207,83 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         f"2i2c={engagement.agreement_signed_2i2c} css={engagement.agreement_signed_css}; "
         f"agreement {engagement.agreement_url or 'not uploaded'}"
     )
+    return 0
+
+
+def cmd_support_hours_add(args: argparse.Namespace) -> int:
+    from engagements.checkin import (
+        SUPPORT_HOURS,
+        SUPPORT_HOURS_PER_QUARTER,
+        Quarter,
+        hours_by_quarter,
+        parse_hours,
+        record_support_hours,
+        support_hours,
+    )
+
+    try:
+        hours = parse_hours(args.hours)
+        on = dt.date.fromisoformat(args.date) if args.date else dt.datetime.now(dt.UTC).date()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = _store()
+    if store.get_engagement(args.community_id) is None:
+        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+        return 1
+    record_support_hours(store, args.community_id, hours, note=args.note, by=_who(args.by), on=on)
+    quarter = Quarter.of(on)
+    entries = support_hours(store.list_actions(args.community_id, kind=SUPPORT_HOURS))
+    used = hours_by_quarter(entries)[quarter]
+    over = "; over the allowance" if used > SUPPORT_HOURS_PER_QUARTER else ""
+    print(
+        f"{args.community_id}: {hours} h of image support recorded on {on}; "
+        f"{quarter}: {used} of {SUPPORT_HOURS_PER_QUARTER} h used{over}"
+    )
+    return 0
+
+
+def cmd_cost_record(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from engagements.costs import ENTRY_PROVIDERS, Month, format_money, record_cost_entry
+    from engagements.onboarding import effective_config
+
+    try:
+        month = Month.parse(args.month)
+        amount = Decimal(args.amount)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except InvalidOperation:
+        print(f"error: {args.amount!r} is not an amount such as 1234.56", file=sys.stderr)
+        return 2
+    if month >= Month.of(dt.datetime.now(dt.UTC).date()):
+        print(f"error: {month} has not ended yet; record a month once it is over", file=sys.stderr)
+        return 2
+    store = _store()
+    engagement = store.get_engagement(args.community_id)
+    if engagement is None:
+        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+        return 1
+    provider = effective_config(engagement).cloud.provider
+    if provider not in ENTRY_PROVIDERS:
+        print(
+            f"error: {args.community_id} runs on {provider.value}, whose costs are read from its "
+            "billing API; recorded costs are for azure and jetstream2",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        replaced = record_cost_entry(
+            store, args.community_id, month, amount, args.currency, by=_who(args.by), note=args.note
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    recorded = format_money(amount.quantize(Decimal("0.01")), args.currency.upper())
+    was = f" (replaces {format_money(replaced.amount, replaced.currency)})" if replaced else ""
+    print(f"{args.community_id}: cloud cost for {month} recorded: {recorded}{was}")
     return 0
 
 
@@ -257,6 +368,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signed-by", action="append", default=[], choices=["community", "2i2c", "css"])
     p.add_argument("--url", help="where the signed agreement is uploaded")
     p.set_defaults(func=cmd_agreement)
+
+    hours = sub.add_parser("support-hours", help="image-support time spent").add_subparsers(
+        dest="action", required=True
+    )
+    p = hours.add_parser("add", help="record image-support hours (4 h included each quarter)")
+    p.add_argument("community_id")
+    p.add_argument("hours", help="hours spent, e.g. 1.5")
+    p.add_argument("--note", required=True, help="what the time was spent on")
+    p.add_argument("--date", help="day the work was done, YYYY-MM-DD (default: today, UTC)")
+    p.add_argument("--by", help="who did it (default: your login)")
+    p.set_defaults(func=cmd_support_hours_add)
+
+    cost = sub.add_parser("cost", help="cloud costs without a billing API").add_subparsers(
+        dest="action", required=True
+    )
+    p = cost.add_parser("record", help="record a month's cloud cost (Azure, Jetstream2)")
+    p.add_argument("community_id")
+    p.add_argument("month", help="YYYY-MM, a month that has ended")
+    p.add_argument("amount", help="the month's cost as the provider's console shows it")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--note")
+    p.add_argument("--by", help="who recorded it (default: your login)")
+    p.set_defaults(func=cmd_cost_record)
 
     p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
     p.add_argument("file")

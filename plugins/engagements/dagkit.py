@@ -24,6 +24,9 @@ DEFAULT_ARGS = {
 class Tag(StrEnum):
     LIFECYCLE = "engagement-lifecycle"
     ONBOARDING = "onboarding"
+    UNDER_MANAGEMENT = "under-management"
+    CHECKIN = "checkin"
+    COSTS = "costs"
 
 
 def milestone_gate(milestone: str) -> TaskGroup:

@@ -11,7 +11,10 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``rollout-invitation`` and ``onboarding``: to every representative, cc nobody; replies go to
   the sender, and support is reached through the address the onboarding email gives;
 - ``signoff-problems`` and ``premium-tier``: to BD only (internal);
-- ``milestone-overdue``: to support (internal), cc BD.
+- ``milestone-overdue``: to support (internal), cc BD;
+- ``checkin-invitation``: to every representative, cc nobody;
+- ``cost-alert``: to every representative, cc support;
+- ``cost-projection``: to every representative, cc support and BD (the estimate is BD's).
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
 
@@ -23,6 +26,11 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
   ``days_overdue`` (required, int >= 0), ``milestone_key`` (optional, the key the CLI takes;
   default: ``milestone``), ``how`` (optional hint), ``task_id`` (optional, the sensor task
   waiting on it), ``dag_id`` (optional; default ``engagement_onboarding``);
+- ``checkin-invitation``: ``report`` (required, an :class:`engagements.checkin.CheckinReport`);
+- ``cost-alert``: ``comparison`` (required, an :class:`engagements.costs.Comparison` with both
+  months known);
+- ``cost-projection``: ``projection`` (required, an :class:`engagements.costs.Projection`) and
+  ``month`` (required, the :class:`engagements.costs.Month` whose cost is the run rate);
 - ``welcome`` and ``rollout-invitation`` take none.
 """
 
@@ -49,6 +57,7 @@ from engagements.config import (
     CommunityConfig,
     Tier,
 )
+from engagements.costs import format_money
 from engagements.settings import PROJECT_ROOT, Settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "include" / "templates"
@@ -62,6 +71,9 @@ class EmailKind(StrEnum):
     SIGNOFF_PROBLEMS = "signoff-problems"
     PREMIUM_TIER = "premium-tier"
     MILESTONE_OVERDUE = "milestone-overdue"
+    CHECKIN_INVITATION = "checkin-invitation"
+    COST_ALERT = "cost-alert"
+    COST_PROJECTION = "cost-projection"
 
 
 class EmailError(ValueError):
@@ -71,6 +83,9 @@ class EmailError(ValueError):
 _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.SIGNOFF_PROBLEMS: ("problems",),
     EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue"),
+    EmailKind.CHECKIN_INVITATION: ("report",),
+    EmailKind.COST_ALERT: ("comparison",),
+    EmailKind.COST_PROJECTION: ("projection", "month"),
 }
 _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.ONBOARDING: ("profiles",),
@@ -242,12 +257,16 @@ def _recipients(
         case EmailKind.WELCOME:
             lead = config.technical_lead.email
             return (lead,), tuple(e for e in representatives if e != lead)
-        case EmailKind.ROLLOUT_INVITATION | EmailKind.ONBOARDING:
+        case EmailKind.ROLLOUT_INVITATION | EmailKind.ONBOARDING | EmailKind.CHECKIN_INVITATION:
             return representatives, ()
         case EmailKind.SIGNOFF_PROBLEMS | EmailKind.PREMIUM_TIER:
             return (settings.bd_email,), ()
         case EmailKind.MILESTONE_OVERDUE:
             return (settings.support_email,), (settings.bd_email,)
+        case EmailKind.COST_ALERT:
+            return representatives, (settings.support_email,)
+        case EmailKind.COST_PROJECTION:
+            return representatives, (settings.support_email, settings.bd_email)
 
 
 def _base_context(config: CommunityConfig, settings: Settings) -> dict[str, Any]:
@@ -300,6 +319,8 @@ def _kind_context(
             return {"reasons": _premium_reasons(config, extra.get("reason"))}
         case EmailKind.MILESTONE_OVERDUE:
             return _overdue_context(extra)
+        case EmailKind.CHECKIN_INVITATION | EmailKind.COST_ALERT | EmailKind.COST_PROJECTION:
+            return _under_management_context(kind, config, extra)
 
 
 def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
@@ -342,4 +363,18 @@ def _overdue_context(extra: dict[str, Any]) -> dict[str, Any]:
         "how": extra.get("how") or "",
         "task_id": extra.get("task_id") or "",
         "dag_id": extra.get("dag_id") or "engagement_onboarding",
+    }
+
+
+def _under_management_context(
+    kind: EmailKind, config: CommunityConfig, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The report or figures as the caller built them, and how to show money and the bill."""
+    comparison = extra.get("comparison")
+    if kind is EmailKind.COST_ALERT and (comparison.previous is None or comparison.current is None):
+        raise EmailError("email cost-alert: extra['comparison'] must have both months' costs")
+    return dict(extra) | {
+        "money": format_money,
+        "billed_by_2i2c": config.cloud.billing is Billing.PROVIDER,
+        "provider": config.cloud.provider.value.upper(),
     }

@@ -1,0 +1,234 @@
+"""Operators of the quarterly check-in: thin wrappers over :mod:`engagements.checkin`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import HITLEntryOperator
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from engagements.operators.costs import CostSourceMixin, read_roster, run_date
+from engagements.operators.engagement import EngagementMixin, _EngagementOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+
+class SelectCheckinOperator(_EngagementOperator):
+    """Which Active engagements are due a check-in this quarter: the fan-out's input.
+
+    A community is skipped, with the reason logged and pushed as the ``skipped`` XCom, when its
+    engagement is not Active or started less than a month ago.
+    """
+
+    template_fields: Sequence[str] = ("community_id", "quarter")
+
+    def __init__(
+        self,
+        *,
+        community_id: str = "{{ params.community_id or '' }}",
+        quarter: str = "{{ params.quarter or '' }}",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(community_id=community_id, **kwargs)
+        self.quarter = quarter
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from engagements.checkin import Quarter, select_for_checkin
+        from engagements.milestones import CHECKIN_HELD
+
+        today = run_date(context)
+        try:
+            quarter = Quarter.parse(self.quarter) if self.quarter else Quarter.of(today)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
+        roster = read_roster(self.store, self.settings, self.community_id or None)
+        due, skipped = select_for_checkin([e for e, _ in roster.engagements], today)
+        skipped |= roster.broken
+        configs = {e.community_id: c for e, c in roster.engagements}
+        for community_id, reason in sorted(skipped.items()):
+            log.warning("No %s check-in for %s: %s", quarter, community_id, reason)
+        context["ti"].xcom_push(key="skipped", value=skipped)
+        log.info("%s check-in for %d engagement(s): %s", quarter, len(due), ", ".join(due))
+        return [
+            {
+                "community_id": community_id,
+                "quarter": str(quarter),
+                "milestone": CHECKIN_HELD.key(str(quarter)),
+                "shared_account": roster.is_shared(configs[community_id]),
+            }
+            for community_id in due
+        ]
+
+
+class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
+    """Build and write the check-in report, then send the invitation once and plan the meeting.
+
+    One task because the invitation carries the report's figures: a retry rebuilds both rather
+    than passing the report through XCom. Both writes are idempotent: the report files are
+    replaced, the email is sent once per quarter.
+    """
+
+    template_fields: Sequence[str] = ("community_id", "quarter", "shared_account")
+
+    def __init__(
+        self,
+        *,
+        quarter: str,
+        shared_account: bool = False,
+        aws_conn_id: str = "aws_default",
+        gcp_conn_id: str = "google_cloud_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.quarter = quarter
+        self.shared_account = shared_account
+        self.aws_conn_id = aws_conn_id
+        self.gcp_conn_id = gcp_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.checkin import Quarter, build_report, checkin_due, write_report
+        from engagements.costs import NoCostSource, upsert_action
+        from engagements.milestones import CHECKIN_HELD
+
+        _, config = self.engagement()
+        quarter = Quarter.parse(self.quarter)
+        reviewed = quarter.previous()
+        try:
+            query, costs = self.fetch_costs(
+                config,
+                reviewed.previous().months + reviewed.months,
+                shared=bool(self.shared_account),
+            )
+            source, note = query.describe(), None
+        except NoCostSource as exc:
+            log.warning("No cost source is configured for %s: %s", config.community_id, exc)
+            costs, source, note = None, None, f"no cost source is configured: {exc}"
+        report = build_report(
+            config,
+            quarter,
+            run_date(context),
+            actions=self.store.list_actions(config.community_id),
+            milestones=self.store.list_milestones(config.community_id),
+            costs=costs,
+            cost_source=source,
+            cost_note=note,
+        )
+        markdown, html = write_report(report, self.settings.artifacts_path / config.community_id)
+        detail = {"markdown": str(markdown), "html": str(html), "quarter": str(quarter)}
+        upsert_action(
+            self.store, config.community_id, f"checkin-report:{quarter.key}", "document", detail
+        )
+        log.info("Check-in report for %s: %s and %s", config.community_id, markdown, html)
+        sent = self.send(
+            "checkin-invitation",
+            config,
+            key=f"checkin-invitation:{quarter.key}",
+            extra={"report": report},
+        )
+        milestone = CHECKIN_HELD.key(str(quarter))
+        if self.store.get_milestone(config.community_id, milestone) is None:
+            self.store.plan_milestone(config.community_id, milestone, checkin_due(quarter))
+        return detail | {"invitation": sent.message_id if sent else None}
+
+
+SATISFACTION_PARAM = {
+    "type": ["null", "string"],
+    "enum": [None, "very satisfied", "satisfied", "neutral", "dissatisfied", "very dissatisfied"],
+}
+
+
+class CheckinOutcomeOperator(EngagementMixin, HITLEntryOperator):
+    """Collect the check-in's outcome: notes, satisfaction, requests, monthly active users."""
+
+    template_fields = (*HITLEntryOperator.template_fields, "community_id", "quarter")
+
+    def __init__(self, *, community_id: str, quarter: str, **kwargs: Any) -> None:
+        kwargs.setdefault("subject", "Quarterly check-in outcome")
+        kwargs["params"] = {
+            "notes": Param(
+                "", type="string", format="multiline", description="What the community said."
+            ),
+            "satisfaction": Param(
+                None,
+                **SATISFACTION_PARAM,
+                description="How satisfied the representatives are with the hubs.",
+            ),
+            "requests": Param(
+                [],
+                type="array",
+                items={"type": "string"},
+                description="Requests, one per line; each becomes a follow-up issue.",
+            ),
+            "observed_maus": Param(
+                None,
+                type=["null", "integer"],
+                minimum=0,
+                description="Monthly active users shown in Grafana at the meeting.",
+            ),
+        }
+        super().__init__(**kwargs)
+        self.community_id = community_id
+        self.quarter = quarter
+        self.smtp_conn_id = "smtp_default"
+
+    def execute(self, context: Context):
+        report = self.store.get_action(self.community_id, f"checkin-report:{self.quarter.lower()}")
+        self.subject = f"{self.quarter} check-in outcome for {self.community_id}"
+        self.body = (
+            f"Record what the {self.quarter} check-in with **{self.community_id}** concluded. "
+            "Each request becomes a follow-up issue."
+            + (f" The report is at `{report.detail['markdown']}`." if report else "")
+        )
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from engagements.checkin import Quarter, normalize_outcome, record_outcome
+
+        result = super().execute_complete(context, event)
+        try:
+            outcome = normalize_outcome(result["params_input"])
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"The check-in outcome is not valid: {exc}\n"
+                "Nothing was stored; clear this task to answer the form again."
+            ) from None
+        detail = record_outcome(
+            self.store,
+            self.community_id,
+            Quarter.parse(self.quarter),
+            outcome,
+            responded_by=(result.get("responded_by_user") or {}).get("name"),
+            on=result["responded_at"].date(),
+        )
+        log.info("Check-in outcome recorded for %s: %s", self.community_id, detail)
+        return detail
+
+
+class RecordCheckinFollowUpsOperator(_EngagementOperator):
+    """One follow-up issue record per request made at the check-in (none twice)."""
+
+    template_fields: Sequence[str] = ("community_id", "quarter")
+
+    def __init__(self, *, quarter: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.quarter = quarter
+
+    def execute(self, context: Context) -> list[str]:
+        from engagements.checkin import Quarter, outcome_key, record_follow_ups
+
+        quarter = Quarter.parse(self.quarter)
+        outcome = self.store.get_action(self.community_id, outcome_key(quarter))
+        if outcome is None:
+            log.info("No outcome recorded for %s's %s check-in", self.community_id, quarter)
+            return []
+        keys = record_follow_ups(
+            self.store, self.community_id, quarter, outcome.detail.get("requests", [])
+        )
+        log.info("%d follow-up issue(s) recorded for %s", len(keys), self.community_id)
+        return keys

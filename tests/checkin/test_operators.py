@@ -1,0 +1,239 @@
+"""The check-in's operators: the fan-out's single read, the report task, the outcome form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+
+from engagements.checkin import Quarter
+from engagements.operators.checkin import (
+    CheckinOutcomeOperator,
+    CheckinReportOperator,
+    RecordCheckinFollowUpsOperator,
+    SelectCheckinOperator,
+)
+from engagements.settings import Settings
+from engagements.store.local import LocalStore
+
+RUN = dt.datetime(2027, 4, 1, 6, tzinfo=dt.UTC)
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def context() -> dict[str, Any]:
+    return {"logical_date": RUN, "ti": FakeTI(), "run_id": "scheduled__2027-04-01"}
+
+
+class CountingStore:
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def make(cls, store, tmp_path, sent: list | None = None, **kwargs):
+    op = cls(task_id=cls.__name__, **kwargs)
+    op.store = store
+    op.settings = Settings(artifacts_dir=str(tmp_path / "artifacts"))
+    op.deliver = (sent if sent is not None else []).append
+    return op
+
+
+def test_fan_out_reads_the_store_once_for_200_communities(tmp_path, example_config):
+    local = LocalStore(tmp_path / "fanout.sqlite")
+    for i in range(200):
+        start = "2027-03-20" if i % 50 == 0 else "2026-12-01"  # 4 started too recently
+        config = example_config.with_decisions(
+            {"community_id": f"community-{i:03d}", "contract.start": start}
+        )
+        local.upsert_engagement(config.community_id, config.name, config.to_dict(), status="Active")
+    counting = CountingStore(local)
+    op = make(SelectCheckinOperator, counting, tmp_path, community_id="", quarter="")
+    ctx = context()
+
+    due = op.execute(ctx)
+
+    assert counting.calls == ["list_engagements"]
+    assert len(due) == 196
+    assert due[0] == {
+        "community_id": "community-001",
+        "quarter": "2027Q2",
+        "milestone": "checkin_held_2027q2",
+        "shared_account": True,  # all 200 share the example's AWS account
+    }
+    skipped = ctx["ti"].pushed["skipped"]
+    assert set(skipped) == {"community-000", "community-050", "community-100", "community-150"}
+    assert "less than a month" in skipped["community-050"]
+
+
+def test_manual_run_for_one_community_and_a_quarter(store, tmp_path):
+    op = make(SelectCheckinOperator, store, tmp_path, community_id="openscience", quarter="2027q3")
+    (due,) = op.execute(context())
+    assert due["quarter"] == "2027Q3"
+    assert due["milestone"] == "checkin_held_2027q3"
+
+
+def test_manual_run_for_a_community_that_is_not_active_is_skipped(store, tmp_path):
+    store.update_engagement("openscience", status="Onboarding")
+    op = make(SelectCheckinOperator, store, tmp_path, community_id="openscience", quarter="")
+    ctx = context()
+    assert op.execute(ctx) == []
+    assert ctx["ti"].pushed["skipped"] == {"openscience": "status is Onboarding, not Active"}
+
+
+def test_bad_quarter_fails_the_run(store, tmp_path):
+    op = make(SelectCheckinOperator, store, tmp_path, community_id="", quarter="2027Q9")
+    with pytest.raises(AirflowFailException, match="YYYYQN"):
+        op.execute(context())
+
+
+def test_report_task_without_a_cost_source(store, tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    sent: list = []
+    op = make(
+        CheckinReportOperator, store, tmp_path, sent, community_id="openscience", quarter="2027Q2"
+    )
+    result = op.execute(context())
+    markdown = (tmp_path / "artifacts" / "openscience" / "checkin-2027q2.md").read_text()
+    assert "No cost figures: no cost source is configured" in markdown
+    assert "aws_default" in markdown
+    (mail,) = sent
+    assert mail["To"] == "ada@openscience.example.org, grace@openscience.example.org"
+    assert result["invitation"] == mail["Message-ID"]
+    assert store.get_milestone("openscience", "checkin_held_2027q2").due == dt.date(2027, 4, 30)
+    assert store.list_actions("openscience", kind="cost_month") == []
+
+    again = op.execute(context())
+    assert again["invitation"] is None
+    assert len(sent) == 1
+    assert len(store.list_actions("openscience", kind="document")) == 1
+
+
+def test_report_task_with_cost_explorer(store, tmp_path, monkeypatch):
+    """Six months in one Cost Explorer call (moto answers what the test queues)."""
+    import requests
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
+    months = ["2026-10", "2026-11", "2026-12", "2027-01", "2027-02", "2027-03"]
+    amounts = ["900", "950", "1000", "1100", "1200", "1300"]
+    results = [
+        {
+            "TimePeriod": {"Start": f"{m}-01", "End": "x"},
+            "Total": {"UnblendedCost": {"Amount": a, "Unit": "USD"}},
+        }
+        for m, a in zip(months, amounts, strict=True)
+    ]
+    sent: list = []
+    with mock_aws():
+        requests.post(
+            "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results",
+            json={"results": [{"ResultsByTime": results}]},
+            timeout=5,
+        )
+        op = make(
+            CheckinReportOperator,
+            store,
+            tmp_path,
+            sent,
+            community_id="openscience",
+            quarter="2027Q2",
+        )
+        op.execute(context())
+    markdown = (tmp_path / "artifacts" / "openscience" / "checkin-2027q2.md").read_text()
+    assert "| March 2027 | $1,300.00 |" in markdown
+    assert "2027Q1 total: $3,600.00" in markdown
+    assert "+26.3%" in markdown  # 3600 against 2850
+    body = sent[0].get_body(("plain",)).get_content()
+    assert "$3,600.00 for the quarter" in body
+
+
+def answer(params_input: dict) -> dict:
+    return {
+        "chosen_options": ["OK"],
+        "params_input": params_input,
+        "responded_at": dt.datetime(2027, 4, 20, 15, tzinfo=dt.UTC),
+        "responded_by_user": {"id": "admin", "name": "admin"},
+    }
+
+
+FORM = {"notes": "", "satisfaction": None, "requests": [], "observed_maus": None}
+
+
+def test_outcome_form_is_written_and_requests_become_follow_ups(store, tmp_path):
+    op = make(CheckinOutcomeOperator, store, tmp_path, community_id="openscience", quarter="2027Q2")
+    detail = op.execute_complete(
+        {},
+        answer(
+            FORM
+            | {
+                "notes": "Happy; workshop in June.",
+                "satisfaction": "very satisfied",
+                "requests": ["GPU profile for the workshop", ""],
+                "observed_maus": 134,
+            }
+        ),
+    )
+    assert detail["requests"] == ["GPU profile for the workshop"]
+    assert detail["responded_by"] == "admin"
+    (maus,) = store.list_actions("openscience", kind="maus_observed")
+    assert maus.detail["maus"] == 134
+    assert maus.detail["on"] == "2027-04-20"
+
+    follow = make(
+        RecordCheckinFollowUpsOperator,
+        store,
+        tmp_path,
+        community_id="openscience",
+        quarter="2027Q2",
+    )
+    (key,) = follow.execute({})
+    assert follow.execute({}) == [key]
+    (issue,) = store.list_actions("openscience", kind="follow_up_issue")
+    assert issue.detail["title"] == "[openscience] GPU profile for the workshop"
+
+
+def test_invalid_outcome_is_refused_and_not_stored(store, tmp_path):
+    op = make(CheckinOutcomeOperator, store, tmp_path, community_id="openscience", quarter="2027Q2")
+    with pytest.raises(ParamValidationError, match="satisfaction"):
+        op.execute_complete({}, answer(FORM | {"satisfaction": "meh"}))
+    with pytest.raises(ParamValidationError, match="observed_maus"):
+        op.execute_complete({}, answer(FORM | {"observed_maus": -3}))
+    assert store.list_actions("openscience", kind="checkin_outcome") == []
+
+
+def test_no_outcome_no_follow_ups(store, tmp_path):
+    op = make(
+        RecordCheckinFollowUpsOperator,
+        store,
+        tmp_path,
+        community_id="openscience",
+        quarter="2027Q2",
+    )
+    assert op.execute({}) == []
+
+
+def test_form_fields():
+    op = CheckinOutcomeOperator(task_id="o", community_id="x", quarter="2027Q2")
+    assert set(op.params) == set(FORM)
+    assert Quarter.parse(op.quarter) == Quarter(2027, 2)
