@@ -391,6 +391,13 @@ class FakeGitHub:
             {},
         )
 
+    def r_accept(self, org, *, body, query):
+        bot = self.orgs.get(org, {}).get("bot")
+        if not bot:
+            return 404, NOT_FOUND, {}
+        bot["state"] = body["state"]
+        return self.r_membership(org, body=None, query=query)
+
     def r_get_team(self, org, slug, *, body, query):
         team = self.orgs.get(org, {}).get("teams", {}).get(slug)
         if team is None:
@@ -680,6 +687,7 @@ class FakeGitHub:
         ("GET", rf"/users/{R}", r_get_user),
         ("GET", rf"/orgs/{R}", r_org),
         ("GET", rf"/user/memberships/orgs/{R}", r_membership),
+        ("PATCH", rf"/user/memberships/orgs/{R}", r_accept),
         ("GET", rf"/orgs/{R}/teams/{R}", r_get_team),
         ("POST", rf"/orgs/{R}/teams", r_create_team),
         ("PUT", rf"/orgs/{R}/teams/{R}/memberships/{R}", r_team_membership),
@@ -796,6 +804,15 @@ def test_org_status_reports_each_stage_of_readiness(fake_github):
     assert hook.org_status("invited-org") is OrgStatus.BOT_INVITED
     assert hook.org_status("stranger-org") is OrgStatus.BOT_NOT_MEMBER
     assert hook.org_status("no-such-org") is OrgStatus.MISSING
+
+
+def test_the_bot_accepts_a_pending_invitation(fake_github):
+    fake_github.add_org("invited-org", bot_state="pending")
+    hook = GitHubHook()
+    hook.accept_invitation("invited-org")
+    assert hook.org_status("invited-org") is OrgStatus.READY
+    ((_, _, body),) = fake_github.calls("PATCH", "/user/memberships/orgs/invited-org$")
+    assert body == {"state": "active"}
 
 
 def test_not_found_names_what_was_being_done(fake_github):

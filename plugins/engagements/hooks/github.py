@@ -205,6 +205,13 @@ class GitHubHook(BaseHook):
             return OrgStatus.BOT_INVITED
         return OrgStatus.READY if membership.role == "admin" else OrgStatus.BOT_NOT_OWNER
 
+    def accept_invitation(self, org: str) -> None:
+        """Accept the org's pending invitation of the bot: the community's go-ahead."""
+        with self.errors(f"accepting the invitation to {org}"):
+            self.client.requester.requestJsonAndCheck(
+                "PATCH", f"/user/memberships/orgs/{org}", input={"state": "active"}
+            )
+
     def ensure_team(self, org: str, name: str, *, description: str) -> tuple[Team, bool]:
         """The team with this name, created (closed privacy) if missing; ``True`` if created."""
         organization = self.organization(org)

@@ -1,0 +1,312 @@
+"""GitHub steps of onboarding: the infrastructure change, the community's org, follow-up issues.
+
+Each operator renders or reads what it needs when it runs, acts through the GitHub hook or the
+infrastructure repository, and records the result in the store's action log, so that a re-run
+finds what was done instead of doing it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from engagements.operators.engagement import _EngagementOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from engagements.config import CommunityConfig
+    from engagements.hooks.infra_repo import DeploymentSettings
+    from engagements.infra.render import RenderedChange
+    from engagements.store.base import EngagementStore
+
+log = logging.getLogger(__name__)
+
+INFRA_PR = "infra-pr"
+"""Action key of the proposed infrastructure change (its branch, PR, plan and hub domains)."""
+GITHUB_ORG = "github-org"
+ADMIN_TEAM = "hub-admins"
+DEFAULT_MEMBER_TEAM = "hub-users"
+IMAGE_REPOSITORY = "hub-user-image"
+BINDER_REPOSITORY = "hub-binder-examples"
+DOCS_REPOSITORY = "hub-docs"
+
+
+def change_branch(community_id: str) -> str:
+    return f"onboard-{community_id}"
+
+
+def save_action(
+    store: EngagementStore, community_id: str, key: str, kind: str, detail: dict[str, Any]
+) -> None:
+    """Record the action, or replace the detail of the one a previous try recorded."""
+    if store.get_action(community_id, key) is None:
+        store.record_action(community_id, key, kind, detail)
+    else:
+        store.update_action(community_id, key, detail)
+
+
+def recorded_change(store: EngagementStore, community_id: str) -> dict[str, Any]:
+    """What ``open_pull_request`` recorded; the later deployment steps all read it."""
+    action = store.get_action(community_id, INFRA_PR)
+    if action is None:
+        raise AirflowFailException(
+            f"No infrastructure change is recorded for {community_id} (action {INFRA_PR!r}); "
+            "run (or clear) the open_pull_request task first"
+        )
+    return action.detail
+
+
+def hub_domains(files: dict[str, str]) -> dict[str, str]:
+    """Hub name -> JupyterHub domain, read from the rendered cluster.yaml files."""
+    domains = {}
+    for path, text in sorted(files.items()):
+        if path.startswith("config/clusters/") and path.endswith("/cluster.yaml"):
+            for hub in yaml.safe_load(text).get("hubs") or []:
+                domains[hub["name"]] = hub["domain"]
+    return domains
+
+
+def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
+    """What a reviewer must check and the secrets to add; the files speak for themselves."""
+    plan = change.plan
+    lines = [
+        f"Deploys **{config.name}** (`{config.community_id}`) for its Advanced Tier engagement: "
+        f"a {plan.get('provider', config.cloud.provider.value)} cluster in "
+        f"{plan.get('region', config.cloud.region)} and its hubs. Opened by the engagement "
+        "pipelines from the community config and its technical decisions.",
+        "",
+        "### Reviewer checklist",
+        *(f"- [ ] {item}" for item in change.reviewer_checklist),
+        "",
+        "### Secrets to add before merging",
+        "Encrypt each with sops (any path containing `secret` must be encrypted); never commit "
+        "a value in clear text.",
+        *(f"- [ ] {item}" for item in change.follow_ups),
+        "",
+        "### Hubs",
+        *(f"- {name}: https://{domain}" for name, domain in hub_domains(change.files).items()),
+        "",
+        f"<details><summary>{len(change.files)} files</summary>",
+        "",
+        *(f"- `{path}`" for path in change.files),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines)
+
+
+def member_teams(config: CommunityConfig) -> list[str]:
+    """The org's own teams the community hub admits (``org:team`` entries), else hub-users."""
+    org = (config.github_org or "").lower()
+    teams = [
+        entry.split(":", 1)[1]
+        for entry in config.hubs.community.allowed_teams
+        if ":" in entry and entry.split(":", 1)[0].lower() == org
+    ]
+    return teams or [DEFAULT_MEMBER_TEAM]
+
+
+def community_repositories(
+    config: CommunityConfig, settings: DeploymentSettings
+) -> list[tuple[str, str, str]]:
+    """(name, template, description) of the repositories created in the community's org."""
+    return [
+        (
+            IMAGE_REPOSITORY,
+            settings.image_repo_template,
+            f"The user image of {config.name}'s hubs, built and pushed to Quay by GitHub Actions",
+        ),
+        (
+            BINDER_REPOSITORY,
+            settings.binder_repo_template,
+            f"A sample repository to launch on {config.name}'s BinderHub",
+        ),
+        (
+            DOCS_REPOSITORY,
+            settings.docs_repo_template,
+            f"{config.name}'s JupyterBook companion site for its hubs",
+        ),
+    ]
+
+
+def org_plan(config: CommunityConfig, settings: DeploymentSettings) -> list[str]:
+    """What the org steps would do, for logs and for a skip that reports the plan."""
+    org = config.github_org
+    return [
+        f"team {org}/{ADMIN_TEAM} with the representatives as maintainers: "
+        + ", ".join(config.admin_users),
+        *(
+            f"team {org}/{team} with the representatives as members"
+            for team in member_teams(config)
+        ),
+        *(
+            f"repository {org}/{name} from template {template}"
+            for name, template, _ in community_repositories(config, settings)
+        ),
+    ]
+
+
+class _DeploymentOperator(_EngagementOperator):
+    def deployment_settings(self) -> DeploymentSettings:
+        from engagements.hooks.infra_repo import load_deployment_settings
+
+        return load_deployment_settings(use_variables=True)
+
+
+class _GitHubOperator(_DeploymentOperator):
+    def __init__(self, *, github_conn_id: str = "github_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.github_conn_id = github_conn_id
+
+
+class OpenInfrastructurePullRequestOperator(_GitHubOperator):
+    """Render the community's cluster and hubs and propose them to the infrastructure repo.
+
+    A pull request on GitHub (``engagements_infra_repo`` and ``github_default``), else a branch
+    of the local git repository. Refused decisions fail here, before anything is proposed.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.hooks.infra_repo import get_infra_repository
+        from engagements.infra.render import InfraError, render_change
+
+        _, config = self.engagement()
+        try:
+            change = render_change(config)
+        except InfraError as exc:
+            raise AirflowFailException(
+                f"{exc}\nNothing was proposed; correct the technical decisions (clear "
+                "technical_decisions to answer the form again), then clear this task."
+            ) from None
+        repo = get_infra_repository(self.deployment_settings(), github_conn_id=self.github_conn_id)
+        branch = change_branch(config.community_id)
+        title = f"Deploy {config.name} ({config.community_id}): cluster and hubs"
+        proposal = repo.propose_change(
+            branch, change.files, title, pull_request_body(config, change)
+        )
+        detail = {
+            **proposal.to_dict(),
+            "title": title,
+            "files": sorted(change.files),
+            "hubs": hub_domains(change.files),
+            "follow_ups": list(change.follow_ups),
+            "plan": change.plan,
+        }
+        save_action(self.store, config.community_id, INFRA_PR, "pull_request", detail)
+        log.info(
+            "%s %d file(s): %s",
+            "Committed" if proposal.committed else "Already proposed",
+            len(change.files),
+            repo.describe(branch),
+        )
+        return proposal.to_dict()
+
+
+class CommunityGitHubOrgOperator(_GitHubOperator):
+    """Teams, representatives and template repositories in the community's GitHub org.
+
+    Runs once the org is ready (``GitHubOrgReadySensor``): an admin team and the member teams
+    the hub admits, each representative added (GitHub invites those not yet in the org), and
+    the sample image, sample binder and JupyterBook site repositories from their templates.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.hooks.github import GitHubHook, TeamRole
+
+        _, config = self.engagement()
+        settings = self.deployment_settings()
+        if not config.github_org or not GitHubHook.is_configured(self.github_conn_id):
+            raise AirflowSkipException(
+                f"Plan only (no {self.github_conn_id!r} connection or no github_org); "
+                "would create:\n" + "\n".join(f"  - {step}" for step in org_plan(config, settings))
+            )
+        org = config.github_org
+        hook = GitHubHook(self.github_conn_id)
+        admin, _ = hook.ensure_team(
+            org, ADMIN_TEAM, description=f"Administrators of {config.name}'s hubs"
+        )
+        members = [
+            hook.ensure_team(org, team, description=f"Users of {config.name}'s hubs")[0]
+            for team in member_teams(config)
+        ]
+        invitations: dict[str, str] = {}
+        for login in config.admin_users:
+            invitations[login] = hook.add_to_team(admin, login, TeamRole.MAINTAINER)
+            for team in members:
+                hook.add_to_team(team, login, TeamRole.MEMBER)
+        repositories = {}
+        for name, template, description in community_repositories(config, settings):
+            repo, created = hook.ensure_repo_from_template(
+                org, name, template, description=description
+            )
+            repositories[name] = repo.html_url
+            log.info("%s %s", "Created" if created else "Found", repo.full_name)
+        detail = {
+            "org": org,
+            "teams": [admin.slug, *(team.slug for team in members)],
+            "representatives": invitations,
+            "repositories": repositories,
+        }
+        save_action(self.store, config.community_id, GITHUB_ORG, "github", detail)
+        pending = [login for login, state in invitations.items() if state != "active"]
+        if pending:
+            log.info("Invitations to %s pending for: %s", org, ", ".join(pending))
+        return detail
+
+
+class OpenFollowUpIssuesOperator(_GitHubOperator):
+    """Open each follow-up recorded after the rollout meeting as an issue, once, by title.
+
+    The issues go to the infrastructure repository, where engineers track configuration work,
+    labelled ``engagement:<community>``. Without GitHub they stay recorded in the store and
+    this task says so and succeeds, so that the onboarding goes on.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.hooks.github import GitHubHook
+
+        actions = self.store.list_actions(self.community_id, kind="follow_up_issue")
+        waiting = [a for a in actions if not a.detail.get("number")]
+        settings = self.deployment_settings()
+        if not waiting:
+            log.info("No follow-up issue to open for %s", self.community_id)
+            return {"opened": [], "not_opened": []}
+        if not settings.infra_repo or not GitHubHook.is_configured(self.github_conn_id):
+            titles = [a.detail["title"] for a in waiting]
+            log.warning(
+                "%d follow-up issue(s) stay recorded in the store, not opened: GitHub is not "
+                "configured (engagements_infra_repo and connection %r). Open them by hand:\n%s",
+                len(titles),
+                self.github_conn_id,
+                "\n".join(f"  - {t}" for t in titles),
+            )
+            return {"opened": [], "not_opened": titles}
+        hook = GitHubHook(self.github_conn_id)
+        repo = hook.repository(settings.infra_repo)
+        label = f"engagement:{self.community_id}"
+        hook.ensure_label(
+            repo, label, color="0e8a16", description=f"Engagement with {self.community_id}"
+        )
+        opened = []
+        for action in waiting:
+            issue, created = hook.ensure_issue(
+                repo, action.detail["title"], action.detail.get("body", ""), label=label
+            )
+            self.store.update_action(
+                self.community_id,
+                action.key,
+                {
+                    **action.detail,
+                    "state": "opened",
+                    "repository": settings.infra_repo,
+                    "number": issue.number,
+                    "url": issue.html_url,
+                },
+            )
+            opened.append(issue.html_url)
+            log.info("%s %s: %s", "Opened" if created else "Found", issue.html_url, issue.title)
+        return {"opened": opened, "not_opened": []}

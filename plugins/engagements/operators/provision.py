@@ -1,0 +1,285 @@
+"""Provisioning the cluster once its change is merged: approval, tooling pod, verification.
+
+The plan (provider, region, account, node pools, IaC files) is what ``open_pull_request``
+recorded. Applying it needs the infrastructure tooling image (setting ``tooling_image``), the
+change on GitHub (the pod clones the repository) and, on AWS and GCP, the cloud connection
+used to verify the result (``aws_default``, ``google_cloud_default``). Without them each step
+reports the plan and why it cannot run, and skips: nothing is ever recorded as deployed then.
+Kubeconfig clusters (Azure, Jetstream2) are verified through the connection
+``kubernetes_<cluster>`` holding the kubeconfig that terraform outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.operators.github import _DeploymentOperator, recorded_change, save_action
+
+if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk import Context
+
+    from engagements.hooks.infra_repo import DeploymentSettings
+
+log = logging.getLogger(__name__)
+
+CLONE_DIR = "/tmp/infrastructure"
+
+
+def verification_connection(plan: dict[str, Any]) -> tuple[str, str]:
+    """(kind, connection id) through which the new cluster is checked."""
+    provider = plan["provider"]
+    if provider == "aws":
+        return "eks", "aws_default"
+    if provider == "gcp":
+        return "gke", "google_cloud_default"
+    return "kubeconfig", f"kubernetes_{plan['cluster_name']}"
+
+
+def connection_exists(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+def blockers(
+    plan: dict[str, Any],
+    settings: DeploymentSettings,
+    proposal_kind: str,
+    exists: Callable[[str], bool] = connection_exists,
+) -> list[str]:
+    """Why the plan cannot be applied from here; empty when it can."""
+    reasons = []
+    if not settings.tooling_image:
+        reasons.append(
+            "no tooling image: set engagements_tooling_image to an image with the deployer, "
+            "terraform, eksctl and jsonnet"
+        )
+    if proposal_kind != "pull_request":
+        reasons.append(
+            "the change is a branch of the local git repository; the tooling pod applies what "
+            "is merged in the GitHub infrastructure repository (engagements_infra_repo)"
+        )
+    kind, conn_id = verification_connection(plan)
+    if kind != "kubeconfig" and not exists(conn_id):
+        reasons.append(f"no {conn_id!r} connection to reach {plan['provider']}")
+    return reasons
+
+
+def provisioning_script(plan: dict[str, Any]) -> str:
+    """The runbook's IaC steps for the plan, safe to repeat: eksctl only if absent, terraform."""
+    cluster, region = plan["cluster_name"], plan["region"]
+    steps = [
+        "set -eu",
+        f'git clone --depth 1 --branch "$INFRA_REF" "https://github.com/$INFRA_REPO" {CLONE_DIR}',
+        f"cd {CLONE_DIR}",
+    ]
+    for path in plan["iac_files"]:
+        if path.endswith(".jsonnet"):
+            config = f"eksctl/{cluster}.eksctl.yaml"
+            steps += [
+                f"jsonnet {shlex.quote(path)} > {config}",
+                f"eksctl get cluster --name {cluster} --region {region} >/dev/null 2>&1 "
+                f"|| eksctl create cluster --config-file={config}",
+            ]
+    for path in plan["iac_files"]:
+        if path.endswith(".tfvars"):
+            directory, tfvars = path.split("/projects/")
+            steps += [
+                f"(cd {directory} && terraform init -input=false "
+                f"&& terraform workspace select -or-create {cluster} "
+                f"&& terraform apply -input=false -auto-approve -var-file=projects/{tfvars})"
+            ]
+    return "\n".join(steps)
+
+
+def plan_summary(plan: dict[str, Any]) -> str:
+    """The plan inputs as Markdown, for the approval form and for skip messages."""
+    lines = [
+        f"- **Cluster** `{plan['cluster_name']}` on **{plan['provider']}** in "
+        f"`{plan['region']}`" + (f" (zone `{plan['zone']}`)" if plan.get("zone") else ""),
+        f"- **Account** `{plan.get('account')}`, billed to {plan.get('billing')}",
+        f"- **GPU** {'yes: ' + str(plan.get('gpu_instance_type')) if plan.get('gpu') else 'no'}",
+        "- **Node pools**: "
+        + ", ".join(
+            f"{p['name']} ({p['instance_type']}, {p['min']}-{p['max']})"
+            for p in plan.get("node_pools", [])
+        ),
+        "- **IaC files**: " + ", ".join(f"`{f}`" for f in plan["iac_files"]),
+        "- **Hubs**: " + ", ".join(h["url"] for h in plan.get("hubs", [])),
+    ]
+    return "\n".join(lines)
+
+
+def _skip(plan: dict[str, Any], reasons: list[str]) -> AirflowSkipException:
+    return AirflowSkipException(
+        "Plan only, nothing applied and nothing recorded as deployed:\n"
+        + "\n".join(f"  - {r}" for r in reasons)
+        + "\nThe plan:\n"
+        + plan_summary(plan)
+    )
+
+
+class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
+    """Ask an engineer to approve applying the plan (Required actions page).
+
+    Skips, reporting the plan, when the plan cannot be applied from here; rejecting skips
+    the provisioning and its verification.
+    """
+
+    template_fields = (*ApprovalOperator.template_fields, "community_id")
+
+    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+        kwargs.setdefault("subject", "Provision the cluster of {{ params['community_id'] }}?")
+        super().__init__(**kwargs)
+        self.community_id = community_id
+        self.smtp_conn_id = "smtp_default"
+
+    def execute(self, context: Context) -> Any:
+        from engagements.hooks.infra_repo import load_deployment_settings
+
+        change = recorded_change(self.store, self.community_id)
+        settings = load_deployment_settings(use_variables=True)
+        reasons = blockers(change["plan"], settings, change["kind"])
+        if reasons:
+            raise _skip(change["plan"], reasons)
+        self.body = (
+            f"The infrastructure change ({change['url_or_path']}) is merged. Approve to run "
+            f"`{settings.tooling_image}` on Kubernetes, which applies:\n\n"
+            + plan_summary(change["plan"])
+            + "\n\nThe pod runs:\n\n```sh\n"
+            + (settings.tooling_command or provisioning_script(change["plan"]))
+            + "\n```"
+        )
+        return super().execute(context)
+
+
+class ProvisionClusterOperator(_DeploymentOperator):
+    """Run the infrastructure tooling image in a pod to apply the merged IaC files.
+
+    The ``KubernetesPodOperator`` is built only when this task runs (nothing is imported or
+    looked up at parse time). Its command is the setting ``tooling_command`` if set, else the
+    runbook's steps for the plan; the pod gets ``INFRA_REPO``, ``INFRA_REF``, ``CLUSTER_NAME``,
+    ``PROVIDER`` and ``REGION`` and its cloud identity from its service account.
+    """
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str = "kubernetes_default",
+        startup_timeout_seconds: int = 600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.startup_timeout_seconds = startup_timeout_seconds
+
+    def pod_operator(
+        self, change: dict[str, Any], settings: DeploymentSettings
+    ) -> KubernetesPodOperator:
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+        plan = change["plan"]
+        script = settings.tooling_command or provisioning_script(plan)
+        return KubernetesPodOperator(
+            task_id=self.task_id,
+            name=f"provision-{plan['cluster_name']}",
+            namespace=settings.kubernetes_namespace,
+            image=settings.tooling_image,
+            cmds=["/bin/sh", "-c"],
+            arguments=[script],
+            env_vars={
+                "INFRA_REPO": settings.infra_repo,
+                "INFRA_REF": settings.infra_base_branch or "main",
+                "CLUSTER_NAME": plan["cluster_name"],
+                "PROVIDER": plan["provider"],
+                "REGION": plan["region"],
+            },
+            labels={"engagement": self.community_id},
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            startup_timeout_seconds=self.startup_timeout_seconds,
+            get_logs=True,
+            on_finish_action="delete_succeeded_pod",
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        change = recorded_change(self.store, self.community_id)
+        settings = self.deployment_settings()
+        reasons = blockers(change["plan"], settings, change["kind"])
+        if reasons:
+            raise _skip(change["plan"], reasons)
+        pod = self.pod_operator(change, settings)
+        pod.execute(context)
+        detail = {
+            "state": "applied",
+            "image": settings.tooling_image,
+            "cluster": change["plan"]["cluster_name"],
+            "commit": change["commit"],
+        }
+        save_action(self.store, self.community_id, "provisioning", "infrastructure", detail)
+        return detail
+
+
+class VerifyClusterOperator(_DeploymentOperator):
+    """Check through the provider that the cluster runs: EKS ACTIVE, GKE RUNNING, nodes Ready.
+
+    Skips with the reason when the connection is missing; a cluster that is not running yet
+    raises, so the task's retries look again.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        change = recorded_change(self.store, self.community_id)
+        plan = change["plan"]
+        kind, conn_id = verification_connection(plan)
+        if not connection_exists(conn_id):
+            raise _skip(plan, [f"no {conn_id!r} connection to check the cluster through"])
+        state = {"eks": eks_status, "gke": gke_status, "kubeconfig": ready_nodes}[kind](
+            conn_id, plan
+        )
+        if not state["ready"]:
+            raise AirflowException(f"Cluster {plan['cluster_name']} is not ready yet: {state}")
+        detail = {"state": "verified", "via": kind, "connection": conn_id, **state}
+        save_action(self.store, self.community_id, "cluster-verified", "infrastructure", detail)
+        log.info("Cluster %s verified through %s: %s", plan["cluster_name"], conn_id, state)
+        return detail
+
+
+def eks_status(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    from airflow.providers.amazon.aws.hooks.eks import EksHook
+
+    hook = EksHook(aws_conn_id=conn_id, region_name=plan["region"])
+    cluster = hook.describe_cluster(name=plan["cluster_name"])["cluster"]
+    return {"ready": cluster["status"] == "ACTIVE", "status": cluster["status"]}
+
+
+def gke_status(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
+
+    hook = GKEHook(gcp_conn_id=conn_id, location=plan.get("zone") or plan["region"])
+    cluster = hook.get_cluster(name=plan["cluster_name"], project_id=plan["account"])
+    status = cluster.status.name
+    return {"ready": status == "RUNNING", "status": status}
+
+
+def ready_nodes(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+    nodes = KubernetesHook(conn_id=conn_id).core_v1_client.list_node().items
+    ready = [
+        node.metadata.name
+        for node in nodes
+        if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    ]
+    return {"ready": bool(ready), "nodes": len(nodes), "ready_nodes": len(ready)}

@@ -1,0 +1,137 @@
+"""Waiting on GitHub: the infrastructure change merged, the community's org ready for us.
+
+Both wait in reschedule mode, like the milestone sensors: a person does the step (merges the
+change, creates the org and invites the bot), and marking the waiting task success in the UI
+lets the run through just the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.sensors.milestone import DEFAULT_POKE_INTERVAL, DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+
+class _GitHubSensor(EngagementMixin, BaseSensorOperator):
+    template_fields: Sequence[str] = ("community_id",)
+    ui_color = "#fde9c4"
+
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        github_conn_id: str = "github_default",
+        smtp_conn_id: str = "smtp_default",
+        poke_interval: float = DEFAULT_POKE_INTERVAL,
+        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(timeout, dt.timedelta):
+            timeout = timeout.total_seconds()
+        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        self.community_id = community_id
+        self.github_conn_id = github_conn_id
+        self.smtp_conn_id = smtp_conn_id
+
+
+class PullRequestMergedSensor(_GitHubSensor):
+    """Wait until the proposed infrastructure change is merged into the base branch.
+
+    On GitHub that is the pull request merged; in the local git repository, the branch merged
+    into main by an engineer (``git merge``). A pull request closed without merging fails the
+    wait: a reviewer turned the change down, and clearing ``open_pull_request`` proposes it
+    again.
+    """
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        from engagements.hooks.infra_repo import (
+            ChangeState,
+            get_infra_repository,
+            load_deployment_settings,
+        )
+        from engagements.operators.github import recorded_change
+
+        change = recorded_change(self.store, self.community_id)
+        branch = change["branch"]
+        repo = get_infra_repository(
+            load_deployment_settings(use_variables=True), github_conn_id=self.github_conn_id
+        )
+        state = repo.change_state(branch)
+        if state is ChangeState.MERGED:
+            log.info("Merged: %s", repo.describe(branch))
+            return PokeReturnValue(
+                is_done=True,
+                xcom_value={k: change.get(k) for k in ("branch", "url_or_path", "number")},
+            )
+        if state is ChangeState.OPEN:
+            log.info("Waiting for review and merge: %s", repo.describe(branch))
+            return False
+        raise AirflowFailException(
+            f"The infrastructure change is {state.value}: {repo.describe(branch)}. "
+            + (
+                "A reviewer closed it without merging; "
+                if state is ChangeState.CLOSED
+                else "Its branch is gone; "
+            )
+            + "clear open_pull_request to propose it again."
+        )
+
+
+ORG_WAITING = {
+    "missing": "the organization {org} does not exist yet: the community creates it (GitHub "
+    "has no API that creates organizations on github.com) and invites {bot} as an owner",
+    "bot-not-member": "{bot} is not a member of {org}: a representative invites it as an owner",
+    "bot-not-owner": "{bot} is a member of {org} but not an owner: a representative makes it one",
+}
+
+
+class GitHubOrgReadySensor(_GitHubSensor):
+    """Wait until the community's GitHub org exists and the bot is one of its owners.
+
+    Creating the org is the community's step, so this is a milestone-style wait. A pending
+    invitation of the bot is accepted here. Without a GitHub connection the org work is only
+    planned: the sensor skips, reporting the plan.
+    """
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        from engagements.hooks.github import GitHubHook, OrgStatus
+        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.operators.github import org_plan
+
+        _, config = self.engagement()
+        org = config.github_org
+        if not org or not GitHubHook.is_configured(self.github_conn_id):
+            why = (
+                "no github_org is recorded"
+                if not org
+                else f"the Airflow connection {self.github_conn_id!r} is not defined"
+            )
+            plan = org_plan(config, load_deployment_settings(use_variables=True))
+            raise AirflowSkipException(
+                f"Plan only ({why}); the GitHub org steps would create:\n"
+                + "\n".join(f"  - {step}" for step in plan)
+            )
+        hook = GitHubHook(self.github_conn_id)
+        status = hook.org_status(org)
+        if status is OrgStatus.BOT_INVITED:
+            log.info("Accepting the invitation of %s to %s", hook.login, org)
+            hook.accept_invitation(org)
+            status = hook.org_status(org)
+        if status is OrgStatus.READY:
+            log.info("GitHub organization %s is ready; %s is an owner", org, hook.login)
+            return PokeReturnValue(is_done=True, xcom_value={"org": org, "bot": hook.login})
+        log.info("Waiting: " + ORG_WAITING[status.value].format(org=org, bot=hook.login))
+        return False

@@ -1,0 +1,119 @@
+"""Waiting until every hub of the community answers JupyterHub's health check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.sensors.milestone import DEFAULT_POKE_INTERVAL
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+HEALTH_URL = "https://{domain}/hub/health"
+MODES = ("auto", "always", "never")
+
+
+def check_hub(url: str, timeout: float) -> tuple[bool, str]:
+    """One health check: healthy only on HTTP 200; otherwise what the hub answered."""
+    try:
+        response = requests.get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    return response.status_code == 200, f"HTTP {response.status_code} {response.reason}".strip()
+
+
+class HubHealthSensor(EngagementMixin, BaseSensorOperator):
+    """Poll ``/hub/health`` of each hub in the proposed change until all answer 200.
+
+    The hubs (name and domain) are those ``open_pull_request`` recorded from cluster.yaml. The
+    setting ``hub_health`` decides whether to check: ``always``, ``never``, or ``auto`` (the
+    default): check when the change went to GitHub, where CI deploys it, and skip with the
+    reason when it is a local branch, which nothing deploys (plan only). On timeout the failure
+    lists each unhealthy hub with its last answer.
+    """
+
+    template_fields: Sequence[str] = ("community_id",)
+    ui_color = "#e3f1d4"
+
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = "smtp_default",
+        health_url: str = HEALTH_URL,
+        request_timeout: float = 10.0,
+        poke_interval: float = DEFAULT_POKE_INTERVAL,
+        timeout: float | dt.timedelta = dt.timedelta(days=3),
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(timeout, dt.timedelta):
+            timeout = timeout.total_seconds()
+        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        self.community_id = community_id
+        self.smtp_conn_id = smtp_conn_id
+        self.health_url = health_url
+        self.request_timeout = request_timeout
+        self.last_checks: dict[str, tuple[str, str]] = {}
+
+    def execute(self, context: Context) -> Any:
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            report = "; ".join(
+                f"{hub} ({url}): {answer}" for hub, (url, answer) in self.last_checks.items()
+            )
+            raise AirflowSensorTimeout(f"{exc} Not healthy at the last check: {report}") from None
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.operators.github import recorded_change
+
+        settings = load_deployment_settings(use_variables=True)
+        change = recorded_change(self.store, self.community_id)
+        hubs: dict[str, str] = change.get("hubs") or {}
+        mode = settings.hub_health.strip().lower()
+        if mode not in MODES:
+            raise AirflowFailException(
+                f"engagements_hub_health is {settings.hub_health!r}; use one of {', '.join(MODES)}"
+            )
+        if mode == "never" or (mode == "auto" and change.get("kind") == "local_branch"):
+            why = (
+                "engagements_hub_health is never"
+                if mode == "never"
+                else "the change is a branch of the local git repository, which nothing deploys"
+                " (plan only); set engagements_hub_health=always to check anyway"
+            )
+            raise AirflowSkipException(
+                f"Hub health not checked: {why}. Hubs: "
+                + ", ".join(f"{name} (https://{domain})" for name, domain in hubs.items())
+            )
+        healthy = {}
+        self.last_checks = {}
+        for name, domain in hubs.items():
+            url = self.health_url.format(domain=domain)
+            ok, answer = check_hub(url, self.request_timeout)
+            if ok:
+                healthy[name] = url
+            else:
+                self.last_checks[name] = (url, answer)
+        if self.last_checks:
+            log.info(
+                "%d of %d hub(s) healthy; waiting for %s",
+                len(healthy),
+                len(hubs),
+                "; ".join(f"{hub}: {answer}" for hub, (_, answer) in self.last_checks.items()),
+            )
+            return False
+        log.info("All %d hub(s) healthy: %s", len(hubs), ", ".join(healthy))
+        return PokeReturnValue(is_done=True, xcom_value=healthy)

@@ -1,0 +1,300 @@
+"""The GitHub and Quay deployment operators, run against a real git repository, the fake GitHub
+on loopback and Quay's API shapes (``responses``), with the store they record into."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import responses
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from engagements.hooks.github import GitHubNotFound
+from engagements.infra.render import render_change
+from engagements.onboarding import effective_config, record_follow_ups, register
+from engagements.operators.github import (
+    INFRA_PR,
+    CommunityGitHubOrgOperator,
+    OpenFollowUpIssuesOperator,
+    OpenInfrastructurePullRequestOperator,
+    pull_request_body,
+)
+from engagements.operators.quay import QUAY_ACTION, QuayImageRepositoryOperator
+from engagements.store.local import LocalStore
+from tests.hooks.test_github import FakeGitHub, github_connection
+
+INFRA = "2i2c-org/infrastructure"
+QUAY = "https://quay.test/api/v1"
+ROBOT_TOKEN = "ROBOTTOKEN-never-stored-0123456789"
+
+
+@pytest.fixture
+def store(tmp_path, example_config):
+    store = LocalStore(tmp_path / "store.sqlite")
+    register(store, example_config, run_id="r", run_state=lambda _: None)
+    return store
+
+
+@pytest.fixture
+def local_infra(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)
+    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
+    path = tmp_path / "infrastructure"
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def fake_github(monkeypatch):
+    with FakeGitHub() as fake:
+        monkeypatch.setenv("AIRFLOW_CONN_GITHUB_DEFAULT", github_connection(fake.url))
+        monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO", INFRA)
+        fake.add_repo(INFRA, {"README.md": "# infrastructure\n"})
+        yield fake
+
+
+@pytest.fixture
+def community_org(fake_github):
+    fake_github.add_org("openscience-org")
+    fake_github.add_user("adalovelace")
+    fake_github.add_user("ghopper")
+    fake_github.orgs["openscience-org"]["members"]["adalovelace"] = "admin"
+    for template in (
+        "2i2c-org/hub-user-image-template",
+        "binder-examples/requirements",
+        "2i2c-org/community-docs-template",
+    ):
+        fake_github.add_repo(template, {"README.md": f"# {template}\n"}, is_template=True)
+    return fake_github
+
+
+def make(cls, store, **kwargs):
+    op = cls(task_id=cls.__name__, community_id="openscience", **kwargs)
+    op.store = store
+    return op
+
+
+def git(path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(path), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+# The infrastructure change.
+
+
+def test_change_is_committed_to_a_branch_of_the_local_repository(store, local_infra):
+    result = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    config = effective_config(store.get_engagement("openscience"))
+    change = render_change(config)
+
+    assert result["kind"] == "local_branch"
+    assert result["branch"] == "onboard-openscience"
+    listed = set(git(local_infra, "ls-tree", "-r", "--name-only", "onboard-openscience").split())
+    assert listed == {"README.md", *change.files}
+    for path, text in change.files.items():
+        assert git(local_infra, "show", f"onboard-openscience:{path}") == text
+    message = git(local_infra, "log", "-1", "--format=%B", "onboard-openscience")
+    assert message.startswith("Deploy Open Science Collective (openscience): cluster and hubs")
+    assert "### Reviewer checklist" in message
+
+    detail = store.get_action("openscience", INFRA_PR).detail
+    assert detail["commit"] == result["commit"]
+    assert detail["hubs"] == {
+        "staging": "staging.openscience.2i2c.cloud",
+        "prod": "openscience.2i2c.cloud",
+        "workshop": "workshop.openscience.2i2c.cloud",
+        "binder": "hub.binder.openscience.2i2c.cloud",
+    }
+    assert detail["plan"]["cluster_name"] == "openscience"
+    assert detail["follow_ups"] == list(change.follow_ups)
+
+
+def test_rerunning_the_change_commits_nothing_new(store, local_infra):
+    first = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    again = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    assert again["commit"] == first["commit"]
+    assert again["committed"] is False
+    assert git(local_infra, "rev-list", "--count", "onboard-openscience").strip() == "2"
+    assert [a.key for a in store.list_actions("openscience", kind="pull_request")] == [INFRA_PR]
+
+
+def test_refused_decisions_fail_before_anything_is_proposed(store, local_infra):
+    store.update_engagement("openscience", decisions={"cloud.account": None})
+    with pytest.raises(AirflowFailException, match=r"cloud\.account: missing"):
+        make(OpenInfrastructurePullRequestOperator, store).execute({})
+    assert not local_infra.exists()
+    assert store.get_action("openscience", INFRA_PR) is None
+
+
+def test_pull_request_body_lists_the_checklist_and_the_secrets_to_add(example_config):
+    change = render_change(example_config)
+    body = pull_request_body(example_config, change)
+    for item in change.reviewer_checklist:
+        assert f"- [ ] {item}" in body
+    secrets = body.split("### Secrets to add before merging")[1].split("###")[0]
+    for item in change.follow_ups:
+        assert f"- [ ] {item}" in secrets
+    assert "- binder: https://hub.binder.openscience.2i2c.cloud" in body
+    assert f"{len(change.files)} files" in body
+
+
+def test_pull_request_is_opened_on_github_once(store, fake_github):
+    first = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    infra = fake_github.repos[INFRA]
+    (pull,) = infra.pulls
+    assert first["kind"] == "pull_request"
+    assert first["url_or_path"] == f"https://github.com/{INFRA}/pull/{pull['number']}"
+    assert "### Reviewer checklist" in pull["body"]
+    assert "config/clusters/openscience/cluster.yaml" in infra.files_at("onboard-openscience")
+
+    writes = len([r for r in fake_github.requests if r[0] != "GET"])
+    again = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    assert (again["number"], again["committed"]) == (first["number"], False)
+    assert len([r for r in fake_github.requests if r[0] != "GET"]) == writes
+    assert store.get_action("openscience", INFRA_PR).detail["number"] == pull["number"]
+
+
+# The community's GitHub organization.
+
+
+def test_org_work_creates_teams_adds_representatives_and_template_repositories(
+    store, community_org
+):
+    detail = make(CommunityGitHubOrgOperator, store).execute({})
+    org = community_org.orgs["openscience-org"]
+    assert set(org["teams"]) == {"hub-admins", "hub-users"}
+    assert org["teams"]["hub-admins"]["members"] == {
+        "adalovelace": {"role": "maintainer", "state": "active"},
+        "ghopper": {"role": "maintainer", "state": "pending"},
+    }
+    assert set(org["teams"]["hub-users"]["members"]) == {"adalovelace", "ghopper"}
+    assert detail["representatives"] == {"adalovelace": "active", "ghopper": "pending"}
+    for name in ("hub-user-image", "hub-binder-examples", "hub-docs"):
+        assert f"openscience-org/{name}" in community_org.repos
+    assert store.get_action("openscience", "github-org").detail == detail
+
+    creates = len(community_org.calls("POST", r"/(teams|generate)$"))
+    assert creates == 5
+    make(CommunityGitHubOrgOperator, store).execute({})
+    assert len(community_org.calls("POST", r"/(teams|generate)$")) == creates
+
+
+def test_a_missing_template_names_it(store, community_org):
+    del community_org.repos["2i2c-org/community-docs-template"]
+    with pytest.raises(GitHubNotFound, match="2i2c-org/community-docs-template"):
+        make(CommunityGitHubOrgOperator, store).execute({})
+
+
+def test_template_names_come_from_settings(store, community_org, monkeypatch):
+    community_org.add_repo("openscience-org/our-docs-template", is_template=True)
+    monkeypatch.setenv("ENGAGEMENTS_DOCS_REPO_TEMPLATE", "openscience-org/our-docs-template")
+    make(CommunityGitHubOrgOperator, store).execute({})
+    (generate,) = community_org.calls("POST", "/our-docs-template/generate$")
+    assert generate[2]["name"] == "hub-docs"
+
+
+def test_org_work_without_github_is_planned_only(store, local_infra):
+    with pytest.raises(AirflowSkipException, match="team openscience-org/hub-admins"):
+        make(CommunityGitHubOrgOperator, store).execute({})
+    assert store.get_action("openscience", "github-org") is None
+
+
+# Follow-up issues from the rollout meeting.
+
+
+def test_follow_ups_become_issues_once_and_the_store_shows_them(store, fake_github):
+    keys = record_follow_ups(store, "openscience", ["GPU for the summer school", "Shared bucket"])
+    result = make(OpenFollowUpIssuesOperator, store).execute({})
+    infra = fake_github.repos[INFRA]
+    assert [i["title"] for i in infra.issues] == [
+        "[openscience] GPU for the summer school",
+        "[openscience] Shared bucket",
+    ]
+    assert all(i["labels"] == ["engagement:openscience"] for i in infra.issues)
+    assert len(result["opened"]) == 2
+    for key, issue in zip(keys, infra.issues, strict=True):
+        detail = store.get_action("openscience", key).detail
+        assert detail["state"] == "opened"
+        assert detail["number"] == issue["number"]
+        assert detail["url"] == f"https://github.com/{INFRA}/issues/{issue['number']}"
+
+    make(OpenFollowUpIssuesOperator, store).execute({})
+    assert len(infra.issues) == 2
+    assert len(fake_github.calls("POST", "/issues$")) == 2
+
+
+def test_an_issue_opened_before_a_lost_store_write_is_found_by_title(store, fake_github):
+    (key,) = record_follow_ups(store, "openscience", ["GPU for the summer school"])
+    make(OpenFollowUpIssuesOperator, store).execute({})
+    lost = store.get_action("openscience", key).detail
+    store.update_action("openscience", key, {k: lost[k] for k in ("title", "body", "state")})
+    make(OpenFollowUpIssuesOperator, store).execute({})
+    assert len(fake_github.repos[INFRA].issues) == 1
+    assert store.get_action("openscience", key).detail["number"] == lost["number"]
+
+
+def test_follow_ups_without_github_stay_recorded_and_onboarding_goes_on(store, local_infra):
+    (key,) = record_follow_ups(store, "openscience", ["GPU for the summer school"])
+    result = make(OpenFollowUpIssuesOperator, store).execute({})
+    assert result == {"opened": [], "not_opened": ["[openscience] GPU for the summer school"]}
+    assert store.get_action("openscience", key).detail["state"] == "recorded"
+
+
+# Quay: the image repository, its robot, and the robot's token in GitHub Actions.
+
+
+@pytest.fixture
+def quay(monkeypatch):
+    conn = {"conn_type": "quay", "host": QUAY, "password": "quay-oauth"}
+    monkeypatch.setenv("AIRFLOW_CONN_QUAY_DEFAULT", json.dumps(conn))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru("http://127.0.0.1")
+        mock.post(f"{QUAY}/repository", status=201, json={"namespace": "2i2c", "name": "x"})
+        robot = f"{QUAY}/organization/2i2c/robots/openscience_image_builder"
+        mock.get(robot, status=404, json={"error_message": "Not Found", "status": 404})
+        mock.put(
+            robot,
+            status=201,
+            json={"name": "2i2c+openscience_image_builder", "token": ROBOT_TOKEN},
+        )
+        mock.put(
+            f"{QUAY}/repository/2i2c/openscience-image/permissions/user/2i2c%2Bopenscience_image_builder",
+            status=200,
+            json={"role": "write", "name": "2i2c+openscience_image_builder", "is_robot": True},
+        )
+        yield mock
+
+
+def test_quay_robot_token_goes_to_actions_secrets_and_nowhere_else(
+    store, community_org, quay, caplog
+):
+    caplog.set_level("DEBUG")
+    make(CommunityGitHubOrgOperator, store).execute({})
+    detail = make(QuayImageRepositoryOperator, store).execute({})
+    assert detail["image"] == "quay.io/2i2c/openscience-image"
+    assert detail["robot"] == "2i2c+openscience_image_builder"
+    assert detail["secrets"] == "set in openscience-org/hub-user-image"
+    image_repo = community_org.repos["openscience-org/hub-user-image"]
+    assert image_repo.decrypt("QUAY_PASSWORD") == ROBOT_TOKEN
+    assert image_repo.decrypt("QUAY_USERNAME") == "2i2c+openscience_image_builder"
+    everything = json.dumps([a.detail for a in store.list_actions("openscience")])
+    assert ROBOT_TOKEN not in everything
+    assert ROBOT_TOKEN not in caplog.text
+
+
+def test_quay_before_the_image_repository_exists_leaves_the_secrets_for_a_rerun(
+    store, community_org, quay
+):
+    detail = make(QuayImageRepositoryOperator, store).execute({})
+    assert detail["secrets"] == "not set: openscience-org/hub-user-image does not exist"
+    assert store.get_action("openscience", QUAY_ACTION).detail["state"] == "created"
+
+
+def test_quay_without_its_connection_is_recorded_as_planned(store, local_infra, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_QUAY_DEFAULT", raising=False)
+    with pytest.raises(AirflowSkipException, match=r"would create quay\.io/2i2c/openscience-image"):
+        make(QuayImageRepositoryOperator, store).execute({})
+    detail = store.get_action("openscience", QUAY_ACTION).detail
+    assert (detail["state"], detail["robot"]) == ("planned", "2i2c+openscience_image_builder")

@@ -1,0 +1,315 @@
+"""Provisioning: plan-only skips, the approval form, the tooling pod, verification per provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+
+import pytest
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from engagements.hooks.infra_repo import DeploymentSettings
+from engagements.infra.render import render_change
+from engagements.onboarding import register
+from engagements.operators.github import INFRA_PR
+from engagements.operators.provision import (
+    ProvisionApprovalOperator,
+    ProvisionClusterOperator,
+    VerifyClusterOperator,
+    blockers,
+    provisioning_script,
+    verification_connection,
+)
+from engagements.store.local import LocalStore
+
+GCP = {
+    "cloud.provider": "gcp",
+    "cloud.region": "us-central1",
+    "cloud.zone": "us-central1-b",
+    "cloud.account": "openscience-project",
+}
+AZURE = {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"}
+READY = DeploymentSettings(tooling_image="quay.io/2i2c/tooling:1", infra_repo="2i2c-org/infra")
+
+
+@pytest.fixture
+def store(tmp_path, example_config):
+    store = LocalStore(tmp_path / "store.sqlite")
+    register(store, example_config, run_id="r", run_state=lambda _: None)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def no_cloud(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith(("AIRFLOW_CONN_", "ENGAGEMENTS_TOOLING", "ENGAGEMENTS_INFRA_REPO")):
+            monkeypatch.delenv(name)
+
+
+def plan_of(config, decisions=None):
+    return render_change(config.with_decisions(decisions) if decisions else config).plan
+
+
+def record_change(store, plan, kind="pull_request"):
+    store.record_action(
+        "openscience",
+        INFRA_PR,
+        "pull_request",
+        {"kind": kind, "plan": plan, "url_or_path": "https://github.com/x/y/pull/7", "commit": "c"},
+    )
+
+
+def make(cls, store):
+    op = cls(task_id=cls.__name__, community_id="openscience")
+    op.store = store
+    return op
+
+
+def test_blockers_name_every_missing_piece(example_config):
+    plan = plan_of(example_config)
+    reasons = blockers(plan, DeploymentSettings(), "local_branch", lambda _: False)
+    assert len(reasons) == 3
+    assert "engagements_tooling_image" in reasons[0]
+    assert "local git repository" in reasons[1]
+    assert "'aws_default'" in reasons[2]
+    assert blockers(plan, READY, "pull_request", lambda conn: conn == "aws_default") == []
+
+
+def test_each_provider_is_verified_through_its_own_connection(example_config):
+    assert verification_connection(plan_of(example_config)) == ("eks", "aws_default")
+    assert verification_connection(plan_of(example_config, GCP)) == ("gke", "google_cloud_default")
+    assert verification_connection(plan_of(example_config, AZURE)) == (
+        "kubeconfig",
+        "kubernetes_openscience",
+    )
+
+
+def test_the_script_applies_the_plans_iac_files_and_is_safe_to_repeat(example_config):
+    aws = provisioning_script(plan_of(example_config))
+    assert "jsonnet eksctl/openscience.jsonnet > eksctl/openscience.eksctl.yaml" in aws
+    assert (
+        "eksctl get cluster --name openscience --region us-west-2 >/dev/null 2>&1 "
+        "|| eksctl create cluster --config-file=eksctl/openscience.eksctl.yaml"
+    ) in aws
+    assert "terraform workspace select -or-create openscience" in aws
+    assert "-auto-approve -var-file=projects/openscience.tfvars" in aws
+    assert aws.index("eksctl create") < aws.index("terraform apply")
+    gcp = provisioning_script(plan_of(example_config, GCP))
+    assert "eksctl" not in gcp
+    assert "(cd terraform/gcp && terraform init" in gcp
+    result = subprocess.run(["sh", "-n", "-c", aws], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_approval_skips_with_the_plan_when_nothing_can_be_applied(store, example_config):
+    record_change(store, plan_of(example_config), kind="local_branch")
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(ProvisionApprovalOperator, store).execute({})
+    message = str(skipped.value)
+    assert message.startswith("Plan only, nothing applied and nothing recorded as deployed")
+    assert "**Cluster** `openscience` on **aws** in `us-west-2`" in message
+    assert "terraform/aws/projects/openscience.tfvars" in message
+    assert store.get_action("openscience", "provisioning") is None
+    assert not store.get_milestone("openscience", "infrastructure_deployed").done
+
+
+def test_approval_form_shows_the_plan_inputs_and_the_command(store, example_config, monkeypatch):
+    monkeypatch.setenv("ENGAGEMENTS_TOOLING_IMAGE", "quay.io/2i2c/tooling:1")
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO", "2i2c-org/infrastructure")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
+    record_change(store, plan_of(example_config))
+    op = make(ProvisionApprovalOperator, store)
+    with mock.patch.object(ApprovalOperator, "execute", return_value="asked") as asked:
+        assert op.execute({}) == "asked"
+    asked.assert_called_once()
+    assert "Approve to run `quay.io/2i2c/tooling:1`" in op.body
+    assert "**Account** `123456789012`, billed to community" in op.body
+    assert "nb-r5.xlarge (r5.xlarge, 0-500)" in op.body
+    assert "eksctl create cluster" in op.body
+
+
+def test_provisioning_skips_without_its_inputs(store, example_config):
+    record_change(store, plan_of(example_config))
+    with pytest.raises(AirflowSkipException, match="engagements_tooling_image"):
+        make(ProvisionClusterOperator, store).execute({})
+
+
+def test_the_pod_runs_the_tooling_image_with_the_plan(store, example_config, monkeypatch):
+    monkeypatch.setenv("ENGAGEMENTS_KUBERNETES_NAMESPACE", "provisioning")
+    plan = plan_of(example_config)
+    op = make(ProvisionClusterOperator, store)
+    pod = op.pod_operator({"plan": plan}, READY)
+    assert pod.image == "quay.io/2i2c/tooling:1"
+    assert pod.cmds == ["/bin/sh", "-c"]
+    assert pod.arguments == [provisioning_script(plan)]
+    assert pod.env_vars == {
+        "INFRA_REPO": "2i2c-org/infra",
+        "INFRA_REF": "main",
+        "CLUSTER_NAME": "openscience",
+        "PROVIDER": "aws",
+        "REGION": "us-west-2",
+    }
+    assert pod.kubernetes_conn_id == "kubernetes_default"
+    custom = DeploymentSettings(**{**READY.__dict__, "tooling_command": "deployer --help"})
+    assert op.pod_operator({"plan": plan}, custom).arguments == ["deployer --help"]
+
+
+def test_a_finished_pod_is_recorded(store, example_config, monkeypatch):
+    monkeypatch.setenv("ENGAGEMENTS_TOOLING_IMAGE", "quay.io/2i2c/tooling:1")
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO", "2i2c-org/infrastructure")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
+    record_change(store, plan_of(example_config))
+    op = make(ProvisionClusterOperator, store)
+    ran = []
+
+    class Pod:
+        def execute(self, context):
+            ran.append(context)
+
+    op.pod_operator = lambda change, settings: Pod()  # the pod itself needs a cluster
+    op.execute({"run_id": "r"})
+    assert ran == [{"run_id": "r"}]
+    assert store.get_action("openscience", "provisioning").detail["state"] == "applied"
+
+
+def test_building_the_operators_imports_no_kubernetes_and_reads_nothing():
+    script = (
+        "import sys\n"
+        "from engagements.operators.provision import ProvisionClusterOperator\n"
+        "ProvisionClusterOperator(task_id='p')\n"
+        "assert 'airflow.providers.cncf.kubernetes.operators.pod' not in sys.modules\n"
+        "assert 'kubernetes' not in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_verification_skips_without_the_cloud_connection(store, example_config):
+    record_change(store, plan_of(example_config))
+    with pytest.raises(AirflowSkipException, match="no 'aws_default' connection"):
+        make(VerifyClusterOperator, store).execute({})
+    assert store.get_action("openscience", "cluster-verified") is None
+
+
+def test_eks_cluster_is_verified_through_the_amazon_provider(store, example_config, monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps({"conn_type": "aws", "extra": {"region_name": "us-west-2"}}),
+    )
+    record_change(store, plan_of(example_config))
+    with mock_aws():
+        op = make(VerifyClusterOperator, store)
+        with pytest.raises(Exception, match="ResourceNotFoundException"):
+            op.execute({})
+        boto3.client("eks", region_name="us-west-2").create_cluster(
+            name="openscience",
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        )
+        detail = op.execute({})
+    assert detail["status"] == "ACTIVE"
+    assert store.get_action("openscience", "cluster-verified").detail["via"] == "eks"
+
+
+def test_gke_cluster_is_verified_through_the_google_provider(store, example_config, monkeypatch):
+    from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
+    from google.cloud.container_v1 import Cluster
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "google_cloud_platform"})
+    )
+    record_change(store, plan_of(example_config, GCP))
+    asked = []
+    status = [Cluster.Status.PROVISIONING]
+
+    class ClusterManager:  # the gRPC client; GKEHook builds the request
+        def get_cluster(self, name, retry, timeout):
+            asked.append(name)
+            return Cluster(name="openscience", status=status[0])
+
+    monkeypatch.setattr(GKEHook, "get_cluster_manager_client", lambda self: ClusterManager())
+    op = make(VerifyClusterOperator, store)
+    with pytest.raises(AirflowException, match=r"not ready yet.*PROVISIONING"):
+        op.execute({})
+    status[0] = Cluster.Status.RUNNING
+    assert op.execute({})["status"] == "RUNNING"
+    assert asked[-1] == "projects/openscience-project/locations/us-central1-b/clusters/openscience"
+
+
+class KubernetesApi:
+    """``GET /api/v1/nodes`` of a Kubernetes API server on loopback."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                condition = {"type": "Ready", "status": "True" if api.ready else "False"}
+                body = {
+                    "kind": "NodeList",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "1"},
+                    "items": [
+                        {
+                            "metadata": {"name": "core-1"},
+                            "status": {"conditions": [condition]},
+                        }
+                    ],
+                }
+                data = json.dumps(body).encode() if self.path.startswith("/api/v1/nodes") else b""
+                self.send_response(200 if data else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def kubeconfig(self) -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
+            "users": [{"name": "u", "user": {"token": "k8s-token"}}],
+            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "ctx",
+        }
+
+
+def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config, monkeypatch):
+    api = KubernetesApi()
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config": api.kubeconfig()}}
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", json.dumps(conn))
+    record_change(store, plan_of(example_config, AZURE))
+    op = make(VerifyClusterOperator, store)
+    try:
+        with pytest.raises(AirflowException, match="'ready_nodes': 0"):
+            op.execute({})
+        api.ready = True
+        detail = op.execute({})
+    finally:
+        api.server.shutdown()
+        api.server.server_close()
+    assert (detail["via"], detail["nodes"], detail["ready_nodes"]) == ("kubeconfig", 1, 1)
