@@ -24,6 +24,8 @@ DEFAULT_ARGS = {
 class Tag(StrEnum):
     LIFECYCLE = "engagement-lifecycle"
     ONBOARDING = "onboarding"
+    RENEWAL = "renewal"
+    DECOMMISSION = "decommission"
     UNDER_MANAGEMENT = "under-management"
     CHECKIN = "checkin"
     COSTS = "costs"

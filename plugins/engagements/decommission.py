@@ -176,6 +176,46 @@ DEFAULT_ENCRYPTION: dict[str, Any] = {
 """SSE-S3: encrypted at rest, and single-part ETags stay the MD5 of the content."""
 
 
+ARCHIVE_SCRIPT = r"""
+set -eu
+for tool in tar gzip md5sum du stat aws; do
+  command -v "$tool" >/dev/null || { echo "the archive image lacks $tool" >&2; exit 2; }
+done
+# Uploads below 5 GB stay single-part, so their ETag is the MD5 the verification compares.
+export AWS_CONFIG_FILE="$WORK_DIR/aws-config"
+aws configure set default.s3.multipart_threshold 5GB
+cd "$HOME_ROOT"
+users=""
+for entry in *; do
+  if [ -d "$entry" ] && [ "$entry" != lost+found ]; then users="$users $entry"; fi
+done
+inventory="" sep=""
+for user in $users; do inventory="$inventory$sep\"$user\""; sep=", "; done
+printf '{"users": [%s]}' "$inventory" \
+  | aws s3 cp --only-show-errors - "s3://$BUCKET/_inventory/users-$ARCHIVE_DATE.json"
+for user in $users; do
+  case " $SKIP_USERS " in
+    *" $user "*) echo "$user: verified by an earlier run, not archived again"; continue ;;
+  esac
+  archive="$WORK_DIR/archive.tar.gz"
+  tar -czf "$archive" -C "$HOME_ROOT" "$user" || [ $? -eq 1 ]  # 1: a file changed while read
+  size=$(stat -c %s "$archive")
+  md5=$(md5sum "$archive" | cut -d" " -f1)
+  home=$(du -sb "$user" | cut -f1)
+  key="$user/archive-$ARCHIVE_DATE.tar.gz"
+  aws s3 cp --only-show-errors "$archive" "s3://$BUCKET/$key"
+  printf '{"user": "%s", "size": %s, "md5": "%s", "home_bytes": %s}' \
+    "$user" "$size" "$md5" "$home" | aws s3 cp --only-show-errors - "s3://$BUCKET/$key.json"
+  rm -f "$archive"
+  echo "$user: uploaded $size bytes to s3://$BUCKET/$key"
+done
+"""
+"""The archive job's default script (POSIX sh). Its environment: ``HOME_ROOT`` (the home volume,
+read-only), ``WORK_DIR`` (scratch space for one archive), ``BUCKET``, ``ARCHIVE_DATE``,
+``SKIP_USERS`` (space-separated: verified by an earlier run). It writes the inventory first,
+then each archive and, only after its upload, the archive's sidecar record."""
+
+
 # Verification
 
 
@@ -374,7 +414,32 @@ def verify_archives(
     )
 
 
-def manifest_markdown(manifests: Sequence[Manifest]) -> str:
+def manifest_from_dict(data: Mapping[str, Any]) -> Manifest:
+    """A manifest as :meth:`Manifest.to_dict` wrote it (read back from its bucket)."""
+    entries = tuple(
+        ManifestEntry(
+            user=e["user"],
+            key=e["key"],
+            status=EntryStatus(e["status"]),
+            size=e.get("size"),
+            expected_size=e.get("expected_size"),
+            checksum=e.get("checksum", ""),
+            detail=e.get("detail", ""),
+        )
+        for e in data.get("entries", [])
+    )
+    return Manifest(
+        community_id=data["community_id"],
+        hub=data["hub"],
+        bucket=data["bucket"],
+        archive_date=dt.date.fromisoformat(data["archive_date"]),
+        entries=entries,
+        inventory_found=data.get("inventory_found", True),
+        extra_archives=tuple(data.get("extra_archives", ())),
+    )
+
+
+def manifest_markdown(manifests: Sequence[Manifest], *, max_rows: int = 200) -> str:
     """The backup manifest as the approval form shows it: one table per hub, problems first."""
     lines = []
     for m in manifests:
@@ -391,8 +456,13 @@ def manifest_markdown(manifests: Sequence[Manifest]) -> str:
             lines += [
                 f"| {e.user} | `{e.key}` | {e.size if e.size is not None else '-'} | "
                 f"{e.checksum} | {e.status.value} |"
-                for e in m.entries
+                for e in m.entries[:max_rows]
             ]
+            if m.users > max_rows:
+                lines.append(
+                    f"\n_{m.users - max_rows} more in `s3://{m.bucket}/"
+                    f"{manifest_key(m.archive_date)}`._"
+                )
             lines.append("")
     return "\n".join(lines)
 
@@ -400,17 +470,45 @@ def manifest_markdown(manifests: Sequence[Manifest]) -> str:
 # Guards
 
 
-def renewal_since(engagement: Engagement, end: dt.date, current_end: dt.date) -> str | None:
-    """Why the engagement no longer looks like one ending on ``end``, or None.
+class DecommissionCancelled(RuntimeError):
+    """A renewal was recorded after the decommission started: stop before removing anything."""
 
-    A renewal recorded by any means (the renewal form, the CLI, Airtable) shows up as a
-    status other than Decommissioning or as a contract end that moved.
+    def __init__(self, community_id: str, end: dt.date, new_end: dt.date) -> None:
+        self.new_end = new_end
+        super().__init__(
+            f"{community_id} was renewed meanwhile: its contract now ends on {new_end}, not "
+            f"{end}; the decommission is cancelled and nothing was removed"
+        )
+
+
+def check_still_ending(
+    engagement: Engagement,
+    end: dt.date,
+    current_end: dt.date,
+    *,
+    statuses: frozenset[EngagementStatus] = frozenset({EngagementStatus.DECOMMISSIONING}),
+) -> None:
+    """Raise unless the stored engagement still ends on ``end`` and is being decommissioned.
+
+    A renewal recorded by any means (the renewal form, the CLI, Airtable) moves the contract
+    end: :class:`DecommissionCancelled`. A status changed by hand without new dates is
+    ambiguous, so it stops the run for a person to look (:class:`DecommissionRefused`).
     """
+    cid = engagement.community_id
+    if current_end > end:
+        raise DecommissionCancelled(cid, end, current_end)
     if current_end != end:
-        return f"its contract now ends on {current_end}, not {end}: it was renewed"
-    if engagement.status is not EngagementStatus.DECOMMISSIONING:
-        return f"its status is now {engagement.status.value}, not Decommissioning"
-    return None
+        raise DecommissionRefused(
+            f"{cid}'s contract ends on {current_end}, not {end} as this run was told; "
+            "nothing was removed"
+        )
+    if engagement.status not in statuses:
+        raise DecommissionRefused(
+            f"{cid}'s status is {engagement.status.value}, not "
+            f"{' or '.join(sorted(s.value for s in statuses))}. If it was renewed, record the "
+            "new contract dates (that cancels this run); if not, set the status back to "
+            "Decommissioning and clear this task. Nothing was removed."
+        )
 
 
 def check_identity(conf_community_id: str, engagement: Engagement, config: CommunityConfig) -> None:
@@ -533,12 +631,19 @@ def teardown_files(plan: TeardownPlan, known: Iterable[str] = ()) -> dict[str, N
 
 
 def teardown_pr_body(
-    config: CommunityConfig, plan: TeardownPlan, manifests: Sequence[Manifest], end: dt.date
+    config: CommunityConfig,
+    plan: TeardownPlan,
+    backups: Sequence[Mapping[str, Any]],
+    end: dt.date,
 ) -> str:
-    """What a reviewer of the teardown pull request must know and check."""
-    backups = "\n".join(
-        f"- `{m.hub}`: `s3://{m.bucket}/` ({m.archived} archives, kept until {m.expires_on})"
-        for m in manifests
+    """What a reviewer of the teardown pull request must know and check.
+
+    ``backups`` are the verified manifests' summaries (:meth:`Manifest.summary`).
+    """
+    backup_lines = "\n".join(
+        f"- `{b['hub']}`: `s3://{b['bucket']}/` ({b['archived']} archives of {b['users']} home "
+        f"directories, kept until {b['expires_on']}; manifest `{b['manifest']}`)"
+        for b in backups
     )
     clients = "\n".join(f"- [ ] {c}" for c in plan.auth_clients) or "- none"
     follow = "\n".join(f"- [ ] {f}" for f in plan.follow_ups)
@@ -548,7 +653,7 @@ def teardown_pr_body(
         f"Decommission **{config.name}** (`{config.community_id}`): the engagement ended on "
         f"{end} and was not renewed.\n\n"
         f"### Removed by this change\n{removed}\n\n"
-        f"### Home directories are backed up (verified)\n{backups}\n\n"
+        f"### Home directories are backed up (verified)\n{backup_lines}\n\n"
         f"### Before merging: delete these authentication clients\n{clients}\n\n"
         f"### Destroy step (run by the pipeline from the current default branch)\n"
         f"```\n{commands}\n```\n\n"

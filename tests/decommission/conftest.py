@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,7 @@ from engagements.store.local import LocalStore
 
 EXAMPLE = PROJECT_ROOT / "include" / "communities" / "openscience.yaml"
 ARCHIVE_DATE = dt.date(2027, 12, 1)
+FAKE_AWS_CLI = Path(__file__).with_name("fake_aws_cli.py")
 REGION = "us-west-2"
 
 
@@ -86,3 +91,44 @@ def put_inventory(client, bucket: str, users: list[str]) -> None:
     client.put_object(
         Bucket=bucket, Key=inventory_key(ARCHIVE_DATE), Body=json.dumps({"users": users}).encode()
     )
+
+
+def run_archive_script(
+    script: str,
+    *,
+    homes: Path,
+    work: Path,
+    env: dict[str, str],
+    client=None,
+) -> subprocess.CompletedProcess:
+    """Run the archive job's script here, as its pod would: ``sh -c`` with the job's
+    environment, the home volume at ``homes`` and an ``aws`` that writes to a folder. With a
+    boto3 ``client``, what it wrote is then uploaded to (moto's) S3 as the real CLI would."""
+    bin_dir = work / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    aws = bin_dir / "aws"
+    aws.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_AWS_CLI}" "$@"\n')
+    aws.chmod(0o755)
+    uploads = work / "s3"
+    result = subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            **env,
+            "HOME_ROOT": str(homes),
+            "WORK_DIR": str(work),
+            "FAKE_S3": str(uploads),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if client is not None and uploads.exists():
+        for path in sorted(p for p in uploads.rglob("*") if p.is_file()):
+            bucket, key = (
+                path.relative_to(uploads).parts[0],
+                "/".join(path.relative_to(uploads).parts[1:]),
+            )
+            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            path.unlink()
+    return result

@@ -14,7 +14,9 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``milestone-overdue``: to support (internal), cc BD;
 - ``checkin-invitation``: to every representative, cc nobody;
 - ``cost-alert``: to every representative, cc support;
-- ``cost-projection``: to every representative, cc support and BD (the estimate is BD's).
+- ``cost-projection``: to every representative, cc support and BD (the estimate is BD's);
+- ``renewal-opened``: to BD only (internal);
+- ``decommission-notice`` and ``decommission-cancelled``: to every representative, cc BD.
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
 
@@ -31,6 +33,14 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
   months known);
 - ``cost-projection``: ``projection`` (required, an :class:`engagements.costs.Projection`) and
   ``month`` (required, the :class:`engagements.costs.Month` whose cost is the run rate);
+- ``renewal-opened``: ``opened_on`` (optional date; default today, UTC), ``deadline``
+  (optional date the decision is due; default the contract end), ``decision_link`` (optional
+  URL of the decision form);
+- ``decommission-notice``: ``stage`` (required: ``before-end``, ``at-end`` or
+  ``after-removal``), ``end_date`` and ``removal_by`` (required dates), ``backups`` (required,
+  non-empty list of mappings with ``hub``, ``location`` and ``expires_on`` (a date)); the
+  default key is per stage, so the three notices have three Message-IDs;
+- ``decommission-cancelled``: ``end_date`` (required date), ``new_end`` (optional date);
 - ``welcome`` and ``rollout-invitation`` take none.
 """
 
@@ -74,6 +84,9 @@ class EmailKind(StrEnum):
     CHECKIN_INVITATION = "checkin-invitation"
     COST_ALERT = "cost-alert"
     COST_PROJECTION = "cost-projection"
+    RENEWAL_OPENED = "renewal-opened"
+    DECOMMISSION_NOTICE = "decommission-notice"
+    DECOMMISSION_CANCELLED = "decommission-cancelled"
 
 
 class EmailError(ValueError):
@@ -86,11 +99,15 @@ _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.CHECKIN_INVITATION: ("report",),
     EmailKind.COST_ALERT: ("comparison",),
     EmailKind.COST_PROJECTION: ("projection", "month"),
+    EmailKind.DECOMMISSION_NOTICE: ("stage", "end_date", "removal_by", "backups"),
+    EmailKind.DECOMMISSION_CANCELLED: ("end_date",),
 }
 _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.ONBOARDING: ("profiles",),
     EmailKind.PREMIUM_TIER: ("reason",),
     EmailKind.MILESTONE_OVERDUE: ("milestone_key", "how", "task_id", "dag_id"),
+    EmailKind.RENEWAL_OPENED: ("opened_on", "deadline", "decision_link"),
+    EmailKind.DECOMMISSION_CANCELLED: ("new_end",),
 }
 
 
@@ -210,6 +227,8 @@ def render_email(
     if key is None:
         overdue = kind is EmailKind.MILESTONE_OVERDUE
         key = f"{kind}:{context['milestone_key']}" if overdue else str(kind)
+        if kind is EmailKind.DECOMMISSION_NOTICE:
+            key = f"{kind}:{context['stage']}"
     return RenderedEmail(
         kind=kind,
         subject=subject,
@@ -267,6 +286,10 @@ def _recipients(
             return representatives, (settings.support_email,)
         case EmailKind.COST_PROJECTION:
             return representatives, (settings.support_email, settings.bd_email)
+        case EmailKind.RENEWAL_OPENED:
+            return (settings.bd_email,), ()
+        case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
+            return representatives, (settings.bd_email,)
 
 
 def _base_context(config: CommunityConfig, settings: Settings) -> dict[str, Any]:
@@ -321,6 +344,10 @@ def _kind_context(
             return _overdue_context(extra)
         case EmailKind.CHECKIN_INVITATION | EmailKind.COST_ALERT | EmailKind.COST_PROJECTION:
             return _under_management_context(kind, config, extra)
+        case EmailKind.RENEWAL_OPENED:
+            return _renewal_context(config, extra)
+        case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
+            return _decommission_context(kind, extra)
 
 
 def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
@@ -377,4 +404,49 @@ def _under_management_context(
         "money": format_money,
         "billed_by_2i2c": config.cloud.billing is Billing.PROVIDER,
         "provider": config.cloud.provider.value.upper(),
+    }
+
+
+def _date(kind: EmailKind, name: str, value: Any) -> dt.date:
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise EmailError(f"email {kind}: extra[{name!r}] must be a date")
+    return value
+
+
+def _renewal_context(config: CommunityConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    kind = EmailKind.RENEWAL_OPENED
+    opened_on = _date(kind, "opened_on", extra.get("opened_on") or dt.datetime.now(dt.UTC).date())
+    deadline = _date(kind, "deadline", extra.get("deadline") or config.contract.end)
+    return {
+        "opened_on": opened_on,
+        "deadline": deadline,
+        "days_left": (config.contract.end - opened_on).days,
+        "decision_link": str(extra.get("decision_link") or ""),
+    }
+
+
+_NOTICE_STAGES = ("before-end", "at-end", "after-removal")
+
+
+def _decommission_context(kind: EmailKind, extra: dict[str, Any]) -> dict[str, Any]:
+    """Dates checked as dates; each backup names its hub, location and last day."""
+    context: dict[str, Any] = {"end_date": _date(kind, "end_date", extra["end_date"])}
+    if kind is EmailKind.DECOMMISSION_CANCELLED:
+        new_end = extra.get("new_end")
+        return context | {"new_end": _date(kind, "new_end", new_end) if new_end else None}
+    if extra["stage"] not in _NOTICE_STAGES:
+        raise EmailError(f"email {kind}: extra['stage'] must be one of {', '.join(_NOTICE_STAGES)}")
+    backups = []
+    for backup in extra["backups"]:
+        if not isinstance(backup, Mapping) or not backup.get("hub") or not backup.get("location"):
+            raise EmailError(f"email {kind}: each backup needs hub, location and expires_on")
+        expires = _date(kind, "backups[].expires_on", backup.get("expires_on"))
+        backups.append(
+            {"hub": backup["hub"], "location": backup["location"], "expires_on": expires}
+        )
+    return context | {
+        "stage": extra["stage"],
+        "removal_by": _date(kind, "removal_by", extra["removal_by"]),
+        "backups": backups,
+        "expires_on": min(b["expires_on"] for b in backups),
     }

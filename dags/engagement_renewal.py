@@ -1,0 +1,99 @@
+"""
+### Engagement renewal: open the conversation, record the decision, act on it
+
+About 60 days before a contract ends, BD starts the renewal conversation (the runbook's
+"End of engagement"). **Scheduled daily**: the run lists the Active engagements whose contract
+ends within 60 days and whose renewal has not been opened, and starts one decision run of this
+DAG per community (mapped `start_decision_runs`, run id `renewal__<community>__<end>`, so a
+community is never started twice). **Manual trigger for one community**: set `community_id`
+in the trigger form (a late renewal of an engagement already being decommissioned is allowed:
+choosing Renewed stops the decommissioning before anything is removed).
+
+**Steps of a decision run**: `open_renewal` (status Renewal, milestone
+`renewal_decided_<YYYY>_<MM>_<DD>` due on the contract end, email to BD with the engagement
+summary and a link to the form) → `renewal_decided`, a human-in-the-loop branch form with no
+default → **Renewed**: `apply_renewal` stores the new contract dates (re-validated), status
+Active, no decommission is ever scheduled → **Not renewed**, or no answer by the end of the
+contract's last day (at least a week after the form opens): `hand_over` sets Decommissioning
+and `trigger_decommission` starts `engagement_decommission` with conf
+`{"community_id", "end_date"}`.
+
+**Human-in-the-loop form**: `renewal_decided` (Required actions; fields `new_end`,
+`new_start`, `note`). **Milestone**: `renewal_decided_<end date>`, recorded from the form.
+
+**Connections**: `smtp_default` (email to BD), `airtable_default` (store; without it the
+embedded SQLite store). **Variables**: `engagements_bd_email` and the other `engagements_*`
+settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param, chain
+
+from engagements.config import COMMUNITY_ID_PATTERN
+from engagements.dagkit import DEFAULT_ARGS, Tag
+from engagements.operators.renewal import (
+    ApplyRenewalOperator,
+    DueRenewalsOperator,
+    HandOverOperator,
+    OpenRenewalOperator,
+    RenewalDecisionOperator,
+    RenewalModeOperator,
+)
+from engagements.renewal import DECOMMISSION_DAG_ID, RENEWAL_DAG_ID
+
+with DAG(
+    dag_id=RENEWAL_DAG_ID,
+    description="Renewal conversation 60 days before the end: renewed, or handed to decommission",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    params={
+        "community_id": Param(
+            None,
+            type=["null", "string"],
+            pattern=COMMUNITY_ID_PATTERN,
+            description="Decide the renewal of this community now; empty: scan for due ones.",
+        )
+    },
+    tags=[Tag.LIFECYCLE, Tag.RENEWAL],
+    doc_md=__doc__,
+    # Each decision run waits for BD for up to 60 days; one per engagement in renewal.
+    max_active_runs=500,
+) as dag:
+    mode = RenewalModeOperator(
+        task_id="choose_mode", one_task_id="open_renewal", scan_task_id="find_due"
+    )
+    due = DueRenewalsOperator(task_id="find_due")
+    start = TriggerDagRunOperator.partial(
+        task_id="start_decision_runs",
+        trigger_dag_id=RENEWAL_DAG_ID,
+        skip_when_already_exists=True,
+        map_index_template="{{ task.conf['community_id'] }}",
+    ).expand_kwargs(due.output)
+
+    opened = OpenRenewalOperator(task_id="open_renewal", decision_task_id="renewal_decided")
+    decided = RenewalDecisionOperator(
+        task_id="renewal_decided",
+        opened_task_id="open_renewal",
+        renewed_task_id="apply_renewal",
+        not_renewed_task_id="hand_over",
+    )
+    renewed = ApplyRenewalOperator(task_id="apply_renewal", decision_task_id="renewal_decided")
+    handed_over = HandOverOperator(task_id="hand_over", decision_task_id="renewal_decided")
+    decommission = TriggerDagRunOperator(
+        task_id="trigger_decommission",
+        trigger_dag_id=DECOMMISSION_DAG_ID,
+        conf=handed_over.output,
+        trigger_run_id="{{ ti.xcom_pull(task_ids='hand_over', key='run_id') }}",
+        skip_when_already_exists=True,
+    )
+
+    chain(mode, [due, opened])
+    chain(due, start)
+    chain(opened, decided, [renewed, handed_over])
+    chain(handed_over, decommission)

@@ -1,0 +1,821 @@
+"""Operators of the decommission lifecycle: thin wrappers over :mod:`engagements.decommission`.
+
+Every step reads the engagement from the store when it runs and records what it did under a
+key of this decommission (``decommission:<step>:<end date>``), so a re-run resumes: notices
+are not sent twice, verified archives are not made again, a recorded pull request is found.
+
+Nothing is ever reported as archived, removed or destroyed unless it was done and checked.
+Steps that need a cluster or an account run only when its Airflow connection exists; without
+one they skip, saying so and printing the plan (the embedded default). The destructive steps
+re-read the store first: a renewal recorded meanwhile cancels the run before any removal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from engagements.operators.engagement import (
+    COMMUNITY_FROM_PARAMS,
+    EngagementMixin,
+    _EngagementOperator,
+)
+from engagements.store.base import EngagementStatus
+
+if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk import Context
+
+    from engagements.config import CommunityConfig
+    from engagements.decommission import Manifest
+    from engagements.hooks.archive import HomeArchiveHook
+    from engagements.store.base import ActionRecord, Engagement
+
+log = logging.getLogger(__name__)
+
+END_FROM_PARAMS = "{{ params['end_date'] }}"
+MANIFEST_ROWS = 200
+"""Rows of the per-user table in the approval form; the full manifest is in the bucket."""
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def connection_exists(conn_id: str) -> bool:
+    """Whether the Airflow connection is configured: the switch between doing and planning."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+class DecommissionMixin(EngagementMixin):
+    """The decommission's end date, action log, guards and cancellation."""
+
+    end_date: str
+
+    @property
+    def end(self) -> dt.date:
+        try:
+            return dt.date.fromisoformat(str(self.end_date))
+        except ValueError:
+            raise AirflowFailException(f"end_date {self.end_date!r} is not a date") from None
+
+    def key(self, step: str) -> str:
+        from engagements.decommission import action_key
+
+        return action_key(step, self.end)
+
+    def action(self, step: str) -> ActionRecord | None:
+        return self.store.get_action(self.community_id, self.key(step))
+
+    def record(self, step: str, kind: str, detail: dict[str, Any]) -> None:
+        """Record the step; a re-run replaces the detail of the same step."""
+        if self.action(step) is None:
+            self.store.record_action(self.community_id, self.key(step), kind, detail)
+        else:
+            self.store.update_action(self.community_id, self.key(step), detail)
+
+    def ensure_not_cancelled(self) -> None:
+        cancelled = self.action("cancelled")
+        if cancelled is not None:
+            raise AirflowSkipException(f"cancelled: {cancelled.detail.get('reason')}")
+
+    def checked(
+        self, statuses: frozenset[EngagementStatus] | None = None
+    ) -> tuple[Engagement, CommunityConfig]:
+        """The engagement, re-read now, if this decommission may go on; else cancel or stop."""
+        from engagements.decommission import (
+            DecommissionCancelled,
+            DecommissionRefused,
+            check_identity,
+            check_still_ending,
+        )
+
+        self.ensure_not_cancelled()
+        engagement, config = self.engagement()
+        try:
+            check_identity(self.community_id, engagement, config)
+            if statuses is None:
+                check_still_ending(engagement, self.end, config.contract.end)
+            else:
+                check_still_ending(engagement, self.end, config.contract.end, statuses=statuses)
+        except DecommissionCancelled as exc:
+            self.cancel(config, exc)
+        except DecommissionRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        return engagement, config
+
+    def cancel(self, config: CommunityConfig, exc: Exception) -> None:
+        """Record the cancellation; tell the community if it was told of the decommission."""
+        from engagements.decommission import NoticeStage, notice_key
+
+        told = [
+            stage.value
+            for stage in NoticeStage
+            if self.store.get_action(self.community_id, f"email:{notice_key(stage, self.end)}")
+        ]
+        if told:
+            self.send(
+                "decommission-cancelled",
+                config,
+                key=f"decommission-cancelled:{self.end.isoformat()}",
+                extra={"end_date": self.end, "new_end": getattr(exc, "new_end", None)},
+            )
+        self.record("cancelled", "decommission", {"reason": str(exc), "notices_sent": told})
+        log.warning("%s", exc)
+        raise AirflowSkipException(f"cancelled: {exc}")
+
+    def archive_plan(self, config: CommunityConfig) -> dict[str, str]:
+        """Hub -> archive bucket."""
+        from engagements.decommission import archive_bucket, hubs_with_homes
+
+        return {hub: archive_bucket(config.cluster_name, hub) for hub in hubs_with_homes(config)}
+
+    def archive_date(self) -> dt.date | None:
+        backup = self.action("backup")
+        return dt.date.fromisoformat(backup.detail["archive_date"]) if backup else None
+
+
+class _DecommissionOperator(DecommissionMixin, _EngagementOperator):
+    template_fields: Sequence[str] = ("community_id", "end_date")
+
+    def __init__(self, *, end_date: str = END_FROM_PARAMS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.end_date = end_date
+
+
+class _AwsMixin:
+    aws_conn_id: str
+
+    @cached_property
+    def archive_hook(self) -> HomeArchiveHook:
+        from engagements.hooks.archive import HomeArchiveHook
+
+        return HomeArchiveHook(aws_conn_id=self.aws_conn_id)
+
+    def require_aws(self, plan: str) -> None:
+        if not connection_exists(self.aws_conn_id):
+            raise AirflowSkipException(
+                f"skipped: no AWS connection {self.aws_conn_id!r} configured — plan: {plan}"
+            )
+
+
+class StartDecommissionOperator(_DecommissionOperator):
+    """Check the run's community and end date against the store; mark it Decommissioning.
+
+    A run triggered by hand for an Active engagement is accepted when its end date is the
+    contract's; a run for an engagement already decommissioned for this end skips.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.decommission import expiry_date, removal_deadline
+
+        if self.action("decommissioned") is not None:
+            raise AirflowSkipException(f"{self.community_id} was already decommissioned")
+        startable = frozenset(
+            {EngagementStatus.ACTIVE, EngagementStatus.RENEWAL, EngagementStatus.DECOMMISSIONING}
+        )
+        engagement, config = self.checked(startable)
+        if engagement.status is not EngagementStatus.DECOMMISSIONING:
+            self.store.update_engagement(self.community_id, status=EngagementStatus.DECOMMISSIONING)
+            log.warning(
+                "%s was %s; now Decommissioning (run triggered by hand)",
+                self.community_id,
+                engagement.status.value,
+            )
+        if self.action("started") is None:
+            self.record("started", "decommission", {"run_id": context["run_id"]})
+        plan = {
+            "community_id": self.community_id,
+            "end_date": self.end.isoformat(),
+            "removal_by": removal_deadline(self.end).isoformat(),
+            "buckets": self.archive_plan(config),
+            "backup_kept_until": expiry_date(max(self.end, _today())).isoformat(),
+        }
+        log.info("Decommission plan: %s", plan)
+        return plan
+
+
+class DecommissionNoticeOperator(_DecommissionOperator):
+    """One of the three notices to the representatives (BD in cc), each sent once."""
+
+    def __init__(self, *, stage: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+
+    def execute(self, context: Context) -> str | None:
+        from engagements.decommission import NoticeStage, notice_key
+
+        stage = NoticeStage(self.stage)
+        if stage is NoticeStage.AFTER_REMOVAL:
+            _, config = self.checked(frozenset({EngagementStatus.DECOMMISSIONED}))
+            if self.action("cluster-gone") is None:
+                raise AirflowFailException(
+                    "the removal is not verified; the community is not told it is done"
+                )
+        else:
+            _, config = self.checked()
+        sent = self.send(
+            "decommission-notice",
+            config,
+            key=notice_key(stage, self.end),
+            extra={
+                "stage": stage.value,
+                "end_date": self.end,
+                "removal_by": self._removal_by(),
+                "backups": self._backups(config),
+            },
+        )
+        return sent.message_id if sent else None
+
+    def _removal_by(self) -> dt.date:
+        from engagements.decommission import removal_deadline
+
+        done = self.action("decommissioned")
+        if done is not None:
+            return dt.date.fromisoformat(done.detail["decommissioned_on"])
+        return removal_deadline(self.end)
+
+    def _backups(self, config: CommunityConfig) -> list[dict[str, Any]]:
+        """Where each hub's archives are (or will be) and until when they are kept."""
+        from engagements.decommission import archive_key, expiry_date
+
+        archived_on = self.archive_date()
+        date = archived_on or max(self.end, _today())
+        return [
+            {
+                "hub": hub,
+                "location": f"s3://{bucket}/{archive_key('<username>', date)}",
+                "expires_on": expiry_date(date),
+            }
+            for hub, bucket in self.archive_plan(config).items()
+        ]
+
+
+class CreateArchiveBucketsOperator(_AwsMixin, _DecommissionOperator):
+    """One archive bucket per hub: private, encrypted, to GLACIER_IR after 3 days, gone at 90."""
+
+    def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.decommission import (
+            DEFAULT_ENCRYPTION,
+            PUBLIC_ACCESS_BLOCK,
+            lifecycle_configuration,
+        )
+        from engagements.hooks.archive import ArchiveError
+
+        _, config = self.checked()
+        buckets = self.archive_plan(config)
+        region = self._region(config)
+        lifecycle = lifecycle_configuration()
+        self.require_aws(
+            f"create {', '.join(buckets.values())} in {region}: public access blocked, "
+            f"default encryption, lifecycle {lifecycle['Rules'][0]}"
+        )
+        archive_date = self.archive_date() or _today()
+        for bucket in buckets.values():
+            try:
+                created = self.archive_hook.ensure_bucket(bucket, region)
+                settings = self.archive_hook.configure_bucket(bucket, lifecycle)
+            except ArchiveError as exc:
+                raise AirflowFailException(f"{exc}; nothing was archived or removed") from None
+            expected = {
+                "public_access_block": PUBLIC_ACCESS_BLOCK,
+                "encryption": DEFAULT_ENCRYPTION["Rules"][0]["ApplyServerSideEncryptionByDefault"],
+                "lifecycle": lifecycle["Rules"][0]["Expiration"],
+            }
+            found = {
+                "public_access_block": settings["public_access_block"],
+                "encryption": settings["encryption"]["Rules"][0].get(
+                    "ApplyServerSideEncryptionByDefault"
+                ),
+                "lifecycle": settings["lifecycle"]["Rules"][0].get("Expiration"),
+            }
+            if found != expected:
+                raise AirflowFailException(
+                    f"bucket {bucket} reads back {found}, not {expected}; nothing was archived"
+                )
+            self.store.record_action(
+                self.community_id,
+                f"archive-bucket:{bucket}",
+                "bucket",
+                {"region": region, "created_now": created, "settings": settings},
+            )
+            log.info("Bucket %s ready (%s)", bucket, "created" if created else "already there")
+        detail = {"archive_date": archive_date.isoformat(), "region": region, "buckets": buckets}
+        if self.action("backup") is None:
+            self.record("backup", "backup", detail)
+        return detail
+
+    def _region(self, config: CommunityConfig) -> str:
+        from engagements.config import CloudProvider
+
+        if config.cloud.provider is CloudProvider.AWS:
+            return config.cloud.region
+        return self.settings.archive_region
+
+
+class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
+    """Run the archive job in each hub's namespace of the community's cluster.
+
+    Users verified by an earlier run are passed to the job as ``SKIP_USERS``, and a hub whose
+    archives are all verified gets no job at all. Success here means the job exited 0; only
+    ``verify_backup`` says whether the archives are complete.
+    """
+
+    template_fields: Sequence[str] = (
+        "community_id",
+        "end_date",
+        "kubernetes_conn_id",
+        "image",
+        "command",
+    )
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str | None = None,
+        aws_conn_id: str = "aws_default",
+        image: str = "",
+        command: str = "",
+        home_pvc: str = "home-nfs",
+        service_account: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        """The community's own cluster; default ``kubernetes_<community_id>`` (a kubeconfig)."""
+        self.aws_conn_id = aws_conn_id
+        self.image = image
+        self.command = command
+        self.home_pvc = home_pvc
+        self.service_account = service_account
+
+    def execute(self, context: Context) -> dict[str, list[str]]:
+        _, config = self.checked()
+        self.kubernetes_conn_id = self.kubernetes_conn_id or f"kubernetes_{self.community_id}"
+        archive_date = self.archive_date()
+        if archive_date is None:
+            raise AirflowFailException("no archive date recorded: run create_archive_buckets")
+        todo: dict[str, list[str]] = {}
+        for hub, bucket in self.archive_plan(config).items():
+            previous = self.archive_hook.read_manifest(bucket, archive_date) or {}
+            verified = [e["user"] for e in previous.get("entries", []) if e["status"] == "ok"]
+            if previous.get("ok"):
+                log.info("%s: all %d archives verified before; no job", hub, len(verified))
+                continue
+            todo[hub] = verified
+        if not todo:
+            return {}
+        image = self.image or self.settings.archive_image
+        plans = [
+            f"in namespace {hub} of cluster {config.cluster_name}, run {image} with the PVC "
+            f"{self.home_pvc} mounted read-only, archiving every home directory to "
+            f"s3://{self.archive_plan(config)[hub]}/<user>/archive-{archive_date}.tar.gz"
+            + (f" except the {len(skip)} already verified" if skip else "")
+            for hub, skip in todo.items()
+        ]
+        if not connection_exists(self.kubernetes_conn_id):
+            raise AirflowSkipException(
+                f"skipped: no kubernetes connection/kubeconfig {self.kubernetes_conn_id!r} "
+                f"configured — plan: {'; '.join(plans)}"
+            )
+        for hub, skip in todo.items():
+            bucket = self.archive_plan(config)[hub]
+            pod = self.archive_pod(hub, bucket, archive_date, skip, image)
+            log.info("Starting the archive job for %s (%d verified, skipped)", hub, len(skip))
+            pod.execute(context)
+            self.record(
+                f"archive-job-{hub}",
+                "kubernetes_job",
+                {"image": image, "bucket": bucket, "skipped_users": skip},
+            )
+            log.info("Archive job for %s exited 0; verify_backup checks its archives", hub)
+        return todo
+
+    def archive_pod(
+        self, hub: str, bucket: str, archive_date: dt.date, skip: list[str], image: str
+    ) -> KubernetesPodOperator:
+        """The job's pod: the hub's home volume read-only, scratch space, the archive script."""
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+        from kubernetes.client import models as k8s
+
+        from engagements.decommission import ARCHIVE_SCRIPT
+
+        return KubernetesPodOperator(
+            task_id=f"{self.task_id}_{hub}",
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            namespace=hub,
+            name=f"archive-homes-{hub}",
+            image=image,
+            cmds=["/bin/sh", "-c"],
+            arguments=[self.command or self.settings.archive_command or ARCHIVE_SCRIPT],
+            env_vars={
+                "HOME_ROOT": "/home-volume",
+                "WORK_DIR": "/scratch",
+                "BUCKET": bucket,
+                "ARCHIVE_DATE": archive_date.isoformat(),
+                "SKIP_USERS": " ".join(skip),
+            },
+            volumes=[
+                k8s.V1Volume(
+                    name="homes",
+                    persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+                        claim_name=self.home_pvc, read_only=True
+                    ),
+                ),
+                k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource()),
+            ],
+            volume_mounts=[
+                k8s.V1VolumeMount(name="homes", mount_path="/home-volume", read_only=True),
+                k8s.V1VolumeMount(name="scratch", mount_path="/scratch"),
+            ],
+            service_account_name=self.service_account,
+            get_logs=True,
+            do_xcom_push=False,
+            on_finish_action="delete_succeeded_pod",
+            startup_timeout_seconds=600,
+        )
+
+
+class VerifyBackupOperator(_AwsMixin, _DecommissionOperator):
+    """Compare each hub's home volume inventory with its archives; write the manifests.
+
+    Fails, and so stops the run before anything is removed, unless every home directory of
+    every hub has a complete archive.
+    """
+
+    def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.decommission import verify_archives
+
+        _, config = self.checked()
+        archive_date = self.archive_date()
+        if archive_date is None:
+            raise AirflowFailException("no archive date recorded: run create_archive_buckets")
+        manifests = []
+        for hub, bucket in self.archive_plan(config).items():
+            hook = self.archive_hook
+            users = hook.read_inventory(bucket, archive_date)
+            objects = hook.list_objects(bucket)
+            records = hook.read_records(bucket, users or [], archive_date, set(objects))
+            manifest = verify_archives(
+                community_id=self.community_id,
+                hub=hub,
+                bucket=bucket,
+                archive_date=archive_date,
+                users_on_volume=users,
+                objects=objects,
+                records=records,
+            )
+            hook.write_manifest(manifest)
+            manifests.append(manifest)
+        summary = {m.hub: m.summary() for m in manifests}
+        self.record("manifest", "manifest", {"hubs": summary})
+        problems = [p for m in manifests for p in m.problems]
+        if problems:
+            raise AirflowFailException(
+                "The backup is NOT verified; nothing will be removed:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+                + "\nRe-run the archive job (clear archive_home_directories: verified homes are "
+                "not archived again), then clear this task."
+            )
+        self.record("backup-verified", "backup", {"hubs": summary})
+        for m in manifests:
+            log.info(
+                "%s: %d home directories, %d archives verified, %s bytes, kept until %s",
+                m.hub,
+                m.users,
+                len(m.verified_users),
+                f"{m.total_bytes:,}",
+                m.expires_on,
+            )
+        return summary
+
+
+def _manifests(hook: HomeArchiveHook, detail: dict[str, Any]) -> list[Manifest]:
+    """The verified manifests, read back from their buckets for the approval form."""
+    from engagements.decommission import manifest_from_dict
+
+    manifests = []
+    for summary in detail["hubs"].values():
+        data = hook.read_manifest(summary["bucket"], dt.date.fromisoformat(summary["archive_date"]))
+        if data is None:
+            raise AirflowFailException(f"the manifest {summary['manifest']} cannot be read")
+        manifests.append(manifest_from_dict(data))
+    return manifests
+
+
+class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
+    """An engineer approves the teardown, seeing the verified backup manifest and the plan.
+
+    The form asks for the community id to be typed: it must equal the run's. Reject skips the
+    teardown; nothing is removed.
+    """
+
+    template_fields = (*ApprovalOperator.template_fields, "community_id", "end_date")
+
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        end_date: str = END_FROM_PARAMS,
+        aws_conn_id: str = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("subject", "Tear down {{ params['community_id'] }}?")
+        kwargs["params"] = {
+            "confirm_community_id": Param(
+                "",
+                type="string",
+                description="Type the community id to confirm which community is torn down.",
+            )
+        }
+        super().__init__(**kwargs)
+        self.community_id = community_id
+        self.end_date = end_date
+        self.aws_conn_id = aws_conn_id
+        self.smtp_conn_id = "smtp_default"
+
+    def execute(self, context: Context):
+        _, config = self.checked()
+        self.prepare_form(config)
+        return super().execute(context)
+
+    def prepare_form(self, config: CommunityConfig) -> None:
+        """The form's body: the verified manifests read back from S3, and the teardown plan."""
+        from engagements.decommission import manifest_markdown, teardown_plan
+
+        verified = self.action("backup-verified")
+        if verified is None:
+            raise AirflowFailException("the backup is not verified; there is nothing to approve")
+        manifests = _manifests(self.archive_hook, verified.detail)
+        plan = teardown_plan(config)
+        self.body = (
+            f"Approve removing **{config.name}** (`{config.community_id}`): its cluster "
+            f"`{plan.cluster}` ({plan.provider.value}) and hubs. The contract ended on "
+            f"{self.end}.\n\n"
+            "### Backup (verified)\n\n"
+            + manifest_markdown(manifests, max_rows=MANIFEST_ROWS)
+            + "\n### What happens on Approve\n\n"
+            f"1. A pull request removes `{plan.config_folder}/` and "
+            + ", ".join(f"`{p}`" for p in plan.iac_inputs)
+            + ".\n2. The destroy step runs:\n\n```\n"
+            + "\n".join(plan.destroy_commands)
+            + "\n```\n3. The providers are asked whether the cluster is gone.\n\n"
+            f"Type `{config.community_id}` in **confirm_community_id** to approve."
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        self.checked()  # a renewal recorded while the form waited cancels here
+        answer = (event.get("params_input") or {}).get("confirm_community_id", "")
+        chosen = event.get("chosen_options") or []
+        if self.APPROVE in chosen and answer.strip() != self.community_id:
+            raise AirflowFailException(
+                f"confirm_community_id is {answer!r}, not {self.community_id!r}: the approval "
+                "is refused and nothing was removed. Clear this task to answer again."
+            )
+        result = super().execute_complete(context, event)
+        approved = self.APPROVE in result["chosen_options"]
+        who = (result.get("responded_by_user") or {}).get("name") or "unknown"
+        self.record(
+            "approval",
+            "approval",
+            {"approved": approved, "by": who, "at": str(result.get("responded_at"))},
+        )
+        log.warning(
+            "Teardown of %s %s by %s",
+            self.community_id,
+            "APPROVED" if approved else "rejected",
+            who,
+        )
+        return result
+
+
+class _TeardownOperator(_DecommissionOperator):
+    """A destructive step: runs only after an approval, re-reading the store first."""
+
+    def approved_engagement(self) -> tuple[Engagement, CommunityConfig]:
+        engagement, config = self.checked()
+        approval = self.action("approval")
+        if approval is None or not approval.detail.get("approved"):
+            raise AirflowFailException("the teardown is not approved; nothing was removed")
+        if self.action("backup-verified") is None:
+            raise AirflowFailException("the backup is not verified; nothing was removed")
+        return engagement, config
+
+
+class OpenTeardownPullRequestOperator(_TeardownOperator):
+    """Propose removing the cluster's config folder and IaC inputs as a reviewed change."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.decommission import teardown_files, teardown_plan, teardown_pr_body
+        from engagements.hooks.infra_repo import get_infra_repository, load_deployment_settings
+
+        _, config = self.approved_engagement()
+        plan = teardown_plan(config)
+        files = teardown_files(plan, self._rendered_paths(config))
+        backups = list(self.action("backup-verified").detail["hubs"].values())
+        repo = get_infra_repository(load_deployment_settings(use_variables=True))
+        proposal = repo.propose_change(
+            f"decommission-{plan.cluster}",
+            files,
+            f"Decommission {config.community_id}: remove cluster {plan.cluster}",
+            teardown_pr_body(config, plan, backups, self.end),
+        )
+        detail = proposal.to_dict() | {
+            "where": repo.describe(proposal.branch),
+            "deleted_paths": sorted(files),
+            "auth_clients": list(plan.auth_clients),
+        }
+        self.record("teardown-pr", "pull_request", detail)
+        log.info("Teardown change proposed: %s", detail["where"])
+        return detail
+
+    def _rendered_paths(self, config: CommunityConfig) -> list[str]:
+        """What the deployment renders for this community, when it still can be rendered."""
+        from engagements.infra.render import InfraError, render_change
+
+        try:
+            return list(render_change(config).files)
+        except InfraError as exc:
+            log.warning("Cannot render the deployed files (%s); deleting the known paths", exc)
+            return []
+
+
+class DestroyClusterOperator(_TeardownOperator):
+    """Run the provider's destroy commands with the infrastructure tooling image.
+
+    Runs on the cluster of ``tooling_kubernetes_conn_id`` (2i2c's own, never the community's
+    cluster that is being destroyed). Without that connection or a tooling image: skipped,
+    with the commands to run by hand.
+    """
+
+    template_fields: Sequence[str] = ("community_id", "end_date", "image", "command")
+
+    def __init__(
+        self,
+        *,
+        tooling_kubernetes_conn_id: str = "kubernetes_default",
+        image: str = "",
+        command: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tooling_kubernetes_conn_id = tooling_kubernetes_conn_id
+        self.image = image
+        self.command = command
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.decommission import teardown_plan
+        from engagements.hooks.infra_repo import load_deployment_settings
+
+        _, config = self.approved_engagement()
+        if self.action("teardown-pr") is None:
+            raise AirflowFailException("the teardown change is not proposed; nothing was removed")
+        if self.action("cluster-gone") is not None:
+            raise AirflowSkipException("the cluster was already verified gone")
+        plan = teardown_plan(config)
+        deployment = load_deployment_settings(use_variables=True)
+        image = self.image or deployment.tooling_image
+        script = (
+            self.command
+            or self.settings.teardown_command
+            or " && ".join(["set -eu", *plan.destroy_commands])
+        )
+        if not image or not connection_exists(self.tooling_kubernetes_conn_id):
+            missing = (
+                "no tooling image (engagements_tooling_image)"
+                if not image
+                else f"no kubernetes connection/kubeconfig {self.tooling_kubernetes_conn_id!r}"
+            )
+            raise AirflowSkipException(
+                f"skipped: {missing} configured — plan: in a checkout of the infrastructure "
+                f"repository's default branch, run: {script}"
+            )
+        pod = self.destroy_pod(plan.cluster, plan.provider.value, image, script, deployment)
+        pod.execute(context)
+        detail = {"image": image, "script": script, "cluster": plan.cluster}
+        self.record("destroy", "kubernetes_job", detail)
+        log.info("Destroy job for %s exited 0; verify_cluster_gone checks it", plan.cluster)
+        return detail
+
+    def destroy_pod(
+        self, cluster: str, provider: str, image: str, script: str, deployment: Any
+    ) -> KubernetesPodOperator:
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+        return KubernetesPodOperator(
+            task_id=f"{self.task_id}_pod",
+            kubernetes_conn_id=self.tooling_kubernetes_conn_id,
+            namespace=deployment.kubernetes_namespace,
+            name=f"destroy-{cluster}",
+            image=image,
+            cmds=["/bin/sh", "-c"],
+            arguments=[script],
+            env_vars={"CLUSTER": cluster, "PROVIDER": provider},
+            get_logs=True,
+            do_xcom_push=False,
+            on_finish_action="delete_succeeded_pod",
+        )
+
+
+class VerifyClusterGoneOperator(_DecommissionOperator):
+    """Ask the cloud provider whether the cluster still exists (EKS through the amazon provider).
+
+    The cluster still there fails the run: the engagement is not recorded as decommissioned.
+    Without the connection, or for a provider not checked here, it skips with the reason.
+    """
+
+    def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.config import CloudProvider
+
+        _, config = self.checked()
+        if self.action("approval") is None or self.action("teardown-pr") is None:
+            raise AirflowSkipException("the teardown did not happen in this decommission")
+        cluster, region = config.cluster_name, config.cloud.region
+        if config.cloud.provider is not CloudProvider.AWS:
+            raise AirflowSkipException(
+                f"skipped: no provider check for {config.cloud.provider.value} clusters in this "
+                f"version — verify by hand that cluster {cluster} in {region} is gone"
+            )
+        if not connection_exists(self.aws_conn_id):
+            raise AirflowSkipException(
+                f"skipped: no AWS connection {self.aws_conn_id!r} configured — verify by hand: "
+                f"aws eks describe-cluster --name {cluster} --region {region} (must say "
+                "ResourceNotFoundException)"
+            )
+        status = self._eks_status(cluster, region)
+        if status is not None:
+            destroyed = self.action("destroy") is not None
+            raise AirflowFailException(
+                f"EKS cluster {cluster} in {region} still exists (status {status}); the destroy "
+                f"step {'ran' if destroyed else 'was skipped: run its plan by hand'}. Nothing is "
+                "recorded as decommissioned; clear this task once the cluster is gone."
+            )
+        detail = {"provider": "aws eks", "cluster": cluster, "region": region}
+        detail["checked_at"] = dt.datetime.now(dt.UTC).isoformat()
+        self.record("cluster-gone", "verification", detail)
+        log.info("EKS reports no cluster %s in %s", cluster, region)
+        return detail
+
+    def _eks_status(self, cluster: str, region: str) -> str | None:
+        from airflow.providers.amazon.aws.hooks.eks import EksHook
+
+        client = EksHook(aws_conn_id=self.aws_conn_id, region_name=region).conn
+        try:
+            return client.describe_cluster(name=cluster)["cluster"]["status"]
+        except client.exceptions.ResourceNotFoundException:
+            return None
+
+
+class RecordDecommissionedOperator(_DecommissionOperator):
+    """The store's final record: decommission date, backup location and expiry; Decommissioned."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        _, config = self.checked(
+            frozenset({EngagementStatus.DECOMMISSIONING, EngagementStatus.DECOMMISSIONED})
+        )
+        gone = self.action("cluster-gone")
+        verified = self.action("backup-verified")
+        if gone is None or verified is None:
+            raise AirflowFailException("the removal or the backup is not verified; not recorded")
+        done = self.action("decommissioned")
+        if done is None:
+            hubs = verified.detail["hubs"]
+            detail = {
+                "decommissioned_on": gone.detail["checked_at"][:10],
+                "backup_locations": {hub: f"s3://{s['bucket']}/" for hub, s in hubs.items()},
+                "backup_manifests": {hub: s["manifest"] for hub, s in hubs.items()},
+                "backup_expires_on": min(s["expires_on"] for s in hubs.values()),
+                "cluster": config.cluster_name,
+            }
+            self.record("decommissioned", "decommission", detail)
+        else:
+            detail = done.detail
+        self.store.update_engagement(self.community_id, status=EngagementStatus.DECOMMISSIONED)
+        log.info("%s decommissioned: %s", self.community_id, detail)
+        return detail

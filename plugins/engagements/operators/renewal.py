@@ -1,0 +1,292 @@
+"""Operators of the renewal lifecycle: thin wrappers over :mod:`engagements.renewal`.
+
+A scheduled run finds the engagements due and starts one decision run per community (a run
+of the same DAG with ``community_id`` in its conf); that run opens the renewal, asks BD for
+the decision and acts on it. Branching is kept out of mapped tasks on purpose: a branch inside
+a mapped task group cannot skip its not-yet-expanded downstream tasks, so both paths would run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import HITLBranchOperator, HITLOperator
+from airflow.sdk import BaseBranchOperator, Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from engagements.operators.engagement import (
+    COMMUNITY_FROM_PARAMS,
+    EngagementMixin,
+    _EngagementOperator,
+)
+from engagements.renewal import Decision
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from engagements.config import CommunityConfig
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RenewalModeOperator(BaseBranchOperator):
+    """A run with ``community_id`` decides for that community; one without scans for due ones."""
+
+    def __init__(self, *, one_task_id: str, scan_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.one_task_id = one_task_id
+        self.scan_task_id = scan_task_id
+
+    def choose_branch(self, context: Context) -> str:
+        community_id = context["params"].get("community_id")
+        if community_id:
+            log.info("Renewal decision run for %s", community_id)
+            return self.one_task_id
+        return self.scan_task_id
+
+
+class DueRenewalsOperator(_EngagementOperator):
+    """List the engagements due for renewal as the arguments of one decision run each."""
+
+    template_fields = ()
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from engagements.renewal import decision_run_id, due_for_renewal
+
+        due = due_for_renewal(self.store, _now().date())
+        for item in due:
+            log.info("%s ends %s; renewal not started", item.community_id, item.contract_end)
+        if not due:
+            log.info("No engagement is due for renewal")
+        return [
+            {
+                "conf": {"community_id": item.community_id},
+                "trigger_run_id": decision_run_id(item.community_id, item.contract_end),
+            }
+            for item in due
+        ]
+
+
+class OpenRenewalOperator(_EngagementOperator):
+    """Open the renewal conversation: status Renewal, decision milestone, email to BD once."""
+
+    def __init__(self, *, decision_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decision_task_id = decision_task_id
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from engagements.renewal import RenewalRefused, decision_deadline, open_renewal
+
+        now = _now()
+        try:
+            config, end = open_renewal(self.store, self.community_id, now.date())
+        except RenewalRefused as exc:
+            raise AirflowFailException(f"{exc}; nothing was sent") from None
+        deadline = decision_deadline(end, now)
+        self.send(
+            "renewal-opened",
+            config,
+            key=f"renewal-opened:{end.isoformat()}",
+            extra={
+                "opened_on": now.date(),
+                "deadline": (deadline - dt.timedelta(microseconds=1)).date(),
+                "decision_link": self._decision_link(context),
+            },
+        )
+        return {"community_id": self.community_id, "contract_end": end.isoformat()}
+
+    def _decision_link(self, context: Context) -> str:
+        """The Required actions page of this run's decision form, when the UI address is set."""
+        from airflow.sdk import conf
+
+        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+        if not base:
+            return ""
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
+        return f"{base}/dags/{dag_id}/runs/{run_id}/tasks/{self.decision_task_id}/required_actions"
+
+
+class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
+    """BD's decision: renewed (with the new dates) or not. No default: silence is not consent.
+
+    The answer is due by the end of the contract (at least a week after the form opens); when
+    that passes without an answer the engagement is treated as not renewed.
+    """
+
+    template_fields = (*HITLBranchOperator.template_fields, "community_id")
+
+    def __init__(
+        self,
+        *,
+        opened_task_id: str,
+        renewed_task_id: str,
+        not_renewed_task_id: str,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("subject", "Renewal decision for {{ params['community_id'] }}")
+        date = {"type": ["null", "string"], "format": "date"}
+        kwargs["params"] = {  # the form's fields only, not the DAG's params
+            "new_end": Param(None, **date, description="Renewed: the new contract end."),
+            "new_start": Param(
+                None, **date, description="Renewed: the new start (default: the day after)."
+            ),
+            "note": Param("", type=["null", "string"], description="For the record."),
+        }
+        super().__init__(
+            options=[Decision.RENEWED.value, Decision.NOT_RENEWED.value],
+            options_mapping={
+                Decision.RENEWED.value: renewed_task_id,
+                Decision.NOT_RENEWED.value: not_renewed_task_id,
+            },
+            **kwargs,
+        )
+        self.community_id = community_id
+        self.smtp_conn_id = "smtp_default"
+        self.opened_task_id = opened_task_id
+
+    def execute(self, context: Context):
+        _, config = self.engagement()
+        self.prepare_form(config, _now())
+        return super().execute(context)
+
+    def prepare_form(self, config: CommunityConfig, now: dt.datetime) -> None:
+        """The form's text and its deadline, from the engagement as it is now."""
+        from engagements.renewal import decision_deadline
+
+        deadline = decision_deadline(config.contract.end, now)
+        self.response_timeout = deadline - now
+        reps = ", ".join(f"{r.name} <{r.email}>" for r in config.representatives)
+        self.body = (
+            f"**{config.name}** (`{config.community_id}`): the contract runs "
+            f"{config.contract.start} to **{config.contract.end}**.\n\n"
+            f"Representatives: {reps}.\n\n"
+            "- **Renewed**: fill in `new_end` (and `new_start` if it is not the day after the "
+            "current end). The engagement stays Active with the new dates.\n"
+            "- **Not renewed**: decommissioning starts: notices to the community, backup of "
+            "home directories, then an approval before anything is removed.\n\n"
+            f"Without an answer by {deadline:%Y-%m-%d %H:%M} UTC the engagement is treated as "
+            "not renewed."
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        opened = context["ti"].xcom_pull(task_ids=self.opened_task_id) or {}
+        decided_end = opened.get("contract_end")
+        if not decided_end:
+            raise AirflowFailException(
+                f"{self.opened_task_id} left no contract end; clear it, then this task"
+            )
+        if event.get("error_type") == "timeout":
+            decision = {
+                "decision": Decision.NOT_RENEWED.value,
+                "decided_end": decided_end,
+                "decided_by": "engagement_renewal (no decision by the deadline)",
+                "reason": f"no renewal decision was recorded by the end of {decided_end}",
+            }
+        else:
+            # The base class checks the chosen option and the form; branching is done here.
+            result = HITLOperator.execute_complete(self, context, event)
+            decision = self._decision(result, dt.date.fromisoformat(decided_end))
+        self.do_branch(context, self.options_mapping[decision["decision"]])
+        log.info("Renewal of %s: %s", self.community_id, decision)
+        return decision
+
+    def _decision(self, result: dict[str, Any], decided_end: dt.date) -> dict[str, Any]:
+        choice = Decision(result["chosen_options"][0])
+        answer = result.get("params_input") or {}
+        who = (result.get("responded_by_user") or {}).get("name") or "unknown"
+        decision = {
+            "decision": choice.value,
+            "decided_end": decided_end.isoformat(),
+            "decided_by": who,
+            "reason": (answer.get("note") or "").strip() or "not renewed",
+        }
+        if choice is Decision.NOT_RENEWED:
+            return decision
+        try:
+            new_end = dt.date.fromisoformat(answer.get("new_end") or "")
+            new_start = answer.get("new_start")
+            new_start = dt.date.fromisoformat(new_start) if new_start else None
+        except ValueError:
+            new_end = None
+        if new_end is None or new_end <= decided_end:
+            raise AirflowFailException(
+                f"Renewed needs new_end, a date after the current end {decided_end} (got "
+                f"{answer.get('new_end')!r}); nothing was changed. Clear this task to answer again."
+            )
+        return decision | {
+            "new_end": new_end.isoformat(),
+            "new_start": new_start.isoformat() if new_start else None,
+            "reason": (answer.get("note") or "").strip(),
+        }
+
+
+class _DecisionOperator(_EngagementOperator):
+    def __init__(self, *, decision_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decision_task_id = decision_task_id
+
+    def decision(self, context: Context) -> dict[str, Any]:
+        decision = context["ti"].xcom_pull(task_ids=self.decision_task_id)
+        if not decision:
+            raise AirflowFailException(
+                f"{self.decision_task_id} recorded no decision (was it marked success instead of "
+                "answered?); clear it and answer the form"
+            )
+        return decision
+
+
+class ApplyRenewalOperator(_DecisionOperator):
+    """Store the new contract dates and make the engagement Active again."""
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from engagements.config import ConfigError
+        from engagements.renewal import RenewalRefused, apply_renewal
+
+        decision = self.decision(context)
+        new_start = decision.get("new_start")
+        try:
+            engagement = apply_renewal(
+                self.store,
+                self.community_id,
+                decided_end=dt.date.fromisoformat(decision["decided_end"]),
+                new_end=dt.date.fromisoformat(decision["new_end"]),
+                new_start=dt.date.fromisoformat(new_start) if new_start else None,
+                decided_by=decision["decided_by"],
+                note=decision.get("reason") or "",
+            )
+        except (RenewalRefused, ConfigError) as exc:
+            raise AirflowFailException(f"{exc}\nNothing was changed.") from None
+        contract = engagement.config["contract"]
+        status = engagement.status.value
+        return {"status": status, "start": contract["start"], "end": contract["end"]}
+
+
+class HandOverOperator(_DecisionOperator):
+    """Mark the engagement Decommissioning; return the decommission run's conf."""
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from engagements.renewal import RenewalRefused, decommission_run_id, hand_over
+
+        decision = self.decision(context)
+        decided_end = dt.date.fromisoformat(decision["decided_end"])
+        try:
+            conf = hand_over(
+                self.store,
+                self.community_id,
+                decided_end=decided_end,
+                decided_by=decision["decided_by"],
+                reason=decision["reason"],
+            )
+        except RenewalRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        context["ti"].xcom_push(
+            key="run_id", value=decommission_run_id(self.community_id, decided_end)
+        )
+        return conf

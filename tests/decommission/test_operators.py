@@ -1,0 +1,458 @@
+"""Decommission operators against moto, the embedded store and a local infrastructure repo.
+
+The only stand-in is the Kubernetes pod: there is no cluster here, so ``pod.execute`` is
+replaced by a recorder where a test needs a configured cluster connection; what is checked is
+the pod the operator would start (image, command, environment, volumes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from engagements.decommission import archive_bucket, lifecycle_configuration
+from engagements.operators.decommission import (
+    ArchiveHomeDirectoriesOperator,
+    CreateArchiveBucketsOperator,
+    DecommissionNoticeOperator,
+    DestroyClusterOperator,
+    OpenTeardownPullRequestOperator,
+    RecordDecommissionedOperator,
+    StartDecommissionOperator,
+    TeardownApprovalOperator,
+    VerifyBackupOperator,
+    VerifyClusterGoneOperator,
+)
+from engagements.renewal import apply_renewal
+from engagements.settings import Settings
+from engagements.store.base import EngagementStatus
+from tests.decommission.conftest import ARCHIVE_DATE, REGION, put_archive, put_inventory
+
+END = dt.date(2027, 11, 30)
+HUBS = ("staging", "prod", "workshop")
+BUCKETS = {hub: archive_bucket("openscience", hub) for hub in HUBS}
+CONTEXT = {"run_id": "decommission__openscience__2027-11-30"}
+
+
+def make(cls, store, sent: list | None = None, **kwargs):
+    op = cls(task_id=cls.__name__, community_id="openscience", end_date=END.isoformat(), **kwargs)
+    op.store = store
+    op.settings = Settings()
+    op.deliver = (sent if sent is not None else []).append
+    return op
+
+
+def record(store, step: str, detail: dict[str, Any]) -> None:
+    store.record_action("openscience", f"decommission:{step}:{END.isoformat()}", step, detail)
+
+
+def renew(store) -> None:
+    apply_renewal(
+        store,
+        "openscience",
+        decided_end=END,
+        new_end=dt.date(2028, 11, 30),
+        new_start=None,
+        decided_by="Bea (BD)",
+    )
+
+
+@pytest.fixture
+def ending(store, config):
+    """The example community, ending on END and handed over to decommissioning."""
+    data = config.to_dict()
+    data["contract"]["end"] = END.isoformat()
+    store.upsert_engagement(
+        "openscience", config.name, data, status=EngagementStatus.DECOMMISSIONING
+    )
+    return store
+
+
+@pytest.fixture
+def kubernetes(monkeypatch):
+    """A configured cluster connection, and the pods the operators would start."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    pods: list[KubernetesPodOperator] = []
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", '{"conn_type": "kubernetes"}')
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", '{"conn_type": "kubernetes"}')
+    monkeypatch.setattr(KubernetesPodOperator, "execute", lambda self, context: pods.append(self))
+    return pods
+
+
+def ready_buckets(store, complete: bool = True) -> None:
+    """Buckets made and filled as the archive job leaves them; prod's grace is missing unless
+    ``complete``."""
+    from engagements.hooks.archive import HomeArchiveHook
+
+    hook = HomeArchiveHook()
+    for hub, bucket in BUCKETS.items():
+        hook.ensure_bucket(bucket, REGION)
+        hook.configure_bucket(bucket, lifecycle_configuration())
+        users = ["ada", "grace"] if hub == "prod" else ["ada"]
+        put_inventory(hook.get_conn(), bucket, users)
+        for user in users:
+            if complete or (hub, user) != ("prod", "grace"):
+                put_archive(hook.get_conn(), bucket, user, f"{hub}/{user}".encode() * 50)
+    record(store, "backup", {"archive_date": ARCHIVE_DATE.isoformat(), "buckets": BUCKETS})
+
+
+# start and notices
+
+
+def test_start_marks_a_hand_triggered_active_engagement_decommissioning(ending):
+    ending.update_engagement("openscience", status=EngagementStatus.ACTIVE)
+    plan = make(StartDecommissionOperator, ending).execute(CONTEXT)
+    assert plan["removal_by"] == "2027-12-14"
+    assert plan["buckets"] == BUCKETS
+    assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
+
+
+def test_start_refuses_an_engagement_that_was_never_running(ending):
+    ending.update_engagement("openscience", status=EngagementStatus.ONBOARDING)
+    with pytest.raises(AirflowFailException, match="status is Onboarding"):
+        make(StartDecommissionOperator, ending).execute(CONTEXT)
+
+
+def test_start_refuses_a_record_of_another_community(ending, config):
+    other = config.to_dict() | {"community_id": "othersci"}
+    other["contract"]["end"] = END.isoformat()
+    ending.upsert_engagement("openscience", config.name, other)
+    with pytest.raises(AirflowFailException, match="community ids disagree"):
+        make(StartDecommissionOperator, ending).execute(CONTEXT)
+
+
+def test_notice_goes_to_representatives_once_with_bd_in_cc(ending):
+    sent: list = []
+    op = make(DecommissionNoticeOperator, ending, sent, stage="before-end")
+    op.execute(CONTEXT)
+    op.execute(CONTEXT)
+    (mail,) = sent
+    assert mail["To"] == "ada@openscience.example.org, grace@openscience.example.org"
+    assert mail["Cc"] == "bd@2i2c.org"
+    body = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "ends on Tuesday 30 November 2027" in body
+    assert "by Tuesday 14 December 2027" in body
+    assert "/hub/user-redirect/tree" in body
+    assert "keeps that backup for 90 days" in body
+
+
+def test_renewal_recorded_after_a_notice_cancels_with_a_notice(ending):
+    sent: list = []
+    make(DecommissionNoticeOperator, ending, sent, stage="before-end").execute(CONTEXT)
+    renew(ending)
+    with pytest.raises(AirflowSkipException, match="renewed meanwhile"):
+        make(DecommissionNoticeOperator, ending, sent, stage="at-end").execute(CONTEXT)
+    assert [m["Message-ID"].split(".")[0] for m in sent] == [
+        "<decommission-notice",
+        "<decommission-cancelled",
+    ]
+    assert "until Thursday 30 November 2028" in " ".join(
+        sent[1].get_body(("plain",)).get_content().split()
+    )
+    # every later step skips without reading anything else
+    with pytest.raises(AirflowSkipException, match="cancelled"):
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+
+
+def test_after_removal_notice_needs_the_verified_removal(ending):
+    ending.update_engagement("openscience", status=EngagementStatus.DECOMMISSIONED)
+    with pytest.raises(AirflowFailException, match="removal is not verified"):
+        make(DecommissionNoticeOperator, ending, stage="after-removal").execute(CONTEXT)
+
+
+# backup
+
+
+def test_buckets_without_an_aws_connection_are_only_planned(ending):
+    with pytest.raises(AirflowSkipException, match="skipped: no AWS connection 'aws_default'"):
+        make(CreateArchiveBucketsOperator, ending).execute(CONTEXT)
+    assert ending.list_actions("openscience") == []
+
+
+def test_buckets_are_created_configured_and_recorded(ending, aws):
+    op = make(CreateArchiveBucketsOperator, ending)
+    first = op.execute(CONTEXT)
+    assert first["buckets"] == BUCKETS
+    assert first["region"] == REGION
+    for bucket in BUCKETS.values():
+        action = ending.get_action("openscience", f"archive-bucket:{bucket}")
+        assert action.detail["created_now"] is True
+        (rule,) = action.detail["settings"]["lifecycle"]["Rules"]
+        assert rule["Transitions"] == [{"Days": 3, "StorageClass": "GLACIER_IR"}]
+    # a re-run keeps the archive date of the first run
+    record_key = "decommission:backup:2027-11-30"
+    ending.update_action("openscience", record_key, first | {"archive_date": "2027-12-02"})
+    assert make(CreateArchiveBucketsOperator, ending).execute(CONTEXT)["archive_date"] == (
+        "2027-12-02"
+    )
+
+
+def test_archive_without_a_cluster_connection_skips_with_the_plan(ending, aws):
+    ready_buckets(ending, complete=False)
+    with pytest.raises(AirflowFailException):
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(ArchiveHomeDirectoriesOperator, ending).execute(CONTEXT)
+    message = str(skipped.value)
+    assert "skipped: no kubernetes connection/kubeconfig 'kubernetes_openscience'" in message
+    assert "plan: in namespace prod of cluster openscience" in message
+    # prod has ada verified already: the plan says so; staging and workshop were complete
+    assert "s3://openscience-prod-homedirs-archive/<user>/archive-2027-12-01.tar.gz" in message
+    assert "except the 1 already verified" in message
+
+
+def test_archive_job_pods_skip_verified_homes(ending, aws, kubernetes):
+    ready_buckets(ending, complete=False)
+    with pytest.raises(AirflowFailException, match="NOT verified"):
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+
+    todo = make(ArchiveHomeDirectoriesOperator, ending).execute(CONTEXT)
+
+    assert todo == {"prod": ["ada"]}  # staging and workshop are verified: no job at all
+    (pod,) = kubernetes
+    assert pod.namespace == "prod"
+    assert pod.kubernetes_conn_id == "kubernetes_openscience"
+    assert pod.image == Settings().archive_image
+    assert pod.cmds == ["/bin/sh", "-c"]
+    assert "aws s3 cp" in pod.arguments[0]
+    assert pod.env_vars == {
+        "HOME_ROOT": "/home-volume",
+        "WORK_DIR": "/scratch",
+        "BUCKET": "openscience-prod-homedirs-archive",
+        "ARCHIVE_DATE": "2027-12-01",
+        "SKIP_USERS": "ada",
+    }
+    (homes,) = [v for v in pod.volumes if v.name == "homes"]
+    assert homes.persistent_volume_claim.claim_name == "home-nfs"
+    assert homes.persistent_volume_claim.read_only is True
+    job = ending.get_action("openscience", "decommission:archive-job-prod:2027-11-30")
+    assert job.detail["skipped_users"] == ["ada"]
+
+
+def test_verification_failure_records_the_manifest_and_stops(ending, aws):
+    ready_buckets(ending, complete=False)
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    assert "prod/grace: missing: no archive" in str(failed.value)
+    assert "nothing will be removed" in str(failed.value)
+    manifest = ending.get_action("openscience", "decommission:manifest:2027-11-30")
+    assert manifest.detail["hubs"]["prod"]["ok"] is False
+    assert manifest.detail["hubs"]["staging"]["ok"] is True
+    assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
+
+
+def test_verified_backup_is_recorded(ending, aws):
+    ready_buckets(ending)
+    summary = make(VerifyBackupOperator, ending).execute(CONTEXT)
+    assert summary["prod"]["users"] == 2
+    assert summary["prod"]["expires_on"] == "2028-02-29"
+    assert summary["prod"]["manifest"] == (
+        "s3://openscience-prod-homedirs-archive/_manifests/manifest-2027-12-01.json"
+    )
+    verified = ending.get_action("openscience", "decommission:backup-verified:2027-11-30")
+    assert set(verified.detail["hubs"]) == set(HUBS)
+
+
+# approval
+
+
+def approval(store):
+    return make(TeardownApprovalOperator, store)
+
+
+def answer(option: str, typed: str) -> dict[str, Any]:
+    return {
+        "chosen_options": [option],
+        "params_input": {"confirm_community_id": typed},
+        "responded_at": dt.datetime(2027, 12, 3, tzinfo=dt.UTC),
+        "responded_by_user": {"id": "eng", "name": "Eve (engineer)"},
+    }
+
+
+def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    op = approval(ending)
+    op.prepare_form(config)
+    assert "#### Hub `prod`: verified" in op.body
+    assert "| grace | `grace/archive-2027-12-01.tar.gz` |" in op.body
+    assert "kept until 2028-02-29" in op.body
+    assert "`config/clusters/openscience/`" in op.body
+    assert "eksctl delete cluster" in op.body
+    assert op.defaults is None
+
+
+def test_approval_needs_the_community_id_typed(ending):
+    with pytest.raises(AirflowFailException, match="not 'openscience'"):
+        approval(ending).execute_complete({}, answer("Approve", "openscienc"))
+    assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    approval(ending).execute_complete({}, answer("Approve", "openscience"))
+    detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
+    assert detail["approved"] is True
+    assert detail["by"] == "Eve (engineer)"
+
+
+def test_approval_rejected_is_recorded_and_removes_nothing(ending):
+    approval(ending).execute_complete({}, answer("Reject", ""))
+    detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
+    assert detail["approved"] is False
+    with pytest.raises(AirflowFailException, match="not approved"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+
+
+# teardown
+
+
+@pytest.fixture
+def infra_repo(tmp_path, monkeypatch, config):
+    """The embedded infrastructure repository with openscience deployed and another cluster."""
+    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.infra.render import render_change
+
+    path = tmp_path / "infrastructure"
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
+    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
+    repo = LocalGitInfraRepository(path)
+    deployed = dict(render_change(config).files)
+    deployed["config/clusters/openscience/enc-prod.secret.values.yaml"] = "sops: encrypted\n"
+    deployed["config/clusters/othersci/cluster.yaml"] = "name: othersci\n"
+    repo.propose_change("deploy", deployed, "Deploy", "")
+    subprocess.run(["git", "-C", str(path), "merge", "--quiet", "deploy"], check=True)
+    return path
+
+
+def git(path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(path), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def approved(store) -> None:
+    record(store, "backup-verified", {"hubs": {}})
+    record(store, "approval", {"approved": True, "by": "Eve"})
+
+
+def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_repo):
+    approved(ending)
+    detail = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert detail["branch"] == "decommission-openscience"
+    assert detail["committed"] is True
+    left = git(infra_repo, "ls-tree", "-r", "--name-only", "decommission-openscience").split()
+    assert left == ["README.md", "config/clusters/othersci/cluster.yaml"]
+    body = git(infra_repo, "log", "-1", "--format=%B", "decommission-openscience")
+    assert "GitHub OAuth app `openscience-prod` in 2i2c-org" in body
+    assert "GitHub repositories created for the community stay with the community" in body
+    # the base branch is untouched until a person merges the change
+    assert "config/clusters/openscience/cluster.yaml" in git(
+        infra_repo, "ls-tree", "-r", "--name-only", "main"
+    )
+    again = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert again["committed"] is False
+    assert again["commit"] == detail["commit"]
+
+
+def test_renewal_after_approval_cancels_before_any_delete(ending, infra_repo):
+    sent: list = []
+    approved(ending)
+    make(DecommissionNoticeOperator, ending, sent, stage="before-end").execute(CONTEXT)
+    renew(ending)
+    with pytest.raises(AirflowSkipException, match="renewed meanwhile"):
+        make(OpenTeardownPullRequestOperator, ending, sent).execute(CONTEXT)
+    assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
+    with pytest.raises(AirflowSkipException, match="cancelled"):
+        make(DestroyClusterOperator, ending).execute(CONTEXT)
+    assert sent[-1]["Message-ID"].startswith("<decommission-cancelled.")
+    assert ending.get_engagement("openscience").status is EngagementStatus.ACTIVE
+
+
+def test_destroy_without_tooling_skips_with_the_commands(ending):
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(DestroyClusterOperator, ending).execute(CONTEXT)
+    message = str(skipped.value)
+    assert message.startswith("skipped: no tooling image (engagements_tooling_image) configured")
+    assert "terraform -chdir=terraform/aws destroy -auto-approve" in message
+    assert "eksctl delete cluster --config-file=eksctl/openscience.eksctl.yaml" in message
+    assert ending.get_action("openscience", "decommission:destroy:2027-11-30") is None
+
+
+def test_destroy_runs_the_tooling_image_on_the_tooling_cluster(ending, kubernetes):
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    op = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
+    op.execute(CONTEXT)
+    (pod,) = kubernetes
+    assert pod.kubernetes_conn_id == "kubernetes_default"
+    assert pod.image == "quay.io/2i2c/tooling:1"
+    assert pod.arguments[0].startswith("set -eu && deployer grafana central-ds remove openscience")
+    assert pod.env_vars == {"CLUSTER": "openscience", "PROVIDER": "aws"}
+
+
+def test_destroy_needs_the_proposed_change(ending):
+    approved(ending)
+    with pytest.raises(AirflowFailException, match="teardown change is not proposed"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+
+
+# verification of the removal, and the record
+
+
+def eks_cluster(name: str) -> None:
+    import boto3
+
+    boto3.client("eks", region_name=REGION).create_cluster(
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+    )
+
+
+def test_cluster_still_there_fails_and_nothing_is_recorded(ending, aws):
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    eks_cluster("openscience")
+    with pytest.raises(AirflowFailException, match=r"still exists .*was skipped: run its plan"):
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+    with pytest.raises(AirflowFailException, match="not verified"):
+        make(RecordDecommissionedOperator, ending).execute(CONTEXT)
+    assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
+
+
+def test_cluster_gone_is_verified_and_the_end_recorded(ending, aws):
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    record(ending, "approval", {"approved": True, "by": "Eve"})
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    eks_cluster("othersci")
+
+    gone = make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert gone["provider"] == "aws eks"
+    detail = make(RecordDecommissionedOperator, ending).execute(CONTEXT)
+
+    assert detail["decommissioned_on"] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert detail["backup_locations"]["prod"] == "s3://openscience-prod-homedirs-archive/"
+    assert detail["backup_expires_on"] == "2028-02-29"
+    assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONED
+
+    sent: list = []
+    make(DecommissionNoticeOperator, ending, sent, stage="after-removal").execute(CONTEXT)
+    body = " ".join(sent[0].get_body(("plain",)).get_content().split())
+    assert "have now been removed" in body
+    assert (
+        "prod hub: s3://openscience-prod-homedirs-archive/<username>/archive-2027-12-01.tar.gz "
+        "kept until Tuesday 29 February 2028" in body
+    )
+
+
+def test_cluster_check_without_aws_connection_skips_with_the_command(ending):
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    with pytest.raises(AirflowSkipException, match="aws eks describe-cluster --name openscience"):
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)

@@ -1,0 +1,214 @@
+"""Renewal operators: the scan, the opening email, the decision form's answers and outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from engagements.operators.renewal import (
+    ApplyRenewalOperator,
+    DueRenewalsOperator,
+    HandOverOperator,
+    OpenRenewalOperator,
+    RenewalDecisionOperator,
+    RenewalModeOperator,
+)
+from engagements.renewal import open_renewal
+from engagements.settings import Settings
+from engagements.store.base import EngagementStatus
+from tests.renewal.conftest import END, add_engagement
+
+
+class FakeTaskInstance:
+    """XCom as the task SDK's ``ti`` offers it, kept in a dict."""
+
+    def __init__(self, xcoms: dict[tuple[str, str], Any] | None = None) -> None:
+        self.xcoms = dict(xcoms or {})
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.xcoms.get((task_ids, key))
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[("self", key)] = value
+
+
+class FakeDag:
+    dag_id = "engagement_renewal"
+
+
+def context(xcoms: dict | None = None, **params: Any) -> dict[str, Any]:
+    return {
+        "ti": FakeTaskInstance(xcoms),
+        "dag": FakeDag(),
+        "run_id": "renewal__openscience__2027-11-30",
+        "params": params,
+    }
+
+
+def make(cls, store, sent: list | None = None, **kwargs):
+    op = cls(task_id=cls.__name__, community_id="openscience", **kwargs)
+    op.store = store
+    op.settings = Settings()
+    if sent is not None:
+        op.deliver = sent.append
+    return op
+
+
+def decision_op(store) -> RenewalDecisionOperator:
+    op = make(
+        RenewalDecisionOperator,
+        store,
+        opened_task_id="open_renewal",
+        renewed_task_id="apply_renewal",
+        not_renewed_task_id="hand_over",
+    )
+    op.branched = []
+    op.do_branch = lambda context, branches: op.branched.append(branches)
+    return op
+
+
+def answer(option: str, **params: Any) -> dict[str, Any]:
+    return {
+        "chosen_options": [option],
+        "params_input": {"new_end": None, "new_start": None, "note": ""} | params,
+        "responded_at": dt.datetime(2027, 10, 20, tzinfo=dt.UTC),
+        "responded_by_user": {"id": "bea", "name": "Bea (BD)"},
+    }
+
+
+OPENED = {("open_renewal", "return_value"): {"contract_end": END.isoformat()}}
+
+
+def test_mode_follows_the_community_param():
+    op = RenewalModeOperator(task_id="m", one_task_id="open_renewal", scan_task_id="find_due")
+    assert op.choose_branch({"params": {"community_id": "openscience"}}) == "open_renewal"
+    assert op.choose_branch({"params": {"community_id": None}}) == "find_due"
+
+
+def test_scan_gives_one_decision_run_per_due_engagement(store, config):
+    today = dt.datetime.now(dt.UTC).date()
+    add_engagement(store, config, "soon", end=today + dt.timedelta(days=30))
+    add_engagement(store, config, "later", end=today + dt.timedelta(days=300))
+    due = make(DueRenewalsOperator, store).execute(context())
+    end = (today + dt.timedelta(days=30)).isoformat()
+    assert due == [{"conf": {"community_id": "soon"}, "trigger_run_id": f"renewal__soon__{end}"}]
+
+
+def test_opening_emails_bd_once_with_the_summary(active):
+    sent: list = []
+    op = make(OpenRenewalOperator, active, sent, decision_task_id="renewal_decided")
+    assert op.execute(context()) == {"community_id": "openscience", "contract_end": "2027-11-30"}
+    op.execute(context())
+
+    (mail,) = sent
+    assert mail["To"] == "bd@2i2c.org"
+    assert mail["Cc"] is None
+    assert "Renewal" in mail["Subject"]
+    body = mail.get_body(("plain",)).get_content()
+    for fact in (
+        "Tuesday 30 November 2027",
+        "$48,000",
+        "Ada Lovelace <ada@openscience.example.org> (technical lead)",
+        "https://openscience.2i2c.cloud",
+        "renewal_decided",
+    ):
+        assert fact in " ".join(body.split()), fact
+    assert active.get_engagement("openscience").status is EngagementStatus.RENEWAL
+    assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
+
+
+def test_opening_refuses_a_decommissioned_engagement(store, config):
+    add_engagement(store, config, "openscience", status=EngagementStatus.DECOMMISSIONED)
+    sent: list = []
+    op = make(OpenRenewalOperator, store, sent, decision_task_id="renewal_decided")
+    with pytest.raises(AirflowFailException, match="nothing was sent"):
+        op.execute(context())
+    assert sent == []
+
+
+def test_form_has_no_default_and_is_due_at_the_contract_end(active, config):
+    op = decision_op(active)
+    assert op.defaults is None
+    assert op.options == ["Renewed", "Not renewed"]
+    assert set(op.params) == {"new_end", "new_start", "note"}
+    now = dt.datetime(2027, 10, 1, 12, tzinfo=dt.UTC)
+    op.prepare_form(config.with_decisions({"contract.end": END.isoformat()}), now)
+    assert now + op.response_timeout == dt.datetime(2027, 12, 1, tzinfo=dt.UTC)
+    assert "Without an answer by 2027-12-01 00:00 UTC" in op.body
+
+
+def test_renewed_answer_branches_to_apply_renewal(active):
+    op = decision_op(active)
+    decision = op.execute_complete(context(OPENED), answer("Renewed", new_end="2028-11-30"))
+    assert op.branched == ["apply_renewal"]
+    assert decision == {
+        "decision": "Renewed",
+        "decided_end": "2027-11-30",
+        "decided_by": "Bea (BD)",
+        "reason": "",
+        "new_end": "2028-11-30",
+        "new_start": None,
+    }
+
+
+@pytest.mark.parametrize("new_end", [None, "2027-11-30", "2026-01-01"])
+def test_renewed_without_a_later_end_is_refused(active, new_end):
+    op = decision_op(active)
+    with pytest.raises(AirflowFailException, match="Renewed needs new_end"):
+        op.execute_complete(context(OPENED), answer("Renewed", new_end=new_end))
+    assert op.branched == []
+
+
+def test_not_renewed_answer_branches_to_hand_over(active):
+    op = decision_op(active)
+    decision = op.execute_complete(context(OPENED), answer("Not renewed", note="grant ended"))
+    assert op.branched == ["hand_over"]
+    assert decision["decision"] == "Not renewed"
+    assert decision["reason"] == "grant ended"
+
+
+def test_no_answer_by_the_deadline_is_not_renewed(active):
+    op = decision_op(active)
+    timeout = {"error": "The response timeout has passed", "error_type": "timeout"}
+    decision = op.execute_complete(context(OPENED), timeout)
+    assert op.branched == ["hand_over"]
+    assert decision["decision"] == "Not renewed"
+    assert "no renewal decision" in decision["reason"]
+
+
+def test_apply_renewal_from_the_decision(active):
+    open_renewal(active, "openscience", END - dt.timedelta(days=40))
+    decision = {
+        "decision": "Renewed",
+        "decided_end": "2027-11-30",
+        "decided_by": "Bea (BD)",
+        "reason": "",
+        "new_end": "2028-11-30",
+        "new_start": None,
+    }
+    op = make(ApplyRenewalOperator, active, decision_task_id="renewal_decided")
+    result = op.execute(context({("renewal_decided", "return_value"): decision}))
+    assert result == {"status": "Active", "start": "2027-12-01", "end": "2028-11-30"}
+
+
+def test_apply_renewal_needs_an_answered_form(active):
+    op = make(ApplyRenewalOperator, active, decision_task_id="renewal_decided")
+    with pytest.raises(AirflowFailException, match="marked success instead of answered"):
+        op.execute(context())
+
+
+def test_hand_over_returns_the_decommission_conf_and_run_id(active):
+    decision = {
+        "decision": "Not renewed",
+        "decided_end": "2027-11-30",
+        "decided_by": "Bea (BD)",
+        "reason": "grant ended",
+    }
+    op = make(HandOverOperator, active, decision_task_id="renewal_decided")
+    ctx = context({("renewal_decided", "return_value"): decision})
+    assert op.execute(ctx) == {"community_id": "openscience", "end_date": "2027-11-30"}
+    assert ctx["ti"].xcoms[("self", "run_id")] == "decommission__openscience__2027-11-30"
+    assert active.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
