@@ -24,16 +24,30 @@ training plan → status Active.
 **Connections**: `smtp_default` (email), `airtable_default` (store; without it the embedded
 SQLite store is used). **Variables**: `engagements_*` settings (see the README).
 
-**Deployment**: the `deploy_infrastructure` group waits for an engineer to deploy by hand and
-record `infrastructure_deployed`; rendering the cluster and hub configuration, the pull
-request, GitHub and Quay steps are not automated in this version.
+**Deployment** (`deploy_infrastructure`): the cluster and its hubs are rendered from the config
+and proposed to the infrastructure repository (`open_pull_request`): a pull request on GitHub
+when the Variable `engagements_infra_repo` names it and `github_default` exists, else a branch
+`onboard-<community>` of the local git repository `$AIRFLOW_HOME/infrastructure`, which an
+engineer reviews and accepts with `git merge`. After the merge (`pull_request_merged`) an
+engineer approves provisioning (`approve_provisioning`, Required actions), a pod runs the
+tooling image (`engagements_tooling_image`) to apply the IaC files, the cluster is verified
+(`aws_default`, `google_cloud_default` or `kubernetes_<cluster>`), and `hubs_healthy` polls
+each hub's `/hub/health`. Beside it, `github_org_ready` waits until the community's org exists
+with the bot as an owner, then `community_github_org` creates the teams, adds the
+representatives and the template repositories, and `quay_image_repository` creates the image
+repository and robot (`quay_default`) and puts its token in the image repository's Actions
+secrets. A step that cannot run here (no connection, local branch) reports its plan and skips;
+the rest of the onboarding goes on. `infrastructure_deployed` is recorded by the pipeline only
+when every hub answered healthy and the org and Quay work were done; otherwise it stays the
+engineer's confirmation. Follow-up issues from the rollout meeting are opened in the
+infrastructure repository (`open_follow_up_issues`) when GitHub is configured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, TaskGroup, chain
+from airflow.sdk import DAG, TaskGroup, TriggerRule, chain
 
 from engagements.dagkit import DEFAULT_ARGS, Tag, milestone_gate
 from engagements.operators.engagement import (
@@ -47,8 +61,22 @@ from engagements.operators.engagement import (
     SignOffCheckOperator,
     TierRouteOperator,
 )
+from engagements.operators.github import (
+    CommunityGitHubOrgOperator,
+    OpenFollowUpIssuesOperator,
+    OpenInfrastructurePullRequestOperator,
+)
 from engagements.operators.hitl import RolloutOutcomeOperator, TechnicalDecisionsOperator
+from engagements.operators.provision import (
+    ConfirmDeploymentOperator,
+    ProvisionApprovalOperator,
+    ProvisionClusterOperator,
+    VerifyClusterOperator,
+)
+from engagements.operators.quay import QuayImageRepositoryOperator
 from engagements.params import build_params
+from engagements.sensors.github import GitHubOrgReadySensor, PullRequestMergedSensor
+from engagements.sensors.hubs import HubHealthSensor
 
 with DAG(
     dag_id="engagement_onboarding",
@@ -84,14 +112,33 @@ with DAG(
 
     with TaskGroup(
         "deploy_infrastructure",
-        tooltip="Cluster, hubs, GitHub org and repositories, Quay: deployed by an engineer",
+        tooltip="Cluster and hubs as a reviewed change, GitHub org and repositories, Quay",
     ) as deploy:
-        milestone_gate("infrastructure_deployed")
+        pull_request = OpenInfrastructurePullRequestOperator(task_id="open_pull_request")
+        merged = PullRequestMergedSensor(task_id="pull_request_merged")
+        approval = ProvisionApprovalOperator(task_id="approve_provisioning")
+        provision = ProvisionClusterOperator(task_id="provision_cluster")
+        verify = VerifyClusterOperator(task_id="verify_cluster")
+        # The hubs are deployed by CI from the merged change even when provisioning was
+        # skipped (done by hand), so their health is checked unless something failed.
+        hubs_healthy = HubHealthSensor(task_id="hubs_healthy", trigger_rule=TriggerRule.NONE_FAILED)
+        org_ready = GitHubOrgReadySensor(task_id="github_org_ready")
+        org = CommunityGitHubOrgOperator(task_id="community_github_org")
+        quay = QuayImageRepositoryOperator(
+            task_id="quay_image_repository", trigger_rule=TriggerRule.NONE_FAILED
+        )
+        confirm = ConfirmDeploymentOperator(
+            task_id="record_if_deployed", trigger_rule=TriggerRule.NONE_FAILED
+        )
+        chain(pull_request, merged, approval, provision, verify, hubs_healthy)
+        chain(org_ready, org, quay)
+        chain([hubs_healthy, quay], confirm, milestone_gate("infrastructure_deployed"))
 
     rollout_held = milestone_gate("rollout_meeting_held")
     outcome = RolloutOutcomeOperator(task_id="rollout_outcome")
     deck_v2 = BuildRolloutDeckOperator(task_id="update_rollout_deck", version=2)
     follow_ups = RecordFollowUpsOperator(task_id="record_follow_up_issues")
+    open_issues = OpenFollowUpIssuesOperator(task_id="open_follow_up_issues")
     configured = milestone_gate("configuration_completed")
     onboarding_email = EngagementEmailOperator(task_id="send_onboarding_email", kind="onboarding")
     training = PlanTrainingOperator(task_id="plan_training")
@@ -100,4 +147,5 @@ with DAG(
     chain(register, signoff, route, [premium, start])
     chain(start, [welcome, coordinator, meeting_scheduled], meeting_held, decisions, deck)
     chain(deck, deck_reviewed, invitation, deploy, rollout_held, outcome, [deck_v2, follow_ups])
-    chain([deck_v2, follow_ups], configured, onboarding_email, [training, active])
+    chain(follow_ups, open_issues)
+    chain([deck_v2, open_issues], configured, onboarding_email, [training, active])

@@ -3,7 +3,9 @@
 The run uses the embedded store, a real SMTP server on loopback (the outbox) and records each
 milestone through the CLI while its sensor is waiting, as an engineer would. The two
 human-in-the-loop forms are marked success (``dag.test`` cannot answer them); their answer
-path is covered in ``tests/operators/test_hitl.py``.
+path is covered in ``tests/operators/test_hitl.py``. The deployment group proposes the rendered
+change as a branch of the embedded local git repository, which the clerk merges with ``git
+merge`` while ``pull_request_merged`` waits, as an engineer would after reviewing it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,18 @@ DAG_ID = "engagement_onboarding"
 HITL_TASKS = "^(technical_decisions|rollout_outcome)$"
 LOGICAL_DATE = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 RUN_AFTER = LOGICAL_DATE
+BRANCH = "onboard-openscience"
+MERGE_WAIT = "deploy_infrastructure.pull_request_merged"
+
+
+def infra_repo() -> Path:
+    return Path(os.environ["AIRFLOW_HOME"]) / "infrastructure"
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", "-C", str(infra_repo()), *args], capture_output=True, text=True, check=False
+    )
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +54,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 class MilestoneClerk(threading.Thread):
-    """Records a milestone with the CLI once its sensor has waited at least once."""
+    """Records a milestone with the CLI once its sensor has waited at least once, and merges
+    the proposed infrastructure branch once ``pull_request_merged`` waits for it."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -60,7 +76,15 @@ class MilestoneClerk(threading.Thread):
                         TaskInstance.state == "up_for_reschedule",
                     )
                 ]
+            if MERGE_WAIT in waiting and "merge" not in self.recorded:
+                merged = git("-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
+                             "merge", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH)  # fmt: skip
+                if merged.returncode:
+                    self.errors.append(merged.stderr)
+                self.recorded.append("merge")
             for task_id in waiting:
+                if not task_id.endswith(".wait"):
+                    continue
                 milestone = task_id.split(".")[-2]
                 if milestone in self.recorded:
                     continue
@@ -134,7 +158,55 @@ def _by_subject(messages, word):
 
 def test_onboarding_run_succeeds(finished_run):
     assert finished_run["run"].state == "success"
-    assert set(finished_run["clerk"].recorded) == {m.key for m in ONBOARDING_MILESTONES}
+    assert set(finished_run["clerk"].recorded) == {m.key for m in ONBOARDING_MILESTONES} | {"merge"}
+
+
+def test_the_rendered_change_is_a_branch_merged_into_the_local_repository(finished_run):
+    from engagements.store import get_store
+
+    listed = git("ls-tree", "-r", "--name-only", BRANCH).stdout.split()
+    assert {
+        "config/clusters/openscience/cluster.yaml",
+        "config/clusters/openscience/support.values.yaml",
+        "config/clusters/openscience/common.values.yaml",
+        "config/clusters/openscience/staging.values.yaml",
+        "config/clusters/openscience/prod.values.yaml",
+        "config/clusters/openscience/workshop.values.yaml",
+        "config/clusters/openscience/binder.values.yaml",
+        "terraform/aws/projects/openscience.tfvars",
+        "eksctl/openscience.jsonnet",
+    } <= set(listed)
+    assert not [path for path in listed if "secret" in path]
+    assert git("merge-base", "--is-ancestor", BRANCH, "main").returncode == 0
+    cluster = git("show", f"{BRANCH}:config/clusters/openscience/cluster.yaml").stdout
+    assert "hubspot_deal_id: 96602996427" in cluster
+
+    change = get_store().get_action("openscience", "infra-pr").detail
+    assert (change["kind"], change["branch"]) == ("local_branch", BRANCH)
+    assert change["commit"] == git("rev-parse", BRANCH).stdout.strip()
+
+
+def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_run):
+    from engagements.store import get_store
+
+    states = {ti.task_id: ti.state for ti in finished_run["run"].get_task_instances()}
+    group = {k.removeprefix("deploy_infrastructure."): v for k, v in states.items() if "." in k}
+    assert group["open_pull_request"] == "success"
+    assert group["pull_request_merged"] == "success"
+    for plan_only in (
+        "approve_provisioning",
+        "provision_cluster",
+        "verify_cluster",
+        "hubs_healthy",
+        "github_org_ready",
+        "community_github_org",
+        "quay_image_repository",
+    ):
+        assert group[plan_only] == "skipped", plan_only
+    assert group["record_if_deployed"] == "success"
+    assert states["open_follow_up_issues"] == "success"
+    quay = get_store().get_action("openscience", "quay-image").detail
+    assert quay["state"] == "planned"
 
 
 def test_store_shows_onboarding_complete(finished_run):

@@ -19,6 +19,7 @@ from engagements.infra.render import render_change
 from engagements.onboarding import register
 from engagements.operators.github import INFRA_PR
 from engagements.operators.provision import (
+    ConfirmDeploymentOperator,
     ProvisionApprovalOperator,
     ProvisionClusterOperator,
     VerifyClusterOperator,
@@ -313,3 +314,24 @@ def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config
         api.server.shutdown()
         api.server.server_close()
     assert (detail["via"], detail["nodes"], detail["ready_nodes"]) == ("kubeconfig", 1, 1)
+
+
+def test_deployment_is_recorded_only_when_the_pipeline_proved_it(store):
+    confirm = make(ConfirmDeploymentOperator, store)
+    store.record_action("openscience", "quay-image", "container_registry", {"state": "planned"})
+    result = confirm.execute({"run_id": "r"})
+    assert result["recorded"] is False
+    assert result["missing"] == [
+        "every hub healthy (hubs_healthy)",
+        "the GitHub org work",
+        "the Quay image repository",
+    ]
+    assert not store.get_milestone("openscience", "infrastructure_deployed").done
+
+    store.record_action("openscience", "hubs-healthy", "health_check", {"prod": "https://x"})
+    store.record_action("openscience", "github-org", "github", {"org": "openscience-org"})
+    store.update_action("openscience", "quay-image", {"state": "created"})
+    assert confirm.execute({"run_id": "r"})["recorded"] is True
+    record = store.get_milestone("openscience", "infrastructure_deployed")
+    assert record.done
+    assert record.done_by == "engagement pipelines (every hub healthy)"

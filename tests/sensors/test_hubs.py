@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, A
 
 from engagements.onboarding import register
 from engagements.operators.github import INFRA_PR
-from engagements.sensors.hubs import HubHealthSensor
+from engagements.sensors.hubs import HUBS_HEALTHY, HubHealthSensor
 from engagements.store.local import LocalStore
 
 
@@ -90,6 +90,8 @@ def test_waits_until_every_hub_answers_200(store, hubs, caplog):
     assert "prod: HTTP 502 Bad Gateway" in caplog.text
     assert set(op.last_checks) == {"prod"}
 
+    assert store.get_action("openscience", HUBS_HEALTHY) is None
+
     hubs.status["prod"] = 200
     result = op.poke({})
     assert isinstance(result, PokeReturnValue)
@@ -97,6 +99,7 @@ def test_waits_until_every_hub_answers_200(store, hubs, caplog):
         "staging": f"http://{hubs.domain('staging')}/hub/health",
         "prod": f"http://{hubs.domain('prod')}/hub/health",
     }
+    assert store.get_action("openscience", HUBS_HEALTHY).detail == result.xcom_value
 
 
 def test_timeout_reports_each_unhealthy_hub_and_its_last_answer(store, hubs):

@@ -188,8 +188,8 @@ class OpenInfrastructurePullRequestOperator(_GitHubOperator):
         proposal = repo.propose_change(
             branch, change.files, title, pull_request_body(config, change)
         )
-        detail = {
-            **proposal.to_dict(),
+        detail = {  # the state of the change, not what this try did: a re-run records the same
+            **{k: v for k, v in proposal.to_dict().items() if k != "committed"},
             "title": title,
             "files": sorted(change.files),
             "hubs": hub_domains(change.files),

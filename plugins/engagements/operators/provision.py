@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.operators.engagement import (
+    COMMUNITY_FROM_PARAMS,
+    EngagementMixin,
+    _EngagementOperator,
+)
 from engagements.operators.github import _DeploymentOperator, recorded_change, save_action
 
 if TYPE_CHECKING:
@@ -283,3 +287,45 @@ def ready_nodes(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
     ]
     return {"ready": bool(ready), "nodes": len(nodes), "ready_nodes": len(ready)}
+
+
+class ConfirmDeploymentOperator(_EngagementOperator):
+    """Record ``infrastructure_deployed`` when the automated path proved it, else leave it.
+
+    Proof is every hub healthy, the org work done and the Quay repository created. A skipped,
+    plan-only step is never proof: the milestone then waits for an engineer, who deploys as
+    the runbook says and records it (CLI, store, or marking the waiting task success).
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from engagements.operators.github import GITHUB_ORG
+        from engagements.operators.quay import QUAY_ACTION
+        from engagements.sensors.hubs import HUBS_HEALTHY
+
+        quay = self.store.get_action(self.community_id, QUAY_ACTION)
+        missing = [
+            what
+            for what, done in (
+                (
+                    "every hub healthy (hubs_healthy)",
+                    self.store.get_action(self.community_id, HUBS_HEALTHY),
+                ),
+                ("the GitHub org work", self.store.get_action(self.community_id, GITHUB_ORG)),
+                ("the Quay image repository", quay and quay.detail.get("state") == "created"),
+            )
+            if not done
+        ]
+        if missing:
+            log.info(
+                "infrastructure_deployed is left to an engineer; not done by the pipeline: %s",
+                "; ".join(missing),
+            )
+            return {"recorded": False, "missing": missing}
+        record = self.store.record_milestone(
+            self.community_id,
+            "infrastructure_deployed",
+            by="engagement pipelines (every hub healthy)",
+            note=f"recorded by run {context['run_id']}",
+        )
+        log.info("Recorded infrastructure_deployed for %s", self.community_id)
+        return {"recorded": True, "done_by": record.done_by}

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 HEALTH_URL = "https://{domain}/hub/health"
 MODES = ("auto", "always", "never")
+HUBS_HEALTHY = "hubs-healthy"
+"""Action key recorded when every hub answered 200: the proof that the hubs are deployed."""
 
 
 def check_hub(url: str, timeout: float) -> tuple[bool, str]:
@@ -77,7 +79,7 @@ class HubHealthSensor(EngagementMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import load_deployment_settings
-        from engagements.operators.github import recorded_change
+        from engagements.operators.github import recorded_change, save_action
 
         settings = load_deployment_settings(use_variables=True)
         change = recorded_change(self.store, self.community_id)
@@ -116,4 +118,5 @@ class HubHealthSensor(EngagementMixin, BaseSensorOperator):
             )
             return False
         log.info("All %d hub(s) healthy: %s", len(hubs), ", ".join(healthy))
+        save_action(self.store, self.community_id, HUBS_HEALTHY, "health_check", healthy)
         return PokeReturnValue(is_done=True, xcom_value=healthy)
