@@ -176,7 +176,7 @@ class GitHubHook(BaseHook):
                 raise GitHubRateLimited(doing, exc.status, "rate limited after retries") from None
             raise GitHubError(doing, exc.status, _reason(exc)) from None
 
-    @property
+    @cached_property
     def login(self) -> str:
         """The bot's own login."""
         with self.errors("reading the authenticated user"):

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
@@ -27,6 +26,8 @@ HUBS_HEALTHY = "hubs-healthy"
 
 def check_hub(url: str, timeout: float) -> tuple[bool, str]:
     """One health check: healthy only on HTTP 200; otherwise what the hub answered."""
+    import requests  # here, not at import: DAG parsing should not pay for it
+
     try:
         response = requests.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
