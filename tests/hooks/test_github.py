@@ -111,7 +111,7 @@ class Fault:
     method: str
     pattern: str
     status: int
-    body: dict[str, Any]
+    body: Any
     headers: dict[str, str]
     times: int
 
@@ -211,7 +211,7 @@ class FakeGitHub:
         method: str,
         pattern: str,
         status: int,
-        body: dict[str, Any],
+        body: Any,
         headers: dict[str, str] | None = None,
         times: int = 1,
     ) -> None:

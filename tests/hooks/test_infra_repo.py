@@ -245,6 +245,16 @@ def test_a_branch_created_meanwhile_is_used(fake_github, infra):
     assert proposal.committed
 
 
+def test_a_pull_request_opened_meanwhile_is_used(fake_github, infra):
+    first = github_repo().propose_change(BRANCH, FILES, "Onboard", "body")
+    # Our lookup misses the pull request another run has just opened; GitHub's 422 says so.
+    fake_github.fail("GET", "/pulls$", 200, [])
+    again = github_repo().propose_change(BRANCH, FILES, "Onboard", "body")
+    assert again.number == first.number
+    assert len(infra.pulls) == 1
+    assert len(fake_github.calls("POST", "/pulls$")) == 2
+
+
 def test_a_push_by_someone_else_in_between_is_not_overwritten(fake_github, infra):
     github_repo().propose_change(BRANCH, FILES, "Onboard", "body")
     fake_github.fail(
