@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engagements.config import CommunityConfig
-from engagements.costs import Month, MonthlyCost, format_money
+from engagements.costs import Month, MonthlyCost, format_money, upsert_action
 from engagements.messages.emails import template_environment
 from engagements.milestones import UnknownMilestone, get_milestone
 from engagements.store.base import (
@@ -226,8 +226,6 @@ def record_outcome(
     on: dt.date,
 ) -> dict[str, Any]:
     """Write (or replace, if the form is answered again) the outcome and the MAUs seen."""
-    from engagements.costs import upsert_action
-
     detail = outcome | {"quarter": str(quarter), "responded_by": responded_by}
     upsert_action(store, community_id, outcome_key(quarter), CHECKIN_OUTCOME, detail)
     if outcome["observed_maus"] is not None:

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from engagements.operators.engagement import EngagementMixin, _EngagementOperator
 from engagements.operators.milestone import ConfirmMilestoneOperator
 from engagements.sensors.milestone import MilestoneSensor
+from engagements.store.base import EngagementStatus
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WATCHED_STATUSES = ("Active", "Renewal", "Decommissioning")
+WATCHED_STATUSES = frozenset(
+    {EngagementStatus.ACTIVE, EngagementStatus.RENEWAL, EngagementStatus.DECOMMISSIONING}
+)
 """Engagements whose hubs run, and so cost money."""
 
 
@@ -128,21 +131,12 @@ class CostSourceMixin(EngagementMixin):
             ) from None
 
 
-class _CostOperator(CostSourceMixin, _EngagementOperator):
+class _MonthOperator(_EngagementOperator):
     template_fields: Sequence[str] = ("community_id", "month")
 
-    def __init__(
-        self,
-        *,
-        month: str,
-        aws_conn_id: str = "aws_default",
-        gcp_conn_id: str = "google_cloud_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, month: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.month = month
-        self.aws_conn_id = aws_conn_id
-        self.gcp_conn_id = gcp_conn_id
 
 
 class SelectCostWatchOperator(_EngagementOperator):
@@ -171,7 +165,7 @@ class SelectCostWatchOperator(_EngagementOperator):
         roster = read_roster(self.store, self.settings, self.community_id or None)
         selected = []
         for engagement, config in roster.engagements:
-            if engagement.status.value not in WATCHED_STATUSES:
+            if engagement.status not in WATCHED_STATUSES:
                 log.info(
                     "%s is %s: its costs are not watched",
                     engagement.community_id,
@@ -256,14 +250,23 @@ class CostEntrySensor(PeriodicMilestoneSensor):
         return super().poke(context)
 
 
-class MonthlyCostOperator(_CostOperator):
+class MonthlyCostOperator(CostSourceMixin, _MonthOperator):
     """Fetch the month's and the previous month's cost and record them; never invent one."""
 
     template_fields: Sequence[str] = ("community_id", "month", "shared_account")
 
-    def __init__(self, *, shared_account: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        shared_account: bool = False,
+        aws_conn_id: str = "aws_default",
+        gcp_conn_id: str = "google_cloud_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.shared_account = shared_account
+        self.aws_conn_id = aws_conn_id
+        self.gcp_conn_id = gcp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.costs import Month, NoCostSource, passes_through, record_month_costs
@@ -301,7 +304,7 @@ class MonthlyCostOperator(_CostOperator):
         }
 
 
-class CostAlertOperator(_CostOperator):
+class CostAlertOperator(_MonthOperator):
     """Alert once per month when it is more than the threshold above the previous month; warn
     once per month when the run rate projects past the contract's estimate."""
 
@@ -323,10 +326,11 @@ class CostAlertOperator(_CostOperator):
             raise AirflowFailException(str(exc)) from None
         known = recorded_costs(self.store, config.community_id)
         comparison = compare(known.get(month.previous()), known.get(month), threshold, month=month)
+        pct = comparison.increase_pct
         result: dict[str, Any] = {
             "verdict": comparison.verdict.value,
             "reason": comparison.reason,
-            "increase_pct": str(comparison.increase_pct) if comparison.increase_pct else None,
+            "increase_pct": None if pct is None else str(pct),
         }
         if comparison.verdict is Verdict.ALERT:
             self.send(
