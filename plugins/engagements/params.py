@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from engagements.config import CommunityConfig, ConfigError, parse_config
+from engagements.config import REGIONS, CommunityConfig, ConfigError, parse_config
 
 SECTIONS: dict[str, str] = {
     "community_id": "Community",
@@ -123,6 +123,9 @@ def param_specs() -> dict[str, dict[str, Any]]:
             spec["examples"] = list(spec["items"]["enum"])
         specs[key] = spec
     specs["community_id"]["not"] = {"pattern": "--"}
+    specs["cloud.region"]["examples"] = sorted({r for regions in REGIONS.values() for r in regions})
+    for key in ("answers.future", "answers.community", "answers.mission", "answers.data"):
+        specs[key]["format"] = "multiline"
     specs["representatives"].update(
         contains={
             "properties": {"technical_lead": {"const": True}},
