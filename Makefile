@@ -44,6 +44,7 @@ export PATH := $(BIN):$(PATH)
 endif
 
 .PHONY: help run test venv airflow-home seed outbox lint format pin clean distclean print-env
+.PHONY: topology-up topology-down topology-status bench-parse bench-waits bench-topology bench-fanout
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -90,6 +91,28 @@ seed: venv  ## (re)load include/communities/*.yaml into the embedded store
 outbox: venv  ## only the SMTP outbox, in the foreground
 	$(BIN)/python -m engagements.outbox --host 127.0.0.1 --port $(ENGAGEMENTS_OUTBOX_PORT) \
 	  --dir $(ENGAGEMENTS_OUTBOX_DIR)
+
+# --- The production topology without Docker (scripts/topology.sh; its own environment). ---
+topology-up: venv  ## Postgres + Redis + CeleryExecutor Airflow + outbox on loopback (.topology/)
+	bash scripts/topology.sh up
+
+topology-down:  ## stop everything topology-up started (by process id)
+	bash scripts/topology.sh down
+
+topology-status:  ## which topology processes are running
+	bash scripts/topology.sh status
+
+bench-parse: venv  ## parse cost of each DAG file and of the DagBag (README "Performance")
+	$(BIN)/python scripts/bench_parse.py
+
+bench-waits: venv  ## 1,000 milestone waits, simulated in virtual time (README "Scaling")
+	$(BIN)/python scripts/bench_waits.py
+
+bench-topology: venv  ## 50 concurrent onboarding runs on a private Celery topology
+	$(BIN)/python scripts/bench_topology.py
+
+bench-fanout: venv  ## quarterly check-in and renewal scans over 500 communities
+	$(BIN)/python scripts/bench_fanout.py
 
 lint: venv  ## ruff check + ruff format --check
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ from engagements.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json"
+TOPOLOGY_SCRIPT = ROOT / "scripts" / "topology.sh"
 
 AIRFLOW_SERVICES = {
     "airflow-apiserver",
@@ -220,23 +221,23 @@ def _airflow_option_names(*texts: str) -> set[str]:
     }
 
 
-# [celery] options belong to apache-airflow-providers-celery: it ships in the official image
-# but is not in requirements.txt, so they cannot be looked up here. These two are the ones
-# Airflow's own docker-compose.yaml sets.
-CELERY_OPTIONS = {"AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND"}
-
-
 def test_every_airflow_option_named_exists(env_sh: dict[str, str]) -> None:
+    """Compose, the Makefile, env.sh and the local topology only name options Airflow has.
+
+    The [celery] options come from apache-airflow-providers-celery (in requirements.txt).
+    """
     from airflow.configuration import conf
 
     description = conf.configuration_description
     names = _airflow_option_names(
-        COMPOSE_FILE.read_text(), (ROOT / "Makefile").read_text(), "\n".join(env_sh)
+        COMPOSE_FILE.read_text(),
+        (ROOT / "Makefile").read_text(),
+        "\n".join(env_sh),
+        TOPOLOGY_SCRIPT.read_text(),
     )
-    assert names
-    assert {n for n in names if n.startswith("AIRFLOW__CELERY__")} == CELERY_OPTIONS
+    assert {"AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND"} <= names
     unknown = []
-    for name in sorted(names - CELERY_OPTIONS):
+    for name in sorted(names):
         section, key = name.removeprefix("AIRFLOW__").lower().split("__", 1)
         if key not in description.get(section, {}).get("options", {}):
             unknown.append(name)
@@ -321,3 +322,69 @@ def test_compose_substitutions_are_documented_in_dotenv_example() -> None:
     used = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", COMPOSE_FILE.read_text()))
     assert used
     assert used <= set(_dotenv_example())
+
+
+# --- the local topology (scripts/topology.sh) is the Compose deployment without Docker -----
+
+
+@pytest.fixture(scope="module")
+def topology_env() -> dict[str, str]:
+    """What the components of `scripts/topology.sh` get, from a clean environment."""
+    result = subprocess.run(
+        ["bash", str(TOPOLOGY_SCRIPT), "env"],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return _lines(result.stdout)
+
+
+def test_topology_sets_every_compose_setting(
+    common_env: dict[str, str], topology_env: dict[str, str]
+) -> None:
+    assert set(common_env) <= set(topology_env)
+    for name in (
+        "AIRFLOW__CORE__EXECUTOR",
+        "AIRFLOW__CORE__AUTH_MANAGER",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+        "AIRFLOW__CORE__LOAD_EXAMPLES",
+        "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK",
+    ):
+        compose = common_env[name].replace("${AIRFLOW_ADMIN_USERNAME:-admin}", "admin")
+        assert topology_env[name] == compose, name
+
+
+def test_topology_uses_the_same_databases_and_drivers(
+    common_env: dict[str, str], topology_env: dict[str, str]
+) -> None:
+    def shape(url: str) -> tuple[str, str, str]:
+        scheme, rest = url.split("://", 1)
+        credentials, _, path = rest.rpartition("@")
+        return scheme, credentials, path.split("/", 1)[-1]
+
+    for name in (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__CELERY__BROKER_URL",
+    ):
+        assert shape(topology_env[name]) == shape(common_env[name]), name
+    # Loopback only, on the topology's own ports.
+    for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL"):
+        assert "@127.0.0.1:" in topology_env[name], name
+    assert topology_env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert topology_env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://127.0.0.1:")
+
+
+def test_topology_has_its_own_home_and_the_project_folders(topology_env: dict[str, str]) -> None:
+    assert topology_env["AIRFLOW_HOME"] == str(ROOT / ".topology" / "airflow")
+    assert topology_env["AIRFLOW_CONFIG"] == str(ROOT / ".topology" / "airflow" / "airflow.cfg")
+    assert topology_env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ROOT / "dags")
+    assert topology_env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(ROOT / "plugins")
+    assert topology_env["PYTHONPATH"].split(":")[0] == str(ROOT / "plugins")
+    smtp = json.loads(topology_env["AIRFLOW_CONN_SMTP_DEFAULT"])
+    assert smtp["host"] == "127.0.0.1"
+    assert smtp["port"] != 8025  # its own outbox, not `make run`'s
