@@ -114,25 +114,29 @@ with DAG(
         "deploy_infrastructure",
         tooltip="Cluster and hubs as a reviewed change, GitHub org and repositories, Quay",
     ) as deploy:
+        # A plan-only step skips; what comes after it still runs once the change exists (one
+        # upstream succeeded), and is skipped with everything else on the premium-tier route.
+        after_plan_only = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
         pull_request = OpenInfrastructurePullRequestOperator(task_id="open_pull_request")
         merged = PullRequestMergedSensor(task_id="pull_request_merged")
         approval = ProvisionApprovalOperator(task_id="approve_provisioning")
         provision = ProvisionClusterOperator(task_id="provision_cluster")
         verify = VerifyClusterOperator(task_id="verify_cluster")
-        # The hubs are deployed by CI from the merged change even when provisioning was
-        # skipped (done by hand), so their health is checked unless something failed.
-        hubs_healthy = HubHealthSensor(task_id="hubs_healthy", trigger_rule=TriggerRule.NONE_FAILED)
+        # CI deploys the hubs from the merged change even when provisioning was done by hand.
+        hubs_healthy = HubHealthSensor(task_id="hubs_healthy", trigger_rule=after_plan_only)
         org_ready = GitHubOrgReadySensor(task_id="github_org_ready")
         org = CommunityGitHubOrgOperator(task_id="community_github_org")
         quay = QuayImageRepositoryOperator(
-            task_id="quay_image_repository", trigger_rule=TriggerRule.NONE_FAILED
+            task_id="quay_image_repository", trigger_rule=after_plan_only
         )
         confirm = ConfirmDeploymentOperator(
-            task_id="record_if_deployed", trigger_rule=TriggerRule.NONE_FAILED
+            task_id="record_if_deployed", trigger_rule=after_plan_only
         )
-        chain(pull_request, merged, approval, provision, verify, hubs_healthy)
-        chain(org_ready, org, quay)
-        chain([hubs_healthy, quay], confirm, milestone_gate("infrastructure_deployed"))
+        chain(pull_request, merged, approval, provision, verify)
+        chain(org_ready, org)
+        chain([merged, verify], hubs_healthy)
+        chain([pull_request, org], quay)
+        chain([merged, hubs_healthy, quay], confirm, milestone_gate("infrastructure_deployed"))
 
     rollout_held = milestone_gate("rollout_meeting_held")
     outcome = RolloutOutcomeOperator(task_id="rollout_outcome")
