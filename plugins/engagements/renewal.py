@@ -78,6 +78,14 @@ def decommission_run_id(community_id: str, end: dt.date) -> str:
     return f"decommission__{community_id}__{end.isoformat()}"
 
 
+def decided(store: EngagementStore, community_id: str, end: dt.date) -> Decision | None:
+    """The decision recorded for this contract end, if any (a late renewal wins)."""
+    for decision in (Decision.RENEWED, Decision.NOT_RENEWED):
+        if store.get_action(community_id, decision_key(end, decision)) is not None:
+            return decision
+    return None
+
+
 def due_for_renewal(store: EngagementStore, today: dt.date) -> list[DueRenewal]:
     """Active engagements ending within the window whose renewal has not been opened.
 

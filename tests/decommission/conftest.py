@@ -94,41 +94,38 @@ def put_inventory(client, bucket: str, users: list[str]) -> None:
 
 
 def run_archive_script(
-    script: str,
-    *,
-    homes: Path,
-    work: Path,
-    env: dict[str, str],
-    client=None,
+    script: str, *, homes: Path, work: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess:
     """Run the archive job's script here, as its pod would: ``sh -c`` with the job's
-    environment, the home volume at ``homes`` and an ``aws`` that writes to a folder. With a
-    boto3 ``client``, what it wrote is then uploaded to (moto's) S3 as the real CLI would."""
+    environment, the home volume at ``homes``, and an ``aws`` that writes what it uploads to
+    ``work/s3/<bucket>/<key>`` (see :func:`upload_written`)."""
     bin_dir = work / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     aws = bin_dir / "aws"
     aws.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_AWS_CLI}" "$@"\n')
     aws.chmod(0o755)
-    uploads = work / "s3"
-    result = subprocess.run(
+    return subprocess.run(
         ["/bin/sh", "-c", script],
         env={
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             **env,
             "HOME_ROOT": str(homes),
             "WORK_DIR": str(work),
-            "FAKE_S3": str(uploads),
+            "FAKE_S3": str(work / "s3"),
         },
         capture_output=True,
         text=True,
         check=False,
     )
-    if client is not None and uploads.exists():
-        for path in sorted(p for p in uploads.rglob("*") if p.is_file()):
-            bucket, key = (
-                path.relative_to(uploads).parts[0],
-                "/".join(path.relative_to(uploads).parts[1:]),
-            )
-            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-            path.unlink()
-    return result
+
+
+def upload_written(work: Path, client) -> list[str]:
+    """Put what the script's ``aws`` wrote into (moto's) S3, as the real CLI would have."""
+    uploads = work / "s3"
+    keys = []
+    for path in sorted(p for p in uploads.rglob("*") if p.is_file()):
+        bucket, *key = path.relative_to(uploads).parts
+        client.put_object(Bucket=bucket, Key="/".join(key), Body=path.read_bytes())
+        keys.append("/".join(key))
+        path.unlink()
+    return keys

@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from engagements.decommission import ARCHIVE_SCRIPT, archive_bucket, verify_archives
-from tests.decommission.conftest import ARCHIVE_DATE, REGION, run_archive_script
+from tests.decommission.conftest import ARCHIVE_DATE, REGION, run_archive_script, upload_written
 
 BUCKET = archive_bucket("openscience", "prod")
 pytestmark = pytest.mark.skipif(
@@ -67,10 +67,9 @@ def hook(aws):
 
 def test_every_home_is_archived_and_verifiable(hook, homes, tmp_path):
     client = hook.get_conn()
-    result = run_archive_script(
-        ARCHIVE_SCRIPT, homes=homes, work=tmp_path / "work", env=env(), client=client
-    )
+    result = run_archive_script(ARCHIVE_SCRIPT, homes=homes, work=tmp_path, env=env())
     assert result.returncode == 0, result.stderr
+    upload_written(tmp_path, client)
 
     assert hook.read_inventory(BUCKET, ARCHIVE_DATE) == ["_shared", "ada", "grace"]
     body = client.get_object(Bucket=BUCKET, Key="ada/archive-2027-12-01.tar.gz")["Body"].read()
@@ -89,14 +88,9 @@ def test_every_home_is_archived_and_verifiable(hook, homes, tmp_path):
 
 
 def test_verified_homes_are_not_archived_again(hook, homes, tmp_path):
-    result = run_archive_script(
-        ARCHIVE_SCRIPT,
-        homes=homes,
-        work=tmp_path / "work",
-        env=env(skip="ada grace"),
-        client=hook.get_conn(),
-    )
+    result = run_archive_script(ARCHIVE_SCRIPT, homes=homes, work=tmp_path, env=env("ada grace"))
     assert result.returncode == 0, result.stderr
+    upload_written(tmp_path, hook.get_conn())
     assert "ada: verified by an earlier run, not archived again" in result.stdout
     archives = [k for k in hook.list_objects(BUCKET) if k.endswith(".tar.gz")]
     assert archives == ["_shared/archive-2027-12-01.tar.gz"]
@@ -110,7 +104,7 @@ def test_verified_homes_are_not_archived_again(hook, homes, tmp_path):
 
 def test_an_image_without_the_tools_fails_clearly(tmp_path, homes):
     result = run_archive_script(
-        "PATH=/nonexistent\n" + ARCHIVE_SCRIPT, homes=homes, work=tmp_path / "w", env=env()
+        "PATH=/nonexistent\n" + ARCHIVE_SCRIPT, homes=homes, work=tmp_path, env=env()
     )
     assert result.returncode == 2
     assert "the archive image lacks tar" in result.stderr

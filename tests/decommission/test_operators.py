@@ -39,7 +39,9 @@ CONTEXT = {"run_id": "decommission__openscience__2027-11-30"}
 
 
 def make(cls, store, sent: list | None = None, **kwargs):
-    op = cls(task_id=cls.__name__, community_id="openscience", end_date=END.isoformat(), **kwargs)
+    op = cls(
+        task_id=cls.__name__, community_id="openscience", contract_end=END.isoformat(), **kwargs
+    )
     op.store = store
     op.settings = Settings()
     op.deliver = (sent if sent is not None else []).append

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.renewal import (
     ApplyRenewalOperator,
@@ -16,7 +16,7 @@ from engagements.operators.renewal import (
     RenewalDecisionOperator,
     RenewalModeOperator,
 )
-from engagements.renewal import open_renewal
+from engagements.renewal import apply_renewal, open_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
 from tests.renewal.conftest import END, add_engagement
@@ -67,6 +67,7 @@ def decision_op(store) -> RenewalDecisionOperator:
     )
     op.branched = []
     op.do_branch = lambda context, branches: op.branched.append(branches)
+    op.decided = lambda ctx: ctx["ti"].xcoms[("self", "decision")]
     return op
 
 
@@ -94,7 +95,12 @@ def test_scan_gives_one_decision_run_per_due_engagement(store, config):
     add_engagement(store, config, "later", end=today + dt.timedelta(days=300))
     due = make(DueRenewalsOperator, store).execute(context())
     end = (today + dt.timedelta(days=30)).isoformat()
-    assert due == [{"conf": {"community_id": "soon"}, "trigger_run_id": f"renewal__soon__{end}"}]
+    assert due == [
+        {
+            "conf": {"community_id": "soon", "contract_end": end},
+            "trigger_run_id": f"renewal__soon__{end}",
+        }
+    ]
 
 
 def test_opening_emails_bd_once_with_the_summary(active):
@@ -120,6 +126,24 @@ def test_opening_emails_bd_once_with_the_summary(active):
     assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
 
 
+def test_a_scanned_run_started_after_the_decision_asks_nothing(active):
+    """The daily scan started a decision run, but BD decided in a run started by hand."""
+    sent: list = []
+    op = make(OpenRenewalOperator, active, sent, decision_task_id="renewal_decided")
+    apply_renewal(
+        active,
+        "openscience",
+        decided_end=END,
+        new_end=dt.date(2028, 11, 30),
+        new_start=None,
+        decided_by="bd",
+    )
+    with pytest.raises(AirflowSkipException, match="already decided"):
+        op.execute(context(community_id="openscience", contract_end=END.isoformat()))
+    assert sent == []
+    assert active.get_engagement("openscience").status is EngagementStatus.ACTIVE
+
+
 def test_opening_refuses_a_decommissioned_engagement(store, config):
     add_engagement(store, config, "openscience", status=EngagementStatus.DECOMMISSIONED)
     sent: list = []
@@ -142,9 +166,10 @@ def test_form_has_no_default_and_is_due_at_the_contract_end(active, config):
 
 def test_renewed_answer_branches_to_apply_renewal(active):
     op = decision_op(active)
-    decision = op.execute_complete(context(OPENED), answer("Renewed", new_end="2028-11-30"))
+    ctx = context(OPENED)
+    op.execute_complete(ctx, answer("Renewed", new_end="2028-11-30"))
     assert op.branched == ["apply_renewal"]
-    assert decision == {
+    assert op.decided(ctx) == {
         "decision": "Renewed",
         "decided_end": "2027-11-30",
         "decided_by": "Bea (BD)",
@@ -164,7 +189,9 @@ def test_renewed_without_a_later_end_is_refused(active, new_end):
 
 def test_not_renewed_answer_branches_to_hand_over(active):
     op = decision_op(active)
-    decision = op.execute_complete(context(OPENED), answer("Not renewed", note="grant ended"))
+    ctx = context(OPENED)
+    op.execute_complete(ctx, answer("Not renewed", note="grant ended"))
+    decision = op.decided(ctx)
     assert op.branched == ["hand_over"]
     assert decision["decision"] == "Not renewed"
     assert decision["reason"] == "grant ended"
@@ -173,7 +200,9 @@ def test_not_renewed_answer_branches_to_hand_over(active):
 def test_no_answer_by_the_deadline_is_not_renewed(active):
     op = decision_op(active)
     timeout = {"error": "The response timeout has passed", "error_type": "timeout"}
-    decision = op.execute_complete(context(OPENED), timeout)
+    ctx = context(OPENED)
+    op.execute_complete(ctx, timeout)
+    decision = op.decided(ctx)
     assert op.branched == ["hand_over"]
     assert decision["decision"] == "Not renewed"
     assert "no renewal decision" in decision["reason"]
@@ -190,7 +219,7 @@ def test_apply_renewal_from_the_decision(active):
         "new_start": None,
     }
     op = make(ApplyRenewalOperator, active, decision_task_id="renewal_decided")
-    result = op.execute(context({("renewal_decided", "return_value"): decision}))
+    result = op.execute(context({("renewal_decided", "decision"): decision}))
     assert result == {"status": "Active", "start": "2027-12-01", "end": "2028-11-30"}
 
 
@@ -208,7 +237,7 @@ def test_hand_over_returns_the_decommission_conf_and_run_id(active):
         "reason": "grant ended",
     }
     op = make(HandOverOperator, active, decision_task_id="renewal_decided")
-    ctx = context({("renewal_decided", "return_value"): decision})
+    ctx = context({("renewal_decided", "decision"): decision})
     assert op.execute(ctx) == {"community_id": "openscience", "end_date": "2027-11-30"}
     assert ctx["ti"].xcoms[("self", "run_id")] == "decommission__openscience__2027-11-30"
     assert active.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING

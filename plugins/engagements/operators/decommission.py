@@ -64,14 +64,15 @@ def connection_exists(conn_id: str) -> bool:
 class DecommissionMixin(EngagementMixin):
     """The decommission's end date, action log, guards and cancellation."""
 
-    end_date: str
+    contract_end: str
+    """The contract end this decommission is for (the run's ``end_date``), templated."""
 
     @property
     def end(self) -> dt.date:
         try:
-            return dt.date.fromisoformat(str(self.end_date))
+            return dt.date.fromisoformat(str(self.contract_end))
         except ValueError:
-            raise AirflowFailException(f"end_date {self.end_date!r} is not a date") from None
+            raise AirflowFailException(f"end_date {self.contract_end!r} is not a date") from None
 
     def key(self, step: str) -> str:
         from engagements.decommission import action_key
@@ -150,11 +151,11 @@ class DecommissionMixin(EngagementMixin):
 
 
 class _DecommissionOperator(DecommissionMixin, _EngagementOperator):
-    template_fields: Sequence[str] = ("community_id", "end_date")
+    template_fields: Sequence[str] = ("community_id", "contract_end")
 
-    def __init__(self, *, end_date: str = END_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(self, *, contract_end: str = END_FROM_PARAMS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.end_date = end_date
+        self.contract_end = contract_end
 
 
 class _AwsMixin:
@@ -341,7 +342,7 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
 
     template_fields: Sequence[str] = (
         "community_id",
-        "end_date",
+        "contract_end",
         "kubernetes_conn_id",
         "image",
         "command",
@@ -532,13 +533,13 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
     teardown; nothing is removed.
     """
 
-    template_fields = (*ApprovalOperator.template_fields, "community_id", "end_date")
+    template_fields = (*ApprovalOperator.template_fields, "community_id", "contract_end")
 
     def __init__(
         self,
         *,
         community_id: str = COMMUNITY_FROM_PARAMS,
-        end_date: str = END_FROM_PARAMS,
+        contract_end: str = END_FROM_PARAMS,
         aws_conn_id: str = "aws_default",
         **kwargs: Any,
     ) -> None:
@@ -552,7 +553,7 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
         }
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.end_date = end_date
+        self.contract_end = contract_end
         self.aws_conn_id = aws_conn_id
         self.smtp_conn_id = "smtp_default"
 
@@ -586,29 +587,28 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        if "error" in event:
+            return super().execute_complete(context, event)  # raises the HITL error
         self.checked()  # a renewal recorded while the form waited cancels here
-        answer = (event.get("params_input") or {}).get("confirm_community_id", "")
-        chosen = event.get("chosen_options") or []
-        if self.APPROVE in chosen and answer.strip() != self.community_id:
+        chosen = event["chosen_options"]
+        self.validate_chosen_options(chosen)
+        approved = self.APPROVE in chosen
+        answer = (event.get("params_input") or {}).get("confirm_community_id") or ""
+        if approved and answer.strip() != self.community_id:
             raise AirflowFailException(
                 f"confirm_community_id is {answer!r}, not {self.community_id!r}: the approval "
                 "is refused and nothing was removed. Clear this task to answer again."
             )
-        result = super().execute_complete(context, event)
-        approved = self.APPROVE in result["chosen_options"]
-        who = (result.get("responded_by_user") or {}).get("name") or "unknown"
+        who = (event.get("responded_by_user") or {}).get("name") or "unknown"
+        # Recorded first: a rejection skips the teardown, which ends this task at once.
         self.record(
             "approval",
             "approval",
-            {"approved": approved, "by": who, "at": str(result.get("responded_at"))},
+            {"approved": approved, "by": who, "at": str(event.get("responded_at"))},
         )
-        log.warning(
-            "Teardown of %s %s by %s",
-            self.community_id,
-            "APPROVED" if approved else "rejected",
-            who,
-        )
-        return result
+        verdict = "APPROVED" if approved else "rejected"
+        log.warning("Teardown of %s %s by %s", self.community_id, verdict, who)
+        return super().execute_complete(context, event)
 
 
 class _TeardownOperator(_DecommissionOperator):
@@ -670,7 +670,7 @@ class DestroyClusterOperator(_TeardownOperator):
     with the commands to run by hand.
     """
 
-    template_fields: Sequence[str] = ("community_id", "end_date", "image", "command")
+    template_fields: Sequence[str] = ("community_id", "contract_end", "image", "command")
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator, HITLOperator
 from airflow.sdk import BaseBranchOperator, Param
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from engagements.config import CommunityConfig
 
 log = logging.getLogger(__name__)
+
+DECISION_XCOM = "decision"
 
 
 def _now() -> dt.datetime:
@@ -66,7 +68,10 @@ class DueRenewalsOperator(_EngagementOperator):
             log.info("No engagement is due for renewal")
         return [
             {
-                "conf": {"community_id": item.community_id},
+                "conf": {
+                    "community_id": item.community_id,
+                    "contract_end": item.contract_end.isoformat(),
+                },
                 "trigger_run_id": decision_run_id(item.community_id, item.contract_end),
             }
             for item in due
@@ -74,7 +79,11 @@ class DueRenewalsOperator(_EngagementOperator):
 
 
 class OpenRenewalOperator(_EngagementOperator):
-    """Open the renewal conversation: status Renewal, decision milestone, email to BD once."""
+    """Open the renewal conversation: status Renewal, decision milestone, email to BD once.
+
+    A run started by the daily scan carries the contract end it was started for; if that
+    contract was decided or renewed by the time the run starts, there is nothing to ask.
+    """
 
     def __init__(self, *, decision_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -83,6 +92,7 @@ class OpenRenewalOperator(_EngagementOperator):
     def execute(self, context: Context) -> dict[str, str]:
         from engagements.renewal import RenewalRefused, decision_deadline, open_renewal
 
+        self.skip_if_already_decided(context["params"].get("contract_end"))
         now = _now()
         try:
             config, end = open_renewal(self.store, self.community_id, now.date())
@@ -100,6 +110,21 @@ class OpenRenewalOperator(_EngagementOperator):
             },
         )
         return {"community_id": self.community_id, "contract_end": end.isoformat()}
+
+    def skip_if_already_decided(self, scanned_end: str | None) -> None:
+        from engagements.onboarding import load_engagement
+        from engagements.renewal import contract_end, decided
+
+        if not scanned_end:
+            return  # started by hand: a person may decide again (a late renewal)
+        end = dt.date.fromisoformat(scanned_end)
+        current = contract_end(load_engagement(self.store, self.community_id))
+        decision = decided(self.store, self.community_id, end)
+        if current != end or decision is not None:
+            raise AirflowSkipException(
+                f"the contract of {self.community_id} ending {end} was already decided "
+                f"({decision.value if decision else f'it now ends {current}'}); nothing to ask"
+            )
 
     def _decision_link(self, context: Context) -> str:
         """The Required actions page of this run's decision form, when the UI address is set."""
@@ -175,7 +200,7 @@ class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
             "not renewed."
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         opened = context["ti"].xcom_pull(task_ids=self.opened_task_id) or {}
         decided_end = opened.get("contract_end")
         if not decided_end:
@@ -193,9 +218,10 @@ class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
             # The base class checks the chosen option and the form; branching is done here.
             result = HITLOperator.execute_complete(self, context, event)
             decision = self._decision(result, dt.date.fromisoformat(decided_end))
-        self.do_branch(context, self.options_mapping[decision["decision"]])
         log.info("Renewal of %s: %s", self.community_id, decision)
-        return decision
+        # Pushed before branching: skipping the other branch ends the task (no return value).
+        context["ti"].xcom_push(key=DECISION_XCOM, value=decision)
+        return self.do_branch(context, self.options_mapping[decision["decision"]])
 
     def _decision(self, result: dict[str, Any], decided_end: dt.date) -> dict[str, Any]:
         choice = Decision(result["chosen_options"][0])
@@ -233,7 +259,7 @@ class _DecisionOperator(_EngagementOperator):
         self.decision_task_id = decision_task_id
 
     def decision(self, context: Context) -> dict[str, Any]:
-        decision = context["ti"].xcom_pull(task_ids=self.decision_task_id)
+        decision = context["ti"].xcom_pull(task_ids=self.decision_task_id, key=DECISION_XCOM)
         if not decision:
             raise AirflowFailException(
                 f"{self.decision_task_id} recorded no decision (was it marked success instead of "

@@ -1,0 +1,421 @@
+"""End-to-end: the decommission DAG run by Airflow, with every guard exercised.
+
+Backends: the embedded store (this module's own file), the loopback SMTP outbox, moto for S3
+and EKS, and the local git infrastructure repository holding the community's rendered
+deployment. There is no Kubernetes cluster here, so the pods stand in as follows: the archive
+pod runs its real script with ``sh`` against a folder of home directories (only ``aws`` is a
+stand-in writing to moto), and the destroy pod deletes the EKS cluster as ``eksctl`` would.
+The approval form is answered through the function behind ``PATCH .../hitlDetails``.
+
+Scenario: the first run of ``openscience`` archives, but one upload is cut short: the backup
+is not verified, the run fails, nothing is removed. The re-run resumes: no notice twice, only
+the unverified home archived again, then approval, teardown change, destroy, EKS check, the
+final record and the last notice. ``renewedsci`` is renewed while its approval form waits:
+the run is cancelled before any removal and the community is told.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.decommission.conftest import run_archive_script, upload_written
+from tests.renewal.responder import FormResponder, SeenForm
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "engagement_decommission"
+REGION = "us-west-2"
+TODAY = dt.datetime.now(dt.UTC).date()
+END = TODAY - dt.timedelta(days=20)
+"""A past end: every date wait (end-14, end, end+14) is already over."""
+EXPIRES = TODAY + dt.timedelta(days=90)
+LOGICAL_DATE = dt.datetime.combine(TODAY, dt.time(3), tzinfo=dt.UTC)
+HOMES = {
+    "staging": {"ada": "staging notes"},
+    "prod": {"ada": "analysis " * 2000, "grace": "notes " * 3000, "_shared": "shared data"},
+    "workshop": {"student1": "exercise"},
+}
+
+
+class PodRunner:
+    """Runs the pods the operators start, standing in for the clusters."""
+
+    def __init__(self, homes: Path, work: Path) -> None:
+        self.homes = homes
+        self.work = work
+        self.started: list[tuple[str, dict[str, str]]] = []
+        self.cut_short: set[str] = set()
+        """Object keys whose upload is cut short (an archive job killed mid-upload)."""
+
+    def execute(self, pod, context) -> None:
+        import boto3
+
+        self.started.append((pod.name, dict(pod.env_vars)))
+        if pod.name.startswith("destroy-"):
+            boto3.client("eks", region_name=REGION).delete_cluster(name=pod.env_vars["CLUSTER"])
+            return
+        bucket = pod.env_vars["BUCKET"]
+        work = self.work / f"{bucket}-{len(self.started)}"
+        result = run_archive_script(
+            pod.arguments[0], homes=self.homes / bucket, work=work, env=pod.env_vars
+        )
+        assert result.returncode == 0, result.stderr
+        for key in self.cut_short:
+            written = work / "s3" / bucket / key
+            if written.exists():
+                written.write_bytes(written.read_bytes()[:100])
+        upload_written(work, boto3.client("s3", region_name=REGION))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Store, AWS, clusters, repository and homes of two communities ending on END."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from moto import mock_aws
+
+    from engagements.config import load_config
+    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.infra.render import render_change
+    from engagements.store.base import EngagementStatus
+    from engagements.store.local import LocalStore
+    from tests.conftest import EXAMPLE
+
+    tmp = tmp_path_factory.mktemp("decommission")
+    runner = PodRunner(tmp / "homes", tmp / "pods")
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for name, value in {
+            "ENGAGEMENTS_STORE_PATH": str(tmp / "engagements.sqlite"),
+            "ENGAGEMENTS_INFRA_REPO_PATH": str(tmp / "infrastructure"),
+            "ENGAGEMENTS_TOOLING_IMAGE": "quay.io/2i2c/infrastructure-tooling:test",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws"}),
+            "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps({"conn_type": "kubernetes"}),
+            "AIRFLOW_CONN_KUBERNETES_OPENSCIENCE": json.dumps({"conn_type": "kubernetes"}),
+            "AIRFLOW_CONN_KUBERNETES_RENEWEDSCI": json.dumps({"conn_type": "kubernetes"}),
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
+        patch.setattr(KubernetesPodOperator, "execute", lambda pod, ctx: runner.execute(pod, ctx))
+
+        import boto3
+
+        store = LocalStore(tmp / "engagements.sqlite")
+        repo = LocalGitInfraRepository(tmp / "infrastructure")
+        deployed: dict[str, str] = {}
+        example = load_config(EXAMPLE)
+        for community_id, name in (("openscience", example.name), ("renewedsci", "Renewed Sci")):
+            config = example.with_decisions(
+                {
+                    "community_id": community_id,
+                    "name": name,
+                    "contract.start": (END - dt.timedelta(days=365)).isoformat(),
+                    "contract.end": END.isoformat(),
+                }
+            )
+            store.upsert_engagement(
+                community_id, name, config.to_dict(), status=EngagementStatus.DECOMMISSIONING
+            )
+            deployed |= render_change(config).files
+            boto3.client("eks", region_name=REGION).create_cluster(
+                name=community_id,
+                roleArn="arn:aws:iam::123456789012:role/eks",
+                resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+            )
+            for hub, users in HOMES.items():
+                for user, text in users.items():
+                    home = tmp / "homes" / f"{community_id}-{hub}-homedirs-archive" / user
+                    home.mkdir(parents=True)
+                    (home / "work.txt").write_text(text)
+        repo.propose_change("deploy", deployed, "Deploy both communities", "")
+        subprocess.run(["git", "-C", str(repo.path), "merge", "--quiet", "deploy"], check=True)
+        yield {"store": store, "repo": repo.path, "runner": runner}
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture(scope="module")
+def outbox(tmp_path_factory):
+    from engagements.outbox import OutboxServer
+
+    with OutboxServer(tmp_path_factory.mktemp("decommission-outbox")) as server:
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
+            yield server
+
+
+@pytest.fixture(scope="module")
+def dag():
+    """Parses the DAG file again for each run: in-process runs of one DAG object carry a
+    run's params into the next run's tasks, which separate worker processes never do."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    def parse():
+        bag = DagBag(
+            os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "engagement_decommission.py")
+        )
+        assert not bag.import_errors
+        return bag.dags[DAG_ID]
+
+    return parse
+
+
+def approve(world):
+    """The approver types the community id; for renewedsci, BD records the renewal first."""
+
+    def answer(form: SeenForm):
+        community_id = form.subject.split()[-1].rstrip("?")
+        if community_id == "renewedsci":
+            from engagements.renewal import apply_renewal
+
+            apply_renewal(
+                world["store"],
+                "renewedsci",
+                decided_end=END,
+                new_end=END + dt.timedelta(days=365),
+                new_start=None,
+                decided_by="Bea (BD)",
+            )
+        return ["Approve"], {"confirm_community_id": community_id}
+
+    return answer
+
+
+def run_dag(dag, world, community_id: str, hour: int):
+    with FormResponder(DAG_ID, {"approve_teardown": approve(world)}) as responder:
+        run = dag().test(
+            logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
+            run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
+            run_conf={"community_id": community_id, "end_date": END.isoformat()},
+        )
+    assert not responder.errors, responder.errors
+    return run, responder.seen
+
+
+def rerun_whole_run(dag, world, run):
+    """What "Clear" on the failed run does: every task runs again, in the same run."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    with settings.Session() as session:
+        stored = session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run.run_id).one()
+        stored.state = "running"
+        session.commit()
+    return run_dag(dag, world, "openscience", 0)
+
+
+def states(run) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def mails(outbox, community_id: str, kind: str) -> list:
+    return [
+        m
+        for m in outbox.messages()
+        if m["Message-ID"].strip().startswith(f"<{kind}.{community_id}.")
+    ]
+
+
+def branches(world) -> str:
+    return subprocess.run(
+        ["git", "-C", str(world["repo"]), "branch", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def first_attempt(world, airflow_db, outbox, dag):
+    world["runner"].cut_short = {f"grace/archive-{TODAY}.tar.gz"}
+    run, seen = run_dag(dag, world, "openscience", 0)
+    world["runner"].cut_short = set()
+    return {"run": run, "seen": seen, "pods": list(world["runner"].started)}
+
+
+@pytest.fixture(scope="module")
+def second_attempt(first_attempt, world, dag):
+    before = len(world["runner"].started)
+    run, seen = rerun_whole_run(dag, world, first_attempt["run"])
+    return {"run": run, "seen": seen, "pods": world["runner"].started[before:]}
+
+
+def test_unverified_backup_stops_the_run_before_any_removal(first_attempt, world, outbox):
+    import boto3
+
+    run = first_attempt["run"]
+    assert run.state == "failed"
+    assert {
+        "notice_before_end": "success",
+        "notice_at_end": "success",
+        "create_archive_buckets": "success",
+        "archive_home_directories": "success",
+        "verify_backup": "failed",
+        "approve_teardown": "upstream_failed",
+        "open_teardown_pr": "upstream_failed",
+        "destroy_cluster": "upstream_failed",
+        "record_decommissioned": "upstream_failed",
+    }.items() <= states(run).items()
+    assert first_attempt["seen"] == []  # no approval was ever asked
+    assert "decommission-openscience" not in branches(world)
+    eks = boto3.client("eks", region_name=REGION)
+    assert eks.describe_cluster(name="openscience")["cluster"]["status"] == "ACTIVE"
+    store = world["store"]
+    assert store.get_engagement("openscience").status == "Decommissioning"
+    manifest = store.get_action("openscience", f"decommission:manifest:{END}").detail
+    (problem,) = manifest["hubs"]["prod"]["problems"]
+    assert re.fullmatch(r"prod/grace: truncated: 100 of \d+ bytes", problem)
+    assert len(mails(outbox, "openscience", "decommission-notice")) == 2
+
+
+def test_rerun_resumes_without_rearchiving_or_second_notices(second_attempt, first_attempt):
+    run = second_attempt["run"]
+    assert run.state == "success", states(run)
+    first_archived = {name for name, _ in first_attempt["pods"]}
+    assert first_archived == {
+        "archive-homes-staging",
+        "archive-homes-prod",
+        "archive-homes-workshop",
+    }
+    again = [(name, env) for name, env in second_attempt["pods"] if name.startswith("archive")]
+    assert again == [
+        (
+            "archive-homes-prod",
+            {
+                "HOME_ROOT": "/home-volume",
+                "WORK_DIR": "/scratch",
+                "BUCKET": "openscience-prod-homedirs-archive",
+                "ARCHIVE_DATE": TODAY.isoformat(),
+                "SKIP_USERS": "_shared ada",
+            },
+        )
+    ]
+
+
+def test_each_notice_reaches_the_community_once(second_attempt, outbox):
+    notices = mails(outbox, "openscience", "decommission-notice")
+    assert len(notices) == 3
+    assert len({m["Message-ID"] for m in notices}) == 3
+    (last,) = [m for m in notices if "have been removed" in " ".join(m["Subject"].split())]
+    body = " ".join(last.get_body(("plain",)).get_content().split())
+    assert f"s3://openscience-prod-homedirs-archive/<username>/archive-{TODAY}.tar.gz" in body
+    assert f"{EXPIRES.day} {EXPIRES:%B %Y}" in body
+    assert last["Cc"] == "bd@2i2c.org"
+
+
+def test_approval_showed_the_verified_manifest(second_attempt):
+    (form,) = second_attempt["seen"]
+    assert form.subject == "Tear down openscience?"
+    assert "#### Hub `prod`: verified" in form.body
+    assert f"| grace | `grace/archive-{TODAY}.tar.gz` |" in form.body
+    assert "NOT verified" not in form.body
+    assert form.answer == (["Approve"], {"confirm_community_id": "openscience"})
+
+
+def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, world):
+    import boto3
+
+    files = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(world["repo"]),
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "decommission-openscience",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [f for f in files if "openscience" in f]
+    assert "config/clusters/renewedsci/cluster.yaml" in files
+    destroyed = [env for name, env in second_attempt["pods"] if name == "destroy-openscience"]
+    assert destroyed == [{"CLUSTER": "openscience", "PROVIDER": "aws"}]
+    eks = boto3.client("eks", region_name=REGION)
+    assert eks.list_clusters()["clusters"] == ["renewedsci"]
+
+
+def test_buckets_are_private_encrypted_and_expire_after_90_days(second_attempt):
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    for hub in ("staging", "prod", "workshop"):
+        bucket = f"openscience-{hub}-homedirs-archive"
+        (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert rule["Transitions"] == [{"Days": 3, "StorageClass": "GLACIER_IR"}]
+        assert rule["Expiration"] == {"Days": 90}
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values())
+        (sse,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
+            "Rules"
+        ]
+        assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_the_store_records_the_end(second_attempt, world):
+    store = world["store"]
+    assert store.get_engagement("openscience").status == "Decommissioned"
+    detail = store.get_action("openscience", f"decommission:decommissioned:{END}").detail
+    assert detail == {
+        "decommissioned_on": TODAY.isoformat(),
+        "backup_locations": {
+            hub: f"s3://openscience-{hub}-homedirs-archive/"
+            for hub in ("staging", "prod", "workshop")
+        },
+        "backup_manifests": {
+            hub: f"s3://openscience-{hub}-homedirs-archive/_manifests/manifest-{TODAY}.json"
+            for hub in ("staging", "prod", "workshop")
+        },
+        "backup_expires_on": EXPIRES.isoformat(),
+        "cluster": "openscience",
+    }
+
+
+def test_renewal_while_the_approval_waits_cancels_before_any_delete(
+    second_attempt, world, dag, outbox
+):
+    import boto3
+
+    run, seen = run_dag(dag, world, "renewedsci", 5)
+    assert run.state == "success"  # cancelled is not failed: the community stays
+    assert [f.subject for f in seen] == ["Tear down renewedsci?"]
+    assert {
+        "verify_backup": "success",
+        "approve_teardown": "skipped",
+        "open_teardown_pr": "skipped",
+        "destroy_cluster": "skipped",
+        "verify_cluster_gone": "skipped",
+        "record_decommissioned": "skipped",
+        "notice_after_removal": "skipped",
+    }.items() <= states(run).items()
+    assert "decommission-renewedsci" not in branches(world)
+    eks = boto3.client("eks", region_name=REGION)
+    assert eks.describe_cluster(name="renewedsci")["cluster"]["status"] == "ACTIVE"
+    store = world["store"]
+    assert store.get_engagement("renewedsci").status == "Active"
+    assert store.get_action("renewedsci", f"decommission:approval:{END}") is None
+    (cancelled,) = mails(outbox, "renewedsci", "decommission-cancelled")
+    assert "Nothing has been removed" in " ".join(
+        cancelled.get_body(("plain",)).get_content().split()
+    )
