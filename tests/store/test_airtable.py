@@ -377,8 +377,13 @@ def test_wrong_token_is_a_store_error_not_retried(fake_airtable: FakeAirtable) -
 
 
 def test_token_never_appears_in_errors_or_logs(
-    fake_airtable: FakeAirtable, caplog: pytest.LogCaptureFixture
+    fake_airtable: FakeAirtable, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Airflow's logging configuration, applied by earlier tests in the same process, may have
+    # disabled or detached the client's loggers; reattach them so that this test sees them.
+    for name in ("urllib3", "urllib3.connectionpool", "pyairtable"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
     caplog.set_level(logging.DEBUG)
     store = store_for(fake_airtable, timeout=(1.0, 0.2), retries=1)
     wrong = AirtableStore.from_credentials(
