@@ -7,7 +7,9 @@ days after the end; home directories are backed up to low-cost S3 storage and ke
 
 **Trigger**: by `engagement_renewal` (not renewed, or no decision by the end date), or by hand
 with conf `{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store).
-The date waits are relative to `end_date`, so a past end date runs straight through.
+The date waits are relative to `end_date`, so a past end date runs straight through; a run
+that starts after the end (no renewal decision by then) does not send the "two weeks before"
+notice, and announces the removal at least a week ahead.
 
 **Steps**: `start` (conf checked against the store, status Decommissioning) →
 `wait_until_two_weeks_before_end` → `notice_before_end` → `wait_until_end` → `notice_at_end` →

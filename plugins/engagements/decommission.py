@@ -37,6 +37,8 @@ NOTICE_DAYS = 14
 """Notices go out 14 days before the end, at the end, and 14 days after it."""
 REMOVAL_DAYS = 14
 """Hubs and cluster are removed within 14 days after the end."""
+LATE_NOTICE_DAYS = 7
+"""A decommission started late still announces the removal at least a week ahead."""
 RETENTION_DAYS = 90
 """The runbook keeps the backup 90 days."""
 TRANSITION_DAYS = 3

@@ -143,6 +143,23 @@ def test_notice_goes_to_representatives_once_with_bd_in_cc(ending):
     assert "keeps that backup for 90 days" in body
 
 
+def test_a_late_run_does_not_announce_an_end_already_past(ending, config):
+    past = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=10)  # removal was due in 4 days
+    data = config.to_dict()
+    data["contract"]["start"] = (past - dt.timedelta(days=365)).isoformat()
+    data["contract"]["end"] = past.isoformat()
+    ending.upsert_engagement("openscience", config.name, data)
+    sent: list = []
+    for stage in ("before-end", "at-end"):
+        op = make(DecommissionNoticeOperator, ending, sent, stage=stage)
+        op.contract_end = past.isoformat()
+        op.execute(CONTEXT)
+    (mail,) = sent
+    assert "has reached its end" in mail["Subject"]
+    week = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    assert f"hubs removed by {week:%A} {week.day} {week:%B %Y}" in mail["Subject"]
+
+
 def test_renewal_recorded_after_a_notice_cancels_with_a_notice(ending):
     sent: list = []
     make(DecommissionNoticeOperator, ending, sent, stage="before-end").execute(CONTEXT)

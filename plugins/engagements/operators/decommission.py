@@ -211,7 +211,12 @@ class StartDecommissionOperator(_DecommissionOperator):
 
 
 class DecommissionNoticeOperator(_DecommissionOperator):
-    """One of the three notices to the representatives (BD in cc), each sent once."""
+    """One of the three notices to the representatives (BD in cc), each sent once.
+
+    A run that starts after the end date (no renewal decision by then) does not send the
+    "two weeks before the end" notice: it would announce an end already past. The notice at
+    the end is worded to be true on the day or later.
+    """
 
     def __init__(self, *, stage: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -229,6 +234,9 @@ class DecommissionNoticeOperator(_DecommissionOperator):
                 )
         else:
             _, config = self.checked()
+        if stage is NoticeStage.BEFORE_END and _today() >= self.end:
+            log.warning("Not sent: the end date %s has passed; notice_at_end says so", self.end)
+            return None
         sent = self.send(
             "decommission-notice",
             config,
@@ -243,12 +251,13 @@ class DecommissionNoticeOperator(_DecommissionOperator):
         return sent.message_id if sent else None
 
     def _removal_by(self) -> dt.date:
-        from engagements.decommission import removal_deadline
+        """The actual removal day once done; else the runbook's, or a week away when late."""
+        from engagements.decommission import LATE_NOTICE_DAYS, removal_deadline
 
         done = self.action("decommissioned")
         if done is not None:
             return dt.date.fromisoformat(done.detail["decommissioned_on"])
-        return removal_deadline(self.end)
+        return max(removal_deadline(self.end), _today() + dt.timedelta(days=LATE_NOTICE_DAYS))
 
     def _backups(self, config: CommunityConfig) -> list[dict[str, Any]]:
         """Where each hub's archives are (or will be) and until when they are kept."""
