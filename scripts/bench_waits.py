@@ -314,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"poke intervals, seconds (default: DEFAULT_POKE_INTERVAL = {DEFAULT_POKE_INTERVAL})",
     )
     parser.add_argument("--steady-intervals", type=int, default=4)
-    parser.add_argument("--task-seconds", type=float, default=3.0)
-    parser.add_argument("--dispatch-seconds", type=float, default=5.0)
+    # Measured by scripts/bench_topology.py on the 2-core machine (busy): a poke's task took
+    # 7.3 s on the Celery worker, and started 12 s after its reschedule date.
+    parser.add_argument("--task-seconds", type=float, default=7.0)
+    parser.add_argument("--dispatch-seconds", type=float, default=12.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)

@@ -1,0 +1,265 @@
+"""Fan-out: the quarterly check-in and the renewal scans over 500 communities.
+
+Drives the real operators of the two DAGs, in this process, against two stores:
+
+- the production ``AirtableStore`` over HTTP to the fake Airtable of ``tests/store`` (a real
+  server on loopback that pages at 100 records and evaluates formulas): every HTTP request is
+  counted, which is what Airtable's 5 requests per second per base is about;
+- the embedded ``LocalStore`` (SQLite), whose calls are counted by a wrapper.
+
+Steps, for ``--communities`` engagements (all Active; contract ends spread over a year):
+
+1. ``engagement_quarterly_checkin.select_engagements`` (``SelectCheckinOperator``) on the first
+   day of a quarter: who is due a check-in;
+2. the first task of each mapped check-in, ``report_and_invite`` (``CheckinReportOperator``):
+   report, invitation email (delivered to a counter), meeting milestone planned. Cost APIs
+   are left out (no cost connection: the report says so), they are not the store;
+3. ``engagement_renewal.find_due`` (``DueRenewalsOperator``): engagements ending within 60 days
+   whose renewal is not open yet;
+4. the first task of each decision run the scan starts, ``open_renewal``
+   (``OpenRenewalOperator``): status Renewal, decision milestone, email to BD.
+
+The mapped tasks run one after another here; on the topology they run in parallel (up to
+``max_active_tasks`` per run, and the Celery worker's slots), so the wall time of a fan-out
+is about the per-task time times the tasks divided by the parallelism, bounded below by the
+requests divided by Airtable's 5 per second.
+
+    .venv/bin/python scripts/bench_fanout.py [--communities 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+TOKEN = "patBENCHtoken0123456789.abcdefFANOUT"
+BASE_ID = "appBENCHbase01234"
+CHECKIN_AT = dt.datetime(2027, 4, 1, 6, tzinfo=dt.UTC)
+RENEWAL_AT = dt.datetime(2027, 9, 1, 6, tzinfo=dt.UTC)
+AIRTABLE_REQUESTS_PER_SECOND = 5
+
+
+class CountingStore:
+    """Forwards to a store; counts the calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return target(*args, **kwargs)
+
+        return counted
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def configs(n: int) -> list[dict[str, Any]]:
+    """``n`` copies of the example, contracts started 2026-12-01, ends over a year from 2027-09."""
+    from engagements.config import load_config
+
+    base = load_config(ROOT / "include" / "communities" / "openscience.yaml").to_dict()
+    out = []
+    for i in range(n):
+        config = json.loads(json.dumps(base, default=str))
+        config["community_id"] = f"community{i:03d}"
+        config["name"] = f"Community {i}"
+        config["contract"]["start"] = "2026-12-01"
+        config["contract"]["end"] = (
+            RENEWAL_AT.date() + dt.timedelta(days=i * 365 // n)
+        ).isoformat()
+        out.append(config)
+    return out
+
+
+class Meter:
+    """Requests and wall time of one step."""
+
+    def __init__(self, count: Callable[[], dict[str, int]]) -> None:
+        self.count = count
+
+    def measure(self, step: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        before = self.count()
+        started = time.perf_counter()
+        value = step()
+        seconds = time.perf_counter() - started
+        after = self.count()
+        by = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        by = {k: v for k, v in by.items() if v}
+        return value, {"requests": sum(by.values()), "by": by, "seconds": seconds}
+
+
+def run_steps(store: Any, meter: Meter, artifacts: Path) -> dict[str, Any]:
+    from engagements.costs import NoCostSource
+    from engagements.operators.checkin import CheckinReportOperator, SelectCheckinOperator
+    from engagements.operators.renewal import DueRenewalsOperator, OpenRenewalOperator
+    from engagements.settings import Settings
+
+    settings = Settings(artifacts_dir=str(artifacts))
+    emails: list[str] = []
+
+    def prepare(op: Any) -> Any:
+        op.__dict__.update(store=store, settings=settings)
+        op.deliver = lambda message: emails.append(str(message["To"]))
+        return op
+
+    def no_costs(*args: Any, **kwargs: Any) -> Any:
+        raise NoCostSource("benchmark: cost APIs are not measured here")
+
+    results: dict[str, Any] = {}
+
+    select = prepare(
+        SelectCheckinOperator(task_id="select_engagements", community_id="", quarter="")
+    )
+    selected, results["checkin_scan"] = meter.measure(
+        lambda: select.execute({"logical_date": CHECKIN_AT, "ti": FakeTI()})  # type: ignore[arg-type]
+    )
+    results["checkin_scan"]["selected"] = len(selected)
+
+    def checkins() -> int:
+        for item in selected:
+            op = prepare(
+                CheckinReportOperator(
+                    task_id="checkin.report_and_invite",
+                    community_id=item["community_id"],
+                    quarter=item["quarter"],
+                    shared_account=item["shared_account"],
+                )
+            )
+            op.fetch_costs = no_costs  # type: ignore[method-assign]
+            op.execute({"logical_date": CHECKIN_AT, "ti": FakeTI()})  # type: ignore[arg-type]
+        return len(selected)
+
+    sent = len(emails)
+    tasks, results["checkin_fanout"] = meter.measure(checkins)
+    results["checkin_fanout"].update(tasks=tasks, emails=len(emails) - sent)
+
+    with mock.patch("engagements.operators.renewal._now", return_value=RENEWAL_AT):
+        find_due = prepare(DueRenewalsOperator(task_id="find_due"))
+        due, results["renewal_scan"] = meter.measure(
+            lambda: find_due.execute({"ti": FakeTI()})  # type: ignore[arg-type]
+        )
+        results["renewal_scan"]["due"] = len(due)
+
+        def renewals() -> int:
+            for item in due:
+                conf = item["conf"]
+                op = prepare(
+                    OpenRenewalOperator(
+                        task_id="open_renewal",
+                        decision_task_id="renewal_decided",
+                        community_id=conf["community_id"],
+                    )
+                )
+                op.execute({"params": conf, "run_id": item["trigger_run_id"], "ti": FakeTI()})  # type: ignore[arg-type]
+            return len(due)
+
+        sent = len(emails)
+        tasks, results["renewal_fanout"] = meter.measure(renewals)
+        results["renewal_fanout"].update(tasks=tasks, emails=len(emails) - sent)
+    return results
+
+
+def seed(store: Any, items: list[dict[str, Any]]) -> None:
+    for config in items:
+        store.upsert_engagement(config["community_id"], config["name"], config, status="Active")
+
+
+def bench_airtable(items: list[dict[str, Any]], artifacts: Path) -> dict[str, Any]:
+    from engagements.store.airtable import AirtableStore
+    from tests.store.fake_airtable import FakeAirtable
+
+    with FakeAirtable(TOKEN, BASE_ID) as fake:
+        store = AirtableStore.from_credentials(
+            TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0, timeout=(5.0, 30.0)
+        )
+        seed(store, items)
+
+        def count() -> dict[str, int]:
+            return dict(collections.Counter(r.path.split("/")[3] for r in list(fake.requests)))
+
+        return run_steps(store, Meter(count), artifacts / "airtable")
+
+
+def bench_local(items: list[dict[str, Any]], artifacts: Path) -> dict[str, Any]:
+    from engagements.store.local import LocalStore
+
+    store = CountingStore(LocalStore(artifacts / "local" / "store.sqlite"))
+    seed(store, items)
+    return run_steps(store, Meter(lambda: dict(store.calls)), artifacts / "local")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--communities", type=int, default=500)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.pop("AIRFLOW_CONN_SMTP_DEFAULT", None)
+    # Only errors: each task's info lines, and Airflow's warning that execute() runs outside
+    # its task runner (which is the point of this harness).
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
+    logging.disable(logging.WARNING)
+
+    items = configs(args.communities)
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+        results = {
+            "communities": args.communities,
+            "airtable": bench_airtable(items, Path(tmp)),
+            "local": bench_local(items, Path(tmp)),
+        }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"{args.communities} Active communities; mapped tasks run one after another here")
+    print(
+        f"{'step':<16} {'tasks':>5} {'Airtable req':>12} {'req/task':>8} {'at 5 req/s':>10} "
+        f"{'wall (fake)':>11} {'SQLite calls':>12} {'wall (SQLite)':>13}"
+    )
+    for step in ("checkin_scan", "checkin_fanout", "renewal_scan", "renewal_fanout"):
+        a, local = results["airtable"][step], results["local"][step]
+        tasks = a.get("tasks") or a.get("selected") or a.get("due") or 1
+        if step.endswith("scan"):
+            tasks = 1
+        print(
+            f"{step:<16} {tasks:>5} {a['requests']:>12} {a['requests'] / tasks:>8.1f} "
+            f"{a['requests'] / AIRTABLE_REQUESTS_PER_SECOND:>9.0f}s {a['seconds']:>10.1f}s "
+            f"{local['requests']:>12} {local['seconds']:>12.1f}s"
+        )
+    scan = results["airtable"]
+    print(
+        f"check-in: {scan['checkin_scan']['selected']} selected; "
+        f"renewal: {scan['renewal_scan']['due']} due within 60 days of {RENEWAL_AT.date()}"
+    )
+    print("Airtable requests by table:", json.dumps({k: v["by"] for k, v in scan.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
