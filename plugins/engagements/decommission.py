@@ -488,7 +488,7 @@ def check_still_ending(
     end: dt.date,
     current_end: dt.date,
     *,
-    statuses: frozenset[EngagementStatus] = frozenset({EngagementStatus.DECOMMISSIONING}),
+    statuses: frozenset[EngagementStatus] | None = None,
 ) -> None:
     """Raise unless the stored engagement still ends on ``end`` and is being decommissioned.
 
@@ -497,6 +497,7 @@ def check_still_ending(
     ambiguous, so it stops the run for a person to look (:class:`DecommissionRefused`).
     """
     cid = engagement.community_id
+    statuses = statuses or frozenset({EngagementStatus.DECOMMISSIONING})
     if current_end > end:
         raise DecommissionCancelled(cid, end, current_end)
     if current_end != end:

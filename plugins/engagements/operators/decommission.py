@@ -109,10 +109,7 @@ class DecommissionMixin(EngagementMixin):
         engagement, config = self.engagement()
         try:
             check_identity(self.community_id, engagement, config)
-            if statuses is None:
-                check_still_ending(engagement, self.end, config.contract.end)
-            else:
-                check_still_ending(engagement, self.end, config.contract.end, statuses=statuses)
+            check_still_ending(engagement, self.end, config.contract.end, statuses=statuses)
         except DecommissionCancelled as exc:
             self.cancel(config, exc)
         except DecommissionRefused as exc:
@@ -346,7 +343,8 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
 
     Users verified by an earlier run are passed to the job as ``SKIP_USERS``, and a hub whose
     archives are all verified gets no job at all. Success here means the job exited 0; only
-    ``verify_backup`` says whether the archives are complete.
+    ``verify_backup`` says whether the archives are complete. The cluster is the community's
+    own: ``kubernetes_conn_id`` defaults to ``kubernetes_<community_id>`` (a kubeconfig).
     """
 
     template_fields: Sequence[str] = (
@@ -370,7 +368,6 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.kubernetes_conn_id = kubernetes_conn_id
-        """The community's own cluster; default ``kubernetes_<community_id>`` (a kubeconfig)."""
         self.aws_conn_id = aws_conn_id
         self.image = image
         self.command = command
