@@ -65,6 +65,7 @@ def test_fan_out_reads_the_store_once_for_200_communities(tmp_path, example_conf
             {"community_id": f"community-{i:03d}", "contract.start": start}
         )
         local.upsert_engagement(config.community_id, config.name, config.to_dict(), status="Active")
+    local.upsert_engagement("gone", "Gone", example_config.to_dict(), status="Decommissioned")
     counting = CountingStore(local)
     op = make(SelectCheckinOperator, counting, tmp_path, community_id="", quarter="")
     ctx = context()

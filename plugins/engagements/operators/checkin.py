@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class SelectCheckinOperator(_EngagementOperator):
     """Which Active engagements are due a check-in this quarter: the fan-out's input.
 
-    A community is skipped, with the reason logged and pushed as the ``skipped`` XCom, when its
-    engagement is not Active or started less than a month ago.
+    An Active community whose engagement started less than a month ago is skipped, with the
+    reason logged and pushed as the ``skipped`` XCom; so is a community named by hand whose
+    engagement is not Active.
     """
 
     template_fields: Sequence[str] = ("community_id", "quarter")
@@ -41,6 +42,7 @@ class SelectCheckinOperator(_EngagementOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from engagements.checkin import Quarter, select_for_checkin
         from engagements.milestones import CHECKIN_HELD
+        from engagements.store.base import EngagementStatus
 
         today = run_date(context)
         try:
@@ -48,7 +50,10 @@ class SelectCheckinOperator(_EngagementOperator):
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         roster = read_roster(self.store, self.settings, self.community_id or None)
-        due, skipped = select_for_checkin([e for e, _ in roster.engagements], today)
+        engagements = [e for e, _ in roster.engagements]
+        if not self.community_id:  # a scheduled run is about the Active ones only
+            engagements = [e for e in engagements if e.status is EngagementStatus.ACTIVE]
+        due, skipped = select_for_checkin(engagements, today)
         skipped |= roster.broken
         configs = {e.community_id: c for e, c in roster.engagements}
         for community_id, reason in sorted(skipped.items()):
