@@ -39,11 +39,11 @@ from airflow.sdk import DAG, Param, XComArg, task_group
 from engagements.dagkit import DEFAULT_ARGS, Tag
 from engagements.operators.costs import (
     CostAlertOperator,
-    CostEntrySensor,
     MonthlyCostOperator,
     SelectCostWatchOperator,
     WriteStatementOperator,
 )
+from engagements.sensors.costs import CostEntrySensor
 
 with DAG(
     dag_id="engagement_cost_watch",

@@ -44,7 +44,8 @@ from engagements.operators.checkin import (
     RecordCheckinFollowUpsOperator,
     SelectCheckinOperator,
 )
-from engagements.operators.costs import PeriodicMilestoneSensor, RecordPeriodicMilestoneOperator
+from engagements.operators.milestone import ConfirmMilestoneOperator
+from engagements.sensors.milestone import MilestoneSensor
 
 with DAG(
     dag_id="engagement_quarterly_checkin",
@@ -82,13 +83,13 @@ with DAG(
             shared_account=shared_account,
         )
         with TaskGroup("checkin_held", tooltip="Quarterly check-in meeting held") as held:
-            wait = PeriodicMilestoneSensor(
+            wait = MilestoneSensor(
                 task_id="wait",
                 community_id=community_id,
                 milestone=milestone,
                 doc_md="Waits for the check-in meeting. Record it after the meeting.",
             )
-            wait >> RecordPeriodicMilestoneOperator(
+            wait >> ConfirmMilestoneOperator(
                 task_id="record", community_id=community_id, milestone=milestone
             )
         outcome = CheckinOutcomeOperator(

@@ -14,11 +14,11 @@ from airflow.sdk import PokeReturnValue
 from engagements.costs import Month, record_cost_entry, recorded_costs
 from engagements.operators.costs import (
     CostAlertOperator,
-    CostEntrySensor,
     MonthlyCostOperator,
     SelectCostWatchOperator,
     WriteStatementOperator,
 )
+from engagements.sensors.costs import CostEntrySensor
 from engagements.settings import Settings
 from engagements.store.local import LocalStore
 

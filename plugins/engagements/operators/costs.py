@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, PokeReturnValue
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.operators.engagement import EngagementMixin, _EngagementOperator
-from engagements.operators.milestone import ConfirmMilestoneOperator
-from engagements.sensors.milestone import MilestoneSensor
 from engagements.store.base import EngagementStatus
 
 if TYPE_CHECKING:
@@ -185,69 +183,6 @@ class SelectCostWatchOperator(_EngagementOperator):
         context["ti"].xcom_push(key="month", value=str(month))
         log.info("Watching the %s costs of %d engagement(s)", month, len(selected))
         return selected
-
-
-class PeriodicMilestoneSensor(MilestoneSensor):
-    """A :class:`MilestoneSensor` whose milestone key is a per-run value (``checkin_held_2027q2``).
-
-    Its overdue notice names the DAG and task that wait, so the instructions fit this DAG.
-    """
-
-    template_fields: Sequence[str] = ("community_id", "milestone")
-
-    def _notify_overdue(self, title: str, due: dt.date, days: int) -> None:
-        from engagements.hooks.smtp import EmailDeliveryError
-        from engagements.milestones import get_milestone
-
-        _, config = self.engagement()
-        try:
-            self.send(
-                "milestone-overdue",
-                config,
-                key=f"overdue:{self.milestone}",
-                extra={
-                    "milestone": title,
-                    "milestone_key": self.milestone,
-                    "due": due,
-                    "days_overdue": days,
-                    "how": get_milestone(self.milestone).how,
-                    "task_id": self.task_id,
-                    "dag_id": self.dag_id,
-                },
-            )
-        except EmailDeliveryError as exc:
-            log.warning("Overdue notice not sent, will try again at the next poke: %s", exc)
-
-
-class RecordPeriodicMilestoneOperator(ConfirmMilestoneOperator):
-    """Record the per-run milestone if its wait was marked success in the UI."""
-
-    template_fields: Sequence[str] = ("community_id", "milestone")
-
-
-class CostEntrySensor(PeriodicMilestoneSensor):
-    """Wait for an engineer to record the month's cost, for providers without a billing API.
-
-    For any other provider it is done at the first poke. The milestone is planned with its
-    deadline at the first poke, and an overdue notice goes to support once.
-    """
-
-    template_fields: Sequence[str] = ("community_id", "milestone", "month")
-
-    def __init__(self, *, month: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.month = month
-
-    def poke(self, context: Context) -> PokeReturnValue | bool:
-        from engagements.costs import ENTRY_PROVIDERS, Month, cost_entry_due
-
-        _, config = self.engagement()
-        if config.cloud.provider not in ENTRY_PROVIDERS:
-            return PokeReturnValue(is_done=True, xcom_value={"needed": False})
-        if self.store.get_milestone(self.community_id, self.milestone) is None:
-            due = cost_entry_due(Month.parse(self.month))
-            self.store.plan_milestone(self.community_id, self.milestone, due)
-        return super().poke(context)
 
 
 class MonthlyCostOperator(CostSourceMixin, _MonthOperator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engagements.operators.engagement import _EngagementOperator
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 
 class ConfirmMilestoneOperator(_EngagementOperator):
     """Make sure the store shows the milestone done once its sensor has let the run through."""
+
+    template_fields: Sequence[str] = ("community_id", "milestone")
 
     def __init__(self, *, milestone: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

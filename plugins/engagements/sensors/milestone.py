@@ -40,7 +40,7 @@ class MilestoneSensor(EngagementMixin, BaseSensorOperator):
     success in the UI (the following ``ConfirmMilestoneOperator`` then records it).
     """
 
-    template_fields: Sequence[str] = ("community_id",)
+    template_fields: Sequence[str] = ("community_id", "milestone")
     ui_color = "#fde9c4"
 
     def __init__(
@@ -87,8 +87,9 @@ class MilestoneSensor(EngagementMixin, BaseSensorOperator):
         return False
 
     def _notify_overdue(self, title: str, due: dt.date, days: int) -> None:
-        """Email once; a failed notice is retried at the next poke instead of failing the wait."""
+        """Email once, naming this DAG's waiting task; a failed notice is retried next poke."""
         from engagements.hooks.smtp import EmailDeliveryError
+        from engagements.milestones import get_milestone
 
         _, config = self.engagement()
         try:
@@ -101,6 +102,9 @@ class MilestoneSensor(EngagementMixin, BaseSensorOperator):
                     "milestone_key": self.milestone,
                     "due": due,
                     "days_overdue": days,
+                    "how": get_milestone(self.milestone).how,
+                    "task_id": self.task_id,
+                    "dag_id": self.dag_id,
                 },
             )
         except EmailDeliveryError as exc:
