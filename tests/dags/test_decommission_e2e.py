@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.decommission.conftest import run_archive_script, upload_written
+from tests.decommission.conftest import kept_logger_levels, run_archive_script, upload_written
 from tests.renewal.responder import FormResponder, SeenForm
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +77,11 @@ class PodRunner:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Store, AWS, clusters, repository and homes of two communities ending on END."""
+    with kept_logger_levels():  # before the Kubernetes client's import lowers urllib3's
+        yield from _world(tmp_path_factory)
+
+
+def _world(tmp_path_factory):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from moto import mock_aws
 

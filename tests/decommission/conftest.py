@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +24,24 @@ EXAMPLE = PROJECT_ROOT / "include" / "communities" / "openscience.yaml"
 ARCHIVE_DATE = dt.date(2027, 12, 1)
 FAKE_AWS_CLI = Path(__file__).with_name("fake_aws_cli.py")
 REGION = "us-west-2"
+
+
+@pytest.fixture(autouse=True)
+def kubernetes_client_logging():
+    """Building Kubernetes models makes the kubernetes client set the ``urllib3`` and
+    ``client`` loggers to WARNING for the whole process; put them back for the next tests."""
+    with kept_logger_levels():
+        yield
+
+
+@contextlib.contextmanager
+def kept_logger_levels(names: tuple[str, ...] = ("urllib3", "client")):
+    levels = {name: logging.getLogger(name).level for name in names}
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
