@@ -11,6 +11,8 @@ import sys
 import pytest
 import yaml
 
+from engagements.messages.emails import email_kinds
+
 
 @pytest.fixture
 def run(tmp_path):
@@ -105,17 +107,7 @@ def test_status_shows_due_and_overdue(run, tmp_path, example_path):
     assert "2026-11-27" in row
 
 
-@pytest.mark.parametrize(
-    "template",
-    [
-        "welcome",
-        "rollout-invitation",
-        "onboarding",
-        "signoff-problems",
-        "premium-tier",
-        "milestone-overdue",
-    ],
-)
+@pytest.mark.parametrize("template", email_kinds())
 def test_render_email(run, example_path, template):
     result = run("render-email", template, str(example_path))
     assert result.returncode == 0, result.stderr

@@ -117,10 +117,8 @@ def cmd_milestone_mark(args: argparse.Namespace) -> int:
 
 def cmd_render_email(args: argparse.Namespace) -> int:
     from engagements.messages.emails import EmailKind, format_email_for_terminal, render_email
-    from engagements.milestones import ONBOARDING_MILESTONES
-    from engagements.onboarding import premium_reason, signoff_problems
+    from engagements.messages.previews import preview_extra
     from engagements.settings import load_settings
-    from engagements.store.base import Engagement, EngagementStatus
 
     try:
         kind = EmailKind(args.template)
@@ -133,34 +131,7 @@ def cmd_render_email(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    extra: dict = {}
-    if kind is EmailKind.SIGNOFF_PROBLEMS:
-        unsigned = Engagement(config.community_id, config.name, EngagementStatus.CLOSED_WON, {})
-        extra["problems"] = signoff_problems(config, unsigned)
-    elif kind is EmailKind.PREMIUM_TIER:
-        extra["reason"] = premium_reason(config) or "preview: access not manageable by 2i2c"
-    elif kind is EmailKind.CHECKIN_INVITATION:
-        from engagements.checkin import preview_extra
-
-        extra = preview_extra(config)
-    elif kind is EmailKind.COST_ALERT:
-        from engagements.costs import preview_alert_extra
-
-        extra = preview_alert_extra(config)
-    elif kind is EmailKind.COST_PROJECTION:
-        from engagements.costs import preview_projection_extra
-
-        extra = preview_projection_extra(config)
-    elif kind is EmailKind.MILESTONE_OVERDUE:
-        first = ONBOARDING_MILESTONES[0]
-        due = first.due(config)
-        extra.update(
-            milestone=first.title,
-            milestone_key=first.key,
-            due=due,
-            days_overdue=max(0, (dt.datetime.now(dt.UTC).date() - due).days),
-        )
-    email = render_email(kind, config, load_settings(), extra=extra)
+    email = render_email(kind, config, load_settings(), extra=preview_extra(kind, config))
     print(format_email_for_terminal(email))
     return 0
 

@@ -21,6 +21,7 @@ from engagements.messages.emails import (
     render_email,
     template_environment,
 )
+from engagements.messages.previews import preview_extra
 from engagements.settings import Settings
 
 PROBLEMS = [
@@ -43,7 +44,8 @@ EXTRA: dict[EmailKind, dict] = {
 
 
 def render(kind: EmailKind, config: CommunityConfig, settings: Settings, **kw) -> RenderedEmail:
-    return render_email(kind, config, settings, extra=kw.pop("extra", EXTRA.get(kind)), **kw)
+    default = EXTRA[kind] if kind in EXTRA else preview_extra(kind, config)
+    return render_email(kind, config, settings, extra=kw.pop("extra", default), **kw)
 
 
 def plain(rendered: RenderedEmail) -> str:
@@ -63,6 +65,12 @@ def test_kinds_are_the_runbook_emails():
         "signoff-problems",
         "premium-tier",
         "milestone-overdue",
+        "checkin-invitation",
+        "cost-alert",
+        "cost-projection",
+        "renewal-opened",
+        "decommission-notice",
+        "decommission-cancelled",
     )
     assert parse_kind("onboarding") is EmailKind.ONBOARDING
 

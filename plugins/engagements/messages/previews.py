@@ -1,0 +1,110 @@
+"""Sample context for every email kind, so any template can be previewed from a config alone.
+
+``engagements render-email`` prints these; the email tests render every kind with them. The
+values are derived from the config (its contract dates, hubs, milestones), never invented
+figures presented as real: cost and check-in previews come from their own modules' samples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from engagements.config import CommunityConfig
+from engagements.messages.emails import EmailKind
+
+
+def _signoff(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.onboarding import signoff_problems
+    from engagements.store.base import Engagement, EngagementStatus
+
+    unsigned = Engagement(config.community_id, config.name, EngagementStatus.CLOSED_WON, {})
+    return {"problems": signoff_problems(config, unsigned)}
+
+
+def _premium(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.onboarding import premium_reason
+
+    return {"reason": premium_reason(config) or "preview: access not manageable by 2i2c"}
+
+
+def _overdue(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.milestones import ONBOARDING_MILESTONES
+
+    first = ONBOARDING_MILESTONES[0]
+    due = first.due(config)
+    return {
+        "milestone": first.title,
+        "milestone_key": first.key,
+        "due": due,
+        "days_overdue": max(0, (dt.datetime.now(dt.UTC).date() - due).days),
+        "how": first.how,
+    }
+
+
+def _checkin(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.checkin import preview_extra
+
+    return preview_extra(config)
+
+
+def _cost_alert(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.costs import preview_alert_extra
+
+    return preview_alert_extra(config)
+
+
+def _cost_projection(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.costs import preview_projection_extra
+
+    return preview_projection_extra(config)
+
+
+def _decommission_notice(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.decommission import (
+        NoticeStage,
+        archive_bucket,
+        archive_key,
+        expiry_date,
+        hubs_with_homes,
+        removal_deadline,
+    )
+
+    end = config.contract.end
+    return {
+        "stage": NoticeStage.BEFORE_END.value,
+        "end_date": end,
+        "removal_by": removal_deadline(end),
+        "backups": [
+            {
+                "hub": hub,
+                "location": f"s3://{archive_bucket(config.cluster_name, hub)}/"
+                + archive_key("<username>", end),
+                "expires_on": expiry_date(end),
+            }
+            for hub in hubs_with_homes(config)
+        ],
+    }
+
+
+def _decommission_cancelled(config: CommunityConfig) -> dict[str, Any]:
+    return {"end_date": config.contract.end}
+
+
+PREVIEWS: dict[EmailKind, Callable[[CommunityConfig], dict[str, Any]]] = {
+    EmailKind.SIGNOFF_PROBLEMS: _signoff,
+    EmailKind.PREMIUM_TIER: _premium,
+    EmailKind.MILESTONE_OVERDUE: _overdue,
+    EmailKind.CHECKIN_INVITATION: _checkin,
+    EmailKind.COST_ALERT: _cost_alert,
+    EmailKind.COST_PROJECTION: _cost_projection,
+    EmailKind.DECOMMISSION_NOTICE: _decommission_notice,
+    EmailKind.DECOMMISSION_CANCELLED: _decommission_cancelled,
+}
+
+
+def preview_extra(kind: EmailKind, config: CommunityConfig) -> dict[str, Any]:
+    """The ``extra`` a preview of this kind renders with (empty when the kind needs none)."""
+    build = PREVIEWS.get(kind)
+    return build(config) if build else {}
