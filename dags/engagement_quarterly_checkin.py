@@ -14,7 +14,8 @@ monthly active users, image-support hours used of the 4 per quarter, open follow
 milestones still open, days to the contract's end), writes it as Markdown and HTML in the
 artifacts folder, emails the representatives proposing the meeting (once per quarter) →
 `checkin_held` waits for the meeting → `checkin_outcome` form → `record_follow_up_issues`
-(one per request).
+(one per request) → `open_follow_up_issues` (in the infrastructure repository when
+`github_default` and `engagements_infra_repo` are set; otherwise they stay in the store).
 
 **Milestone waited on**: `checkin_held_<YYYY>q<N>` (reschedule-mode sensor, due 30 days into
 the quarter, one overdue notice to support). Record it with `engagements milestone mark
@@ -24,7 +25,7 @@ the quarter, one overdue notice to support). Record it with `engagements milesto
 users seen in Grafana), on the Required actions page.
 
 **Connections**: `smtp_default` (email), `airtable_default` (store; else the embedded SQLite
-store), `aws_default` (Cost Explorer) and `google_cloud_default` (BigQuery billing export);
+store), `github_default` (follow-up issues), `aws_default` (Cost Explorer) and `google_cloud_default` (BigQuery billing export);
 without a cost connection the report says there are no figures. **Variables**:
 `engagements_checkin_scheduling_link`, `engagements_gcp_billing_table`/`_project`,
 `engagements_aws_cluster_tag`, `engagements_aws_shared_accounts`. Support hours are
@@ -44,6 +45,7 @@ from engagements.operators.checkin import (
     RecordCheckinFollowUpsOperator,
     SelectCheckinOperator,
 )
+from engagements.operators.github import OpenFollowUpIssuesOperator
 from engagements.operators.milestone import ConfirmMilestoneOperator
 from engagements.sensors.milestone import MilestoneSensor
 
@@ -98,6 +100,9 @@ with DAG(
         follow_ups = RecordCheckinFollowUpsOperator(
             task_id="record_follow_up_issues", community_id=community_id, quarter=quarter
         )
-        chain(report, held, outcome, follow_ups)
+        issues = OpenFollowUpIssuesOperator(
+            task_id="open_follow_up_issues", community_id=community_id
+        )
+        chain(report, held, outcome, follow_ups, issues)
 
     select >> checkin.expand_kwargs(select.output)
