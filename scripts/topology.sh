@@ -303,7 +303,8 @@ as_service_user() { # command...: exec'd as the service user (no extra process i
 service_dir() { # folder: created, owned by the service user, reachable by it
   mkdir -p "$1"
   if ((EUID == 0)); then
-    chown "$SERVICE_UID:$SERVICE_GID" "$1"
+    # Recursively: the user may have another uid than when the data was created.
+    chown -R "$SERVICE_UID:$SERVICE_GID" "$1"
     chmod 700 "$1"
     as_service_user test -w "$1" ||
       die "user $SERVICE_USER cannot reach $1: make its parent folders traversable (chmod o+x) or set ENGAGEMENTS_TOPOLOGY_DIR to a folder it can reach"
