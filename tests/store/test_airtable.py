@@ -381,9 +381,11 @@ def test_token_never_appears_in_errors_or_logs(
 ) -> None:
     # Airflow's logging configuration, applied by earlier tests in the same process, may have
     # disabled or detached the client's loggers; reattach them so that this test sees them.
+    # (The Kubernetes client also lowers urllib3's level on import.)
     for name in ("urllib3", "urllib3.connectionpool", "pyairtable"):
         monkeypatch.setattr(logging.getLogger(name), "disabled", False)
         monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+        caplog.set_level(logging.DEBUG, logger=name)
     caplog.set_level(logging.DEBUG)
     store = store_for(fake_airtable, timeout=(1.0, 0.2), retries=1)
     wrong = AirtableStore.from_credentials(
