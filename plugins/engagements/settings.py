@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,10 +56,10 @@ class Settings:
         return Path(self.store_path or Path(_default_home()) / "engagements.sqlite")
 
 
-def load_settings(*, use_variables: bool = False) -> Settings:
-    """Resolve every setting; ``use_variables`` is set by tasks running inside Airflow."""
+def resolve_settings(cls: type[T], *, use_variables: bool = False) -> T:
+    """Fill a settings dataclass: Variable ``engagements_<name>``, then the environment."""
     values: dict[str, str] = {}
-    for f in fields(Settings):
+    for f in fields(cls):
         value = None
         if use_variables:
             from airflow.sdk import Variable
@@ -66,4 +69,9 @@ def load_settings(*, use_variables: bool = False) -> Settings:
             value = os.environ.get(f"ENGAGEMENTS_{f.name.upper()}")
         if value is not None:
             values[f.name] = value
-    return Settings(**values)
+    return cls(**values)
+
+
+def load_settings(*, use_variables: bool = False) -> Settings:
+    """Resolve every setting; ``use_variables`` is set by tasks running inside Airflow."""
+    return resolve_settings(Settings, use_variables=use_variables)

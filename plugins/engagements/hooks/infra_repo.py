@@ -21,12 +21,12 @@ import logging
 import os
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from engagements.settings import _default_home
+from engagements.settings import _default_home, resolve_settings
 
 if TYPE_CHECKING:
     from github.PullRequest import PullRequest
@@ -81,18 +81,7 @@ class DeploymentSettings:
 
 def load_deployment_settings(*, use_variables: bool = False) -> DeploymentSettings:
     """Resolve every deployment setting; ``use_variables`` is set by tasks running in Airflow."""
-    values: dict[str, str] = {}
-    for f in fields(DeploymentSettings):
-        value = None
-        if use_variables:
-            from airflow.sdk import Variable
-
-            value = Variable.get(f"engagements_{f.name}", default=None)
-        if value is None:
-            value = os.environ.get(f"ENGAGEMENTS_{f.name.upper()}")
-        if value is not None:
-            values[f.name] = value
-    return DeploymentSettings(**values)
+    return resolve_settings(DeploymentSettings, use_variables=use_variables)
 
 
 class InfraRepositoryError(RuntimeError):
