@@ -25,8 +25,9 @@ the quarter, one overdue notice to support). Record it with `engagements milesto
 users seen in Grafana), on the Required actions page.
 
 **Connections**: `smtp_default` (email), `airtable_default` (store; else the embedded SQLite
-store), `github_default` (follow-up issues), `aws_default` (Cost Explorer) and `google_cloud_default` (BigQuery billing export);
-without a cost connection the report says there are no figures. **Variables**:
+store), `github_default` (follow-up issues), `aws_default` (Cost Explorer) and
+`google_cloud_default` (BigQuery billing export); without a cost connection the report says
+there are no figures. **Variables**:
 `engagements_checkin_scheduling_link`, `engagements_gcp_billing_table`/`_project`,
 `engagements_aws_cluster_tag`, `engagements_aws_shared_accounts`. Support hours are
 recorded with `engagements support-hours add <community_id> <hours> --note ...`.

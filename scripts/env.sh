@@ -27,6 +27,9 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_API_PO
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}"
 export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:-8794}"
 export ENGAGEMENTS_OUTBOX_PORT="${ENGAGEMENTS_OUTBOX_PORT:-8025}"
+# The embedded store has no rate limit: a recorded milestone is noticed within 30 s locally
+# (production keeps the sensors' default of 2 hours, see README "Scaling").
+export ENGAGEMENTS_POKE_INTERVAL="${ENGAGEMENTS_POKE_INTERVAL:-30}"
 
 # The engagements package (see plugins/engagements/settings.py for the other ENGAGEMENTS_*).
 export ENGAGEMENTS_ARTIFACTS_DIR="$ENGAGEMENTS_ROOT/artifacts"
