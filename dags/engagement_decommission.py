@@ -19,8 +19,11 @@ job per hub: `s3://<bucket>/<user>/archive-<date>.tar.gz`) → `verify_backup` (
 volume against archives: count, sizes, MD5; a manifest per bucket; **any gap fails the run and
 nothing is removed**) → `approve_teardown` → `open_teardown_pr`
 (removes `config/clusters/<cluster>/` and the terraform/eksctl inputs; lists the OAuth/CILogon
-clients to delete; the community's GitHub repositories are left to it) → `destroy_cluster` →
-`verify_cluster_gone` (EKS through the amazon provider) → `record_decommissioned` (decommission
+clients to delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
+(waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
+branch `decommission-<cluster>`, merged into main by `git merge` in the local repository) →
+`destroy_cluster` → `verify_cluster_gone` (EKS through the amazon provider, GKE through the
+google provider) → `record_decommissioned` (decommission
 date, backup location and expiry; status Decommissioned) → `wait_until_two_weeks_after_end` →
 `notice_after_removal` (where the backup is and until when).
 
@@ -31,11 +34,12 @@ re-runs resume (each step is keyed in the store's action log: no second notice, 
 are not archived again).
 
 **Human-in-the-loop form**: `approve_teardown` (Required actions), showing the backup manifest.
-**Milestones**: none; the approval is the human step.
+**Milestones**: none; the approval and the merge of the teardown change are the human steps.
 
 **Connections**: `smtp_default`, `airtable_default` (store), `aws_default` (archive buckets, EKS
 check), `kubernetes_<community_id>` (the community's cluster, for the archive job),
-`kubernetes_default` (the tooling cluster, for the destroy job), `github_default` with the
+`kubernetes_default` (the tooling cluster, for the destroy job), `google_cloud_default` (GKE
+check), `github_default` with the
 Variable `engagements_infra_repo` (else the local git repository). A step whose connection is
 missing skips and logs its plan; nothing is reported done that was not done.
 """
@@ -62,6 +66,7 @@ from engagements.operators.decommission import (
     VerifyClusterGoneOperator,
 )
 from engagements.renewal import DECOMMISSION_DAG_ID
+from engagements.sensors.github import PullRequestMergedSensor
 
 
 def wait_for_day(task_id: str, days_from_end: int) -> DateTimeSensor:
@@ -103,6 +108,10 @@ with DAG(
     )
     approve = TeardownApprovalOperator(task_id="approve_teardown")
     pull_request = OpenTeardownPullRequestOperator(task_id="open_teardown_pr")
+    # The teardown is a reviewed change: nothing is destroyed before it is merged.
+    merged = PullRequestMergedSensor(
+        task_id="teardown_pr_merged", branch="decommission-{{ params['community_id'] }}"
+    )
     destroy = DestroyClusterOperator(task_id="destroy_cluster")
     # Also runs after a skipped destroy job: the provider says whether the cluster is gone.
     gone = VerifyClusterGoneOperator(
@@ -114,6 +123,6 @@ with DAG(
 
     chain(start, wait_before, notice_before, wait_end, notice_end, buckets, archive, verify)
     chain(buckets, verify)
-    chain(verify, approve, pull_request, destroy, gone)
+    chain(verify, approve, pull_request, merged, destroy, gone)
     chain(pull_request, gone)
     chain(gone, recorded, wait_after, notice_after)

@@ -5,11 +5,14 @@ and EKS, and the local git infrastructure repository holding the community's ren
 deployment. There is no Kubernetes cluster here, so the pods stand in as follows: the archive
 pod runs its real script with ``sh`` against a folder of home directories (only ``aws`` is a
 stand-in writing to moto), and the destroy pod deletes the EKS cluster as ``eksctl`` would.
-The approval form is answered through the function behind ``PATCH .../hitlDetails``.
+The approval form is answered through the function behind ``PATCH .../hitlDetails``, and
+the teardown branch is merged with ``git merge`` while ``teardown_pr_merged`` waits, as an
+engineer would after reviewing it.
 
 Scenario: the first run of ``openscience`` archives, but one upload is cut short: the backup
 is not verified, the run fails, nothing is removed. The re-run resumes: no notice twice, only
-the unverified home archived again, then approval, teardown change, destroy, EKS check, the
+the unverified home archived again, then approval, teardown change, its merge, destroy, EKS
+check, the
 final record and the last notice. ``renewedsci`` is renewed while its approval form waits:
 the run is cancelled before any removal and the community is told.
 """
@@ -21,6 +24,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,7 @@ END = TODAY - dt.timedelta(days=20)
 """A past end: every date wait (end-14, end, end+14) is already over."""
 EXPIRES = TODAY + dt.timedelta(days=90)
 LOGICAL_DATE = dt.datetime.combine(TODAY, dt.time(3), tzinfo=dt.UTC)
+MERGE_WAIT = "teardown_pr_merged"
 HOMES = {
     "staging": {"ada": "staging notes"},
     "prod": {"ada": "analysis " * 2000, "grace": "notes " * 3000, "_shared": "shared data"},
@@ -205,14 +210,61 @@ def approve(world):
     return answer
 
 
+class Merger(threading.Thread):
+    """Merges the teardown branch into main once ``teardown_pr_merged`` waits for it."""
+
+    def __init__(self, repo: Path, community_id: str) -> None:
+        super().__init__(daemon=True)
+        self.repo = repo
+        self.branch = f"decommission-{community_id}"
+        self.stop = threading.Event()
+        self.merged: list[str] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        from airflow import settings
+        from airflow.models.taskinstance import TaskInstance
+
+        while not self.stop.is_set() and not self.merged:
+            with settings.Session() as session:
+                waiting = (
+                    session.query(TaskInstance.task_id)
+                    .filter(
+                        TaskInstance.dag_id == DAG_ID,
+                        TaskInstance.task_id == MERGE_WAIT,
+                        TaskInstance.state == "up_for_reschedule",
+                    )
+                    .first()
+                )
+            if waiting is not None:
+                merged = subprocess.run(
+                    ["git", "-C", str(self.repo), "-c", "user.name=Engineer",
+                     "-c", "user.email=eng@2i2c.org", "merge", "--no-ff",
+                     "-m", f"Merge {self.branch}", self.branch],
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if merged.returncode:
+                    self.errors.append(merged.stderr)
+                self.merged.append(self.branch)
+            self.stop.wait(0.5)
+
+
 def run_dag(dag, world, community_id: str, hour: int):
-    with FormResponder(DAG_ID, {"approve_teardown": approve(world)}) as responder:
-        run = dag().test(
-            logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
-            run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
-            run_conf={"community_id": community_id, "end_date": END.isoformat()},
-        )
+    merger = Merger(world["repo"], community_id)
+    merger.start()
+    try:
+        with FormResponder(DAG_ID, {"approve_teardown": approve(world)}) as responder:
+            run = dag().test(
+                logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
+                run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
+                run_conf={"community_id": community_id, "end_date": END.isoformat()},
+            )
+    finally:
+        merger.stop.set()
+        merger.join(10)
     assert not responder.errors, responder.errors
+    assert not merger.errors, merger.errors
+    world.setdefault("merged", []).extend(merger.merged)
     return run, responder.seen
 
 
@@ -277,6 +329,7 @@ def test_unverified_backup_stops_the_run_before_any_removal(first_attempt, world
         "verify_backup": "failed",
         "approve_teardown": "upstream_failed",
         "open_teardown_pr": "upstream_failed",
+        "teardown_pr_merged": "upstream_failed",
         "destroy_cluster": "upstream_failed",
         "record_decommissioned": "upstream_failed",
     }.items() <= states(run).items()
@@ -358,6 +411,20 @@ def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, 
     ).stdout.split()
     assert not [f for f in files if "openscience" in f]
     assert "config/clusters/renewedsci/cluster.yaml" in files
+    # Destroyed only after the reviewed change was merged into main.
+    assert world["merged"] == ["decommission-openscience"]
+    assert states(second_attempt["run"])["teardown_pr_merged"] == "success"
+    ancestor = subprocess.run(
+        ["git", "-C", str(world["repo"]), "merge-base", "--is-ancestor",
+         "decommission-openscience", "main"],
+        check=False,
+    )  # fmt: skip
+    assert ancestor.returncode == 0
+    main_files = subprocess.run(
+        ["git", "-C", str(world["repo"]), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert not [f for f in main_files if "openscience" in f]
     destroyed = [env for name, env in second_attempt["pods"] if name == "destroy-openscience"]
     assert destroyed == [{"CLUSTER": "openscience", "PROVIDER": "aws"}]
     eks = boto3.client("eks", region_name=REGION)
@@ -412,12 +479,14 @@ def test_renewal_while_the_approval_waits_cancels_before_any_delete(
         "verify_backup": "success",
         "approve_teardown": "skipped",
         "open_teardown_pr": "skipped",
+        "teardown_pr_merged": "skipped",
         "destroy_cluster": "skipped",
         "verify_cluster_gone": "skipped",
         "record_decommissioned": "skipped",
         "notice_after_removal": "skipped",
     }.items() <= states(run).items()
     assert "decommission-renewedsci" not in branches(world)
+    assert "decommission-renewedsci" not in world["merged"]
     eks = boto3.client("eks", region_name=REGION)
     assert eks.describe_cluster(name="renewedsci")["cluster"]["status"] == "ACTIVE"
     store = world["store"]

@@ -475,3 +475,74 @@ def test_cluster_check_without_aws_connection_skips_with_the_command(ending):
     record(ending, "teardown-pr", {"branch": "decommission-openscience"})
     with pytest.raises(AirflowSkipException, match="aws eks describe-cluster --name openscience"):
         make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+
+
+GCP = {
+    "cloud.provider": "gcp",
+    "cloud.region": "us-central1",
+    "cloud.zone": "us-central1-b",
+    "cloud.account": "openscience-project",
+}
+
+
+@pytest.fixture
+def gke(ending, config, monkeypatch):
+    """The community on GKE, torn down as far as the change; GKEHook.get_cluster stubbed."""
+    from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
+
+    data = config.with_decisions(GCP).to_dict()
+    data["contract"]["end"] = END.isoformat()
+    ending.upsert_engagement(
+        "openscience", config.name, data, status=EngagementStatus.DECOMMISSIONING
+    )
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    asked: list[dict[str, Any]] = []
+    found: list[Any] = []
+
+    def get_cluster(self, name, project_id, **kwargs):
+        from google.api_core.exceptions import NotFound
+
+        asked.append({"name": name, "project_id": project_id, "location": self.location})
+        if not found:
+            raise NotFound(f"cluster {name} not found")
+        return found[0]
+
+    monkeypatch.setattr(GKEHook, "get_cluster", get_cluster)
+    return {"asked": asked, "found": found}
+
+
+def test_gke_cluster_gone_is_verified_through_the_google_provider(ending, gke, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", '{"conn_type": "google_cloud_platform"}'
+    )
+    gone = make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert gone["provider"] == "gcp gke"
+    assert (gone["project"], gone["location"]) == ("openscience-project", "us-central1-b")
+    assert gke["asked"] == [
+        {"name": "openscience", "project_id": "openscience-project", "location": "us-central1-b"}
+    ]
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is not None
+
+
+def test_gke_cluster_still_there_fails_and_nothing_is_recorded(ending, gke, monkeypatch):
+    from google.cloud.container_v1 import Cluster
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", '{"conn_type": "google_cloud_platform"}'
+    )
+    gke["found"].append(Cluster(name="openscience", status=Cluster.Status.STOPPING))
+    with pytest.raises(
+        AirflowFailException, match=r"GKE cluster openscience in .* still exists \(status STOPPING"
+    ):
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+
+
+def test_gke_check_without_google_connection_skips_with_the_command(ending, gke, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", raising=False)
+    with pytest.raises(
+        AirflowSkipException, match="gcloud container clusters describe openscience"
+    ):
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert gke["asked"] == []

@@ -83,6 +83,36 @@ def test_local_branch_waits_until_an_engineer_merges_it(store, local_infra):
     }
 
 
+def test_a_named_branch_is_waited_on_instead_of_the_recorded_change(store, local_infra):
+    from engagements.hooks.infra_repo import LocalGitInfraRepository
+
+    LocalGitInfraRepository(local_infra).propose_change(
+        "decommission-openscience", {"README.md": "teardown\n"}, "Tear down openscience", ""
+    )
+    sensor = PullRequestMergedSensor(
+        task_id="teardown_pr_merged",
+        community_id="openscience",
+        branch="decommission-{{ params['community_id'] }}",
+    )
+    assert "branch" in sensor.template_fields
+    sensor.branch = "decommission-openscience"  # as rendered from the run's params
+    sensor.store = store  # nothing recorded for the onboarding: the branch alone is waited on
+    assert sensor.poke({}) is False
+    subprocess.run(
+        ["git", "-C", str(local_infra), "-c", "user.name=Eng", "-c", "user.email=e@2i2c.org",
+         "merge", "-q", "--no-ff", "-m", "Merge", "decommission-openscience"],
+        check=True,
+    )  # fmt: skip
+    result = sensor.poke({})
+    assert isinstance(result, PokeReturnValue)
+    assert result.is_done
+    assert result.xcom_value == {
+        "branch": "decommission-openscience",
+        "url_or_path": None,
+        "number": None,
+    }
+
+
 def test_pull_request_waits_until_merged_on_github(store, fake_github):
     proposal = propose(store)
     sensor = make(PullRequestMergedSensor, store)

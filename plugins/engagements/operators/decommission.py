@@ -746,15 +746,23 @@ class DestroyClusterOperator(_TeardownOperator):
 
 
 class VerifyClusterGoneOperator(_DecommissionOperator):
-    """Ask the cloud provider whether the cluster still exists (EKS through the amazon provider).
+    """Ask the cloud provider whether the cluster still exists: EKS through the amazon
+    provider, GKE through the google provider.
 
     The cluster still there fails the run: the engagement is not recorded as decommissioned.
     Without the connection, or for a provider not checked here, it skips with the reason.
     """
 
-    def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str = "aws_default",
+        gcp_conn_id: str = "google_cloud_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
+        self.gcp_conn_id = gcp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.config import CloudProvider
@@ -763,29 +771,49 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
         if self.action("approval") is None or self.action("teardown-pr") is None:
             raise AirflowSkipException("the teardown did not happen in this decommission")
         cluster, region = config.cluster_name, config.cloud.region
-        if config.cloud.provider is not CloudProvider.AWS:
+        provider = config.cloud.provider
+        if provider is CloudProvider.AWS:
+            if not connection_exists(self.aws_conn_id):
+                raise AirflowSkipException(
+                    f"skipped: no AWS connection {self.aws_conn_id!r} configured — verify by "
+                    f"hand: aws eks describe-cluster --name {cluster} --region {region} (must "
+                    "say ResourceNotFoundException)"
+                )
+            kind, where = "EKS", region
+            status = self._eks_status(cluster, region)
+            detail = {"provider": "aws eks", "cluster": cluster, "region": region}
+        elif provider is CloudProvider.GCP:
+            location = config.cloud.zone or region
+            project = config.cloud.account
+            if not connection_exists(self.gcp_conn_id):
+                raise AirflowSkipException(
+                    f"skipped: no Google Cloud connection {self.gcp_conn_id!r} configured — "
+                    f"verify by hand: gcloud container clusters describe {cluster} "
+                    f"--location {location} --project {project} (must say NOT_FOUND)"
+                )
+            kind, where = "GKE", f"{project}/{location}"
+            status = self._gke_status(cluster, project, location)
+            detail = {
+                "provider": "gcp gke",
+                "cluster": cluster,
+                "project": project,
+                "location": location,
+            }
+        else:
             raise AirflowSkipException(
-                f"skipped: no provider check for {config.cloud.provider.value} clusters in this "
+                f"skipped: no provider check for {provider.value} clusters in this "
                 f"version — verify by hand that cluster {cluster} in {region} is gone"
             )
-        if not connection_exists(self.aws_conn_id):
-            raise AirflowSkipException(
-                f"skipped: no AWS connection {self.aws_conn_id!r} configured — verify by hand: "
-                f"aws eks describe-cluster --name {cluster} --region {region} (must say "
-                "ResourceNotFoundException)"
-            )
-        status = self._eks_status(cluster, region)
         if status is not None:
             destroyed = self.action("destroy") is not None
             raise AirflowFailException(
-                f"EKS cluster {cluster} in {region} still exists (status {status}); the destroy "
-                f"step {'ran' if destroyed else 'was skipped: run its plan by hand'}. Nothing is "
-                "recorded as decommissioned; clear this task once the cluster is gone."
+                f"{kind} cluster {cluster} in {where} still exists (status {status}); the "
+                f"destroy step {'ran' if destroyed else 'was skipped: run its plan by hand'}. "
+                "Nothing is recorded as decommissioned; clear this task once the cluster is gone."
             )
-        detail = {"provider": "aws eks", "cluster": cluster, "region": region}
         detail["checked_at"] = dt.datetime.now(dt.UTC).isoformat()
         self.record("cluster-gone", "verification", detail)
-        log.info("EKS reports no cluster %s in %s", cluster, region)
+        log.info("%s reports no cluster %s in %s", kind, cluster, where)
         return detail
 
     def _eks_status(self, cluster: str, region: str) -> str | None:
@@ -796,6 +824,18 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             return client.describe_cluster(name=cluster)["cluster"]["status"]
         except client.exceptions.ResourceNotFoundException:
             return None
+
+    def _gke_status(self, cluster: str, project: str | None, location: str) -> str | None:
+        from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
+        from google.api_core.exceptions import NotFound
+
+        hook = GKEHook(gcp_conn_id=self.gcp_conn_id, location=location)
+        try:
+            found = hook.get_cluster(name=cluster, project_id=project)
+        except NotFound:
+            return None
+        status = getattr(found, "status", None)
+        return getattr(status, "name", None) or str(status)
 
 
 class RecordDecommissionedOperator(_DecommissionOperator):

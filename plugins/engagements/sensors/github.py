@@ -54,7 +54,16 @@ class PullRequestMergedSensor(_GitHubSensor):
     into main by an engineer (``git merge``). A pull request closed without merging fails the
     wait: a reviewer turned the change down, and clearing ``open_pull_request`` proposes it
     again.
+
+    ``branch`` (templated) waits on that branch instead of the onboarding's recorded change:
+    the decommission waits so on its teardown change (``decommission-<cluster>``).
     """
+
+    template_fields: Sequence[str] = ("community_id", "branch")
+
+    def __init__(self, *, branch: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.branch = branch
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import (
@@ -64,7 +73,12 @@ class PullRequestMergedSensor(_GitHubSensor):
         )
         from engagements.operators.github import recorded_change
 
-        change = recorded_change(self.store, self.community_id)
+        if self.branch:
+            change: dict[str, Any] = {"branch": self.branch}
+            clear = "the task that proposed it"
+        else:
+            change = recorded_change(self.store, self.community_id)
+            clear = "open_pull_request"
         branch = change["branch"]
         repo = get_infra_repository(
             load_deployment_settings(use_variables=True), github_conn_id=self.github_conn_id
@@ -86,7 +100,7 @@ class PullRequestMergedSensor(_GitHubSensor):
                 if state is ChangeState.CLOSED
                 else "Its branch is gone; "
             )
-            + "clear open_pull_request to propose it again."
+            + f"clear {clear} to propose it again."
         )
 
 
