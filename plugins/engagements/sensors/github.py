@@ -7,16 +7,14 @@ lets the run through just the same.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
-from engagements.sensors.milestone import DEFAULT_POKE_INTERVAL, DEFAULT_TIMEOUT
+from engagements.sensors.milestone import EngagementSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,27 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class _GitHubSensor(EngagementMixin, BaseSensorOperator):
-    template_fields: Sequence[str] = ("community_id",)
+class _GitHubSensor(EngagementSensor):
     ui_color = "#fde9c4"
 
-    def __init__(
-        self,
-        *,
-        community_id: str = COMMUNITY_FROM_PARAMS,
-        github_conn_id: str = "github_default",
-        smtp_conn_id: str = "smtp_default",
-        poke_interval: float = DEFAULT_POKE_INTERVAL,
-        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
-        mode: str = "reschedule",
-        **kwargs: Any,
-    ) -> None:
-        if isinstance(timeout, dt.timedelta):
-            timeout = timeout.total_seconds()
-        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
-        self.community_id = community_id
+    def __init__(self, *, github_conn_id: str = "github_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.github_conn_id = github_conn_id
-        self.smtp_conn_id = smtp_conn_id
 
 
 class PullRequestMergedSensor(_GitHubSensor):

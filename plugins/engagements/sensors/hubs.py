@@ -7,11 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
-from engagements.sensors.milestone import DEFAULT_POKE_INTERVAL
+from engagements.sensors.milestone import EngagementSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -35,7 +34,7 @@ def check_hub(url: str, timeout: float) -> tuple[bool, str]:
     return response.status_code == 200, f"HTTP {response.status_code} {response.reason}".strip()
 
 
-class HubHealthSensor(EngagementMixin, BaseSensorOperator):
+class HubHealthSensor(EngagementSensor):
     """Poll ``/hub/health`` of each hub in the proposed change until all answer 200.
 
     The hubs (name and domain) are those ``open_pull_request`` recorded from cluster.yaml. The
@@ -51,20 +50,12 @@ class HubHealthSensor(EngagementMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
-        community_id: str = COMMUNITY_FROM_PARAMS,
-        smtp_conn_id: str = "smtp_default",
         health_url: str = HEALTH_URL,
         request_timeout: float = 10.0,
-        poke_interval: float = DEFAULT_POKE_INTERVAL,
         timeout: float | dt.timedelta = dt.timedelta(days=3),
-        mode: str = "reschedule",
         **kwargs: Any,
     ) -> None:
-        if isinstance(timeout, dt.timedelta):
-            timeout = timeout.total_seconds()
-        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
-        self.community_id = community_id
-        self.smtp_conn_id = smtp_conn_id
+        super().__init__(timeout=timeout, **kwargs)
         self.health_url = health_url
         self.request_timeout = request_timeout
         self.last_checks: dict[str, tuple[str, str]] = {}

@@ -32,21 +32,14 @@ DEFAULT_TIMEOUT = dt.timedelta(days=90)
 """Generous hard limit: the sensor fails only if a milestone is three months late."""
 
 
-class MilestoneSensor(EngagementMixin, BaseSensorOperator):
-    """Wait until a milestone is recorded done in the store; nag once when it is overdue.
+class EngagementSensor(EngagementMixin, BaseSensorOperator):
+    """A reschedule-mode sensor on one engagement: holds no worker slot between pokes."""
 
-    Reschedule mode: between pokes the task holds no worker slot. An engineer records the
-    milestone in the store (Airtable), with ``engagements milestone mark``, or marks this task
-    success in the UI (the following ``ConfirmMilestoneOperator`` then records it).
-    """
-
-    template_fields: Sequence[str] = ("community_id", "milestone")
-    ui_color = "#fde9c4"
+    template_fields: Sequence[str] = ("community_id",)
 
     def __init__(
         self,
         *,
-        milestone: str,
         community_id: str = COMMUNITY_FROM_PARAMS,
         smtp_conn_id: str = "smtp_default",
         poke_interval: float = DEFAULT_POKE_INTERVAL,
@@ -57,9 +50,24 @@ class MilestoneSensor(EngagementMixin, BaseSensorOperator):
         if isinstance(timeout, dt.timedelta):
             timeout = timeout.total_seconds()
         super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
-        self.milestone = milestone
         self.community_id = community_id
         self.smtp_conn_id = smtp_conn_id
+
+
+class MilestoneSensor(EngagementSensor):
+    """Wait until a milestone is recorded done in the store; nag once when it is overdue.
+
+    Reschedule mode: between pokes the task holds no worker slot. An engineer records the
+    milestone in the store (Airtable), with ``engagements milestone mark``, or marks this task
+    success in the UI (the following ``ConfirmMilestoneOperator`` then records it).
+    """
+
+    template_fields: Sequence[str] = ("community_id", "milestone")
+    ui_color = "#fde9c4"
+
+    def __init__(self, *, milestone: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.milestone = milestone
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.milestones import get_milestone
