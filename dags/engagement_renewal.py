@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, chain
 
 from engagements.config import COMMUNITY_ID_PATTERN
@@ -45,6 +44,7 @@ from engagements.operators.renewal import (
     RenewalDecisionOperator,
     RenewalModeOperator,
 )
+from engagements.operators.runs import StartDagRunOperator
 from engagements.renewal import DECOMMISSION_DAG_ID, RENEWAL_DAG_ID
 
 with DAG(
@@ -71,10 +71,9 @@ with DAG(
         task_id="choose_mode", one_task_id="open_renewal", scan_task_id="find_due"
     )
     due = DueRenewalsOperator(task_id="find_due")
-    start = TriggerDagRunOperator.partial(
+    start = StartDagRunOperator.partial(
         task_id="start_decision_runs",
         trigger_dag_id=RENEWAL_DAG_ID,
-        skip_when_already_exists=True,
         map_index_template="{{ task.conf['community_id'] }}",
     ).expand_kwargs(due.output)
 
@@ -87,12 +86,11 @@ with DAG(
     )
     renewed = ApplyRenewalOperator(task_id="apply_renewal", decision_task_id="renewal_decided")
     handed_over = HandOverOperator(task_id="hand_over", decision_task_id="renewal_decided")
-    decommission = TriggerDagRunOperator(
+    decommission = StartDagRunOperator(
         task_id="trigger_decommission",
         trigger_dag_id=DECOMMISSION_DAG_ID,
         conf=handed_over.output,
         trigger_run_id="{{ ti.xcom_pull(task_ids='hand_over', key='run_id') }}",
-        skip_when_already_exists=True,
     )
 
     chain(mode, [due, opened])

@@ -50,7 +50,7 @@ def measure(code: str, arg: str, runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     dags = ROOT / "dags"
     print(f"median of {args.runs} fresh processes each")

@@ -1,0 +1,62 @@
+"""Starting another run: what the task hands to Airflow's task runner, and what it refuses."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import DagRunTriggerException
+
+from engagements.operators.runs import StartDagRunOperator, StartedRunLink
+
+
+class RecordingTI:
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def start(run_id: str, conf: dict | None = None) -> tuple[DagRunTriggerException, RecordingTI]:
+    ti = RecordingTI()
+    op = StartDagRunOperator(
+        task_id="trigger_decommission",
+        trigger_dag_id="engagement_decommission",
+        trigger_run_id=run_id,
+        conf=conf,
+    )
+    with pytest.raises(DagRunTriggerException) as raised:
+        op.execute({"ti": ti})
+    return raised.value, ti
+
+
+def test_asks_for_the_run_with_its_fixed_id_and_conf():
+    conf = {"community_id": "endsci", "end_date": "2027-01-31"}
+    request, _ = start("decommission__endsci__2027-01-31", conf)
+    assert request.trigger_dag_id == "engagement_decommission"
+    assert request.dag_run_id == "decommission__endsci__2027-01-31"
+    assert request.conf == conf
+    assert request.logical_date == request.run_after
+
+
+def test_a_run_that_already_exists_is_skipped_never_reset_or_waited_for():
+    request, _ = start("decommission__endsci__2027-01-31")
+    assert request.skip_when_already_exists is True
+    assert request.reset_dag_run is False
+    assert request.wait_for_completion is False
+    assert request.conf == {}
+
+
+def test_stores_the_link_to_the_started_run():
+    _, ti = start("decommission__endsci__2027-01-31")
+    url = ti.xcom[StartedRunLink().xcom_key]
+    assert url.endswith("/dags/engagement_decommission/runs/decommission__endsci__2027-01-31")
+
+
+def test_an_empty_run_id_is_refused_before_anything_starts():
+    op = StartDagRunOperator(
+        task_id="trigger_decommission", trigger_dag_id="engagement_decommission", trigger_run_id=""
+    )
+    ti = RecordingTI()
+    with pytest.raises(ValueError, match="run id to start is empty"):
+        op.execute({"ti": ti})
+    assert ti.xcom == {}
