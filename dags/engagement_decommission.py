@@ -23,9 +23,11 @@ clients to delete; the community's GitHub repositories are left to it) → `tear
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
 branch `decommission-<cluster>`, merged into main by `git merge` in the local repository) →
 `destroy_cluster` → `verify_cluster_gone` (EKS through the amazon provider, GKE through the
-google provider) → `record_decommissioned` (decommission
-date, backup location and expiry; status Decommissioned) → `wait_until_two_weeks_after_end` →
-`notice_after_removal` (where the backup is and until when).
+google provider, Azure and Jetstream2 through the cncf-kubernetes provider: the cluster's API
+server must be unreachable on three attempts 30 s apart; any answer means it is still there) →
+`record_decommissioned` (decommission date, backup location and expiry; status
+Decommissioned) → `wait_until_two_weeks_after_end` → `notice_after_removal` (where the backup
+is and until when).
 
 **Guards**: every step re-reads the store; a renewal recorded meanwhile (the contract end moved)
 cancels the run before anything is removed, and tells the community if it had been notified;
@@ -37,9 +39,9 @@ are not archived again).
 **Milestones**: none; the approval and the merge of the teardown change are the human steps.
 
 **Connections**: `smtp_default`, `airtable_default` (store), `aws_default` (archive buckets, EKS
-check), `kubernetes_<community_id>` (the community's cluster, for the archive job),
-`kubernetes_default` (the tooling cluster, for the destroy job), `google_cloud_default` (GKE
-check), `github_default` with the
+check), `kubernetes_<community_id>` (the community's cluster: the archive job, and the removal
+check on Azure and Jetstream2), `kubernetes_default` (the tooling cluster, for the destroy job),
+`google_cloud_default` (GKE check), `github_default` with the
 Variable `engagements_infra_repo` (else the local git repository). A step whose connection is
 missing skips and logs its plan; nothing is reported done that was not done.
 """

@@ -546,3 +546,123 @@ def test_gke_check_without_google_connection_skips_with_the_command(ending, gke,
     ):
         make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
     assert gke["asked"] == []
+
+
+KUBECONFIG_CLOUDS = {
+    "azure": {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"},
+    "jetstream2": {"cloud.provider": "jetstream2", "cloud.region": "IU", "cloud.account": "CIS23"},
+}
+
+
+@pytest.fixture(params=sorted(KUBECONFIG_CLOUDS))
+def kubeconfig_cluster(request, ending, config):
+    """The community on a cluster reached by kubeconfig, torn down as far as the change."""
+    data = config.with_decisions(KUBECONFIG_CLOUDS[request.param]).to_dict()
+    data["contract"]["end"] = END.isoformat()
+    ending.upsert_engagement(
+        "openscience", config.name, data, status=EngagementStatus.DECOMMISSIONING
+    )
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    return request.param
+
+
+def check_gone(store, **kwargs):
+    return make(
+        VerifyClusterGoneOperator, store, unreachable_checks=3, check_interval=0, **kwargs
+    ).execute(CONTEXT)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections to it are refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def api(monkeypatch):
+    from tests.kubernetes_api import KubernetesApi, connection
+
+    server = KubernetesApi()
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(server.url))
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(("status", "answer"), [(200, "lists 1 node"), (401, "401 Unauthorized")])
+def test_kubeconfig_cluster_answering_is_still_there(
+    ending, kubeconfig_cluster, api, status, answer
+):
+    api.status = status
+    with pytest.raises(
+        AirflowFailException, match=rf"Kubernetes cluster openscience in .* still exists .*{answer}"
+    ):
+        check_gone(ending)
+    assert len(api.requests) == 1
+    assert api.requests[0]["authorization"] == "Bearer k8s-token"
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+
+
+def test_kubeconfig_cluster_refusing_connections_every_time_is_gone(
+    ending, kubeconfig_cluster, monkeypatch
+):
+    from tests.kubernetes_api import connection
+
+    server = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(server))
+    gone = check_gone(ending)
+    assert gone["provider"] == f"{kubeconfig_cluster} kubernetes"
+    assert (gone["connection"], gone["server"]) == ("kubernetes_openscience", server)
+    assert len(gone["unreachable"]) == 3
+    assert all("refused" in line for line in gone["unreachable"])
+    recorded = ending.get_action("openscience", "decommission:cluster-gone:2027-11-30")
+    assert recorded.detail["unreachable"] == gone["unreachable"]
+    assert "k8s-token" not in str(recorded.detail)
+
+
+def test_kubeconfig_cluster_whose_name_no_longer_resolves_is_gone(
+    ending, kubeconfig_cluster, monkeypatch
+):
+    from tests.kubernetes_api import connection
+
+    server = "https://openscience-dns-a1b2c3.hcp.eastus.azmk8s.invalid:443"
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(server))
+    gone = check_gone(ending)
+    assert gone["server"] == server
+    assert all("resolve" in line for line in gone["unreachable"]), gone["unreachable"]
+
+
+def test_kubeconfig_cluster_unreachable_only_for_a_moment_is_still_there(
+    ending, kubeconfig_cluster, monkeypatch
+):
+    """A network blip is not a removal: the API answering on a later attempt fails the check."""
+    import engagements.operators.decommission as module
+    from tests.kubernetes_api import KubernetesApi, connection
+
+    port = closed_port()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(f"http://127.0.0.1:{port}")
+    )
+    started: list[KubernetesApi] = []
+    monkeypatch.setattr(
+        module.time, "sleep", lambda seconds: started or started.append(KubernetesApi(port))
+    )
+    try:
+        with pytest.raises(AirflowFailException, match=r"still exists .*lists 1 node"):
+            check_gone(ending)
+    finally:
+        for server in started:
+            server.close()
+    assert len(started[0].requests) == 1
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+
+
+def test_kubeconfig_check_without_connection_skips_with_the_command(
+    ending, kubeconfig_cluster, monkeypatch
+):
+    monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", raising=False)
+    with pytest.raises(AirflowSkipException, match=r"'kubernetes_openscience'.*kubectl get nodes"):
+        check_gone(ending)

@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import pytest
@@ -28,6 +26,7 @@ from engagements.operators.provision import (
     verification_connection,
 )
 from engagements.store.local import LocalStore
+from tests.kubernetes_api import KubernetesApi, connection
 
 GCP = {
     "cloud.provider": "gcp",
@@ -251,58 +250,9 @@ def test_gke_cluster_is_verified_through_the_google_provider(store, example_conf
     assert asked[-1] == "projects/openscience-project/locations/us-central1-b/clusters/openscience"
 
 
-class KubernetesApi:
-    """``GET /api/v1/nodes`` of a Kubernetes API server on loopback."""
-
-    def __init__(self) -> None:
-        self.ready = False
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                condition = {"type": "Ready", "status": "True" if api.ready else "False"}
-                body = {
-                    "kind": "NodeList",
-                    "apiVersion": "v1",
-                    "metadata": {"resourceVersion": "1"},
-                    "items": [
-                        {
-                            "metadata": {"name": "core-1"},
-                            "status": {"conditions": [condition]},
-                        }
-                    ],
-                }
-                data = json.dumps(body).encode() if self.path.startswith("/api/v1/nodes") else b""
-                self.send_response(200 if data else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def kubeconfig(self) -> dict:
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
-            "users": [{"name": "u", "user": {"token": "k8s-token"}}],
-            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
-            "current-context": "ctx",
-        }
-
-
 def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config, monkeypatch):
     api = KubernetesApi()
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config": api.kubeconfig()}}
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(api.url))
     record_change(store, plan_of(example_config, AZURE))
     op = make(VerifyClusterOperator, store)
     try:
@@ -311,8 +261,7 @@ def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config
         api.ready = True
         detail = op.execute({})
     finally:
-        api.server.shutdown()
-        api.server.server_close()
+        api.close()
     assert (detail["via"], detail["nodes"], detail["ready_nodes"]) == ("kubeconfig", 1, 1)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -746,11 +747,16 @@ class DestroyClusterOperator(_TeardownOperator):
 
 
 class VerifyClusterGoneOperator(_DecommissionOperator):
-    """Ask the cloud provider whether the cluster still exists: EKS through the amazon
-    provider, GKE through the google provider.
+    """Ask whether the cluster still exists: EKS through the amazon provider, GKE through the
+    google provider, and the kubeconfig clusters (Azure, Jetstream2) through the cncf-kubernetes
+    provider, by calling their Kubernetes API.
 
+    Those last have no cloud API here, so the evidence is the API server itself: gone means
+    its name no longer resolves or nothing accepts connections on it, on every one of
+    ``unreachable_checks`` attempts ``check_interval`` seconds apart (one bad moment of the
+    network is not a removal). Any answer, even 401 or a TLS handshake, means it is still there.
     The cluster still there fails the run: the engagement is not recorded as decommissioned.
-    Without the connection, or for a provider not checked here, it skips with the reason.
+    Without the connection it skips with the command to check by hand.
     """
 
     def __init__(
@@ -758,11 +764,17 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
         *,
         aws_conn_id: str = "aws_default",
         gcp_conn_id: str = "google_cloud_default",
+        kubernetes_conn_id: str | None = None,
+        unreachable_checks: int = 3,
+        check_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
         self.gcp_conn_id = gcp_conn_id
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.unreachable_checks = unreachable_checks
+        self.check_interval = check_interval
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.config import CloudProvider
@@ -800,14 +812,20 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
                 "location": location,
             }
         else:
-            raise AirflowSkipException(
-                f"skipped: no provider check for {provider.value} clusters in this "
-                f"version — verify by hand that cluster {cluster} in {region} is gone"
-            )
+            conn_id = self.kubernetes_conn_id or f"kubernetes_{self.community_id}"
+            if not connection_exists(conn_id):
+                raise AirflowSkipException(
+                    f"skipped: no kubernetes connection/kubeconfig {conn_id!r} configured — "
+                    f"verify by hand with the cluster's kubeconfig: kubectl get nodes (must "
+                    f"fail to reach the API server of {cluster})"
+                )
+            kind, where = "Kubernetes", region
+            status, detail = self._kubernetes_status(conn_id)
+            detail = {"provider": f"{provider.value} kubernetes", "cluster": cluster, **detail}
         if status is not None:
             destroyed = self.action("destroy") is not None
             raise AirflowFailException(
-                f"{kind} cluster {cluster} in {where} still exists (status {status}); the "
+                f"{kind} cluster {cluster} in {where} still exists ({status}); the "
                 f"destroy step {'ran' if destroyed else 'was skipped: run its plan by hand'}. "
                 "Nothing is recorded as decommissioned; clear this task once the cluster is gone."
             )
@@ -821,9 +839,34 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
 
         client = EksHook(aws_conn_id=self.aws_conn_id, region_name=region).conn
         try:
-            return client.describe_cluster(name=cluster)["cluster"]["status"]
+            return f"status {client.describe_cluster(name=cluster)['cluster']['status']}"
         except client.exceptions.ResourceNotFoundException:
             return None
+
+    def _kubernetes_status(self, conn_id: str) -> tuple[str | None, dict[str, Any]]:
+        """(what the API server answered, or None when it never could; the evidence)."""
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+        client = KubernetesHook(conn_id=conn_id).core_v1_client
+        server = client.api_client.configuration.host
+        failures: list[str] = []
+        for attempt in range(self.unreachable_checks):
+            if attempt:
+                time.sleep(self.check_interval)
+            try:
+                nodes = client.list_node(_request_timeout=(10, 30)).items
+            except ApiException as exc:
+                return f"API server {server} answers: {exc.status} {exc.reason}", {}
+            except MaxRetryError as exc:
+                if not isinstance(exc.reason, ConnectTimeoutError):
+                    return f"API server {server} answers: {exc.reason}", {}
+                failures.append(f"{dt.datetime.now(dt.UTC):%H:%M:%S}: {exc.reason}")
+                log.info("Attempt %d: %s unreachable: %s", attempt + 1, server, exc.reason)
+            else:
+                return f"API server {server} lists {len(nodes)} node(s)", {}
+        return None, {"connection": conn_id, "server": server, "unreachable": failures}
 
     def _gke_status(self, cluster: str, project: str | None, location: str) -> str | None:
         from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
@@ -835,7 +878,7 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
         except NotFound:
             return None
         status = getattr(found, "status", None)
-        return getattr(status, "name", None) or str(status)
+        return f"status {getattr(status, 'name', None) or status}"
 
 
 class RecordDecommissionedOperator(_DecommissionOperator):
