@@ -16,12 +16,13 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.dags.e2e import cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -30,16 +31,6 @@ RUN = dt.datetime(2027, 4, 1, 6, tzinfo=dt.UTC)
 OUTCOME_FORM = r"checkin\.checkin_outcome"
 DUE = ("openscience", "nocost")
 CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engagements.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
 
 
 class MeetingClerk(threading.Thread):
@@ -102,22 +93,6 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def outbox(tmp_path_factory, env):
-    from engagements.outbox import OutboxServer
-
-    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-            yield server
-
-
-@pytest.fixture(scope="module")
 def cost_explorer(env):
     """October 2026 to March 2027 for openscience's account, in one answer."""
     import requests
@@ -168,19 +143,8 @@ def seeded(env):
 
 
 @pytest.fixture(scope="module")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="module")
 def dag(env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{DAG_ID}.py"))
-    assert not bag.import_errors
-    return bag.dags[DAG_ID]
+    return parse_dag(DAG_ID)
 
 
 @pytest.fixture(scope="module")

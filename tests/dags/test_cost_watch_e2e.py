@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from engagements.costs import Month
+from tests.dags.e2e import cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -48,16 +48,6 @@ CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-res
 def invoice(month: Month) -> str:
     """The billing export's invoice.month: YYYYMM."""
     return f"{month.year}{month.month:02d}"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engagements.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
 
 
 class CostClerk(threading.Thread):
@@ -117,22 +107,6 @@ def env(tmp_path_factory):
             mp.setenv(name, value)
         mp.setattr(settings, "DAGS_FOLDER", str(dags))  # what the dags-folder bundle reads
         yield home
-
-
-@pytest.fixture(scope="module")
-def outbox(tmp_path_factory, env):
-    from engagements.outbox import OutboxServer
-
-    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-            yield server
 
 
 @pytest.fixture(scope="module")
@@ -207,19 +181,8 @@ def seeded(env):
 
 
 @pytest.fixture(scope="module")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="module")
 def dag(env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{DAG_ID}.py"))
-    assert not bag.import_errors
-    return bag.dags[DAG_ID]
+    return parse_dag(DAG_ID)
 
 
 @pytest.fixture(scope="module")

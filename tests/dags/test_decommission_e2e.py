@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import subprocess
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dags.e2e import parse_dag, states
 from tests.decommission.conftest import kept_logger_levels, run_archive_script, upload_written
 from tests.renewal.responder import FormResponder, SeenForm
 
@@ -150,45 +150,6 @@ def _world(tmp_path_factory):
         yield {"store": store, "repo": repo.path, "runner": runner}
 
 
-@pytest.fixture(scope="module")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="module")
-def outbox(tmp_path_factory):
-    from engagements.outbox import OutboxServer
-
-    with OutboxServer(tmp_path_factory.mktemp("decommission-outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-            yield server
-
-
-@pytest.fixture(scope="module")
-def dag():
-    """Parses the DAG file again for each run: in-process runs of one DAG object carry a
-    run's params into the next run's tasks, which separate worker processes never do."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    def parse():
-        bag = DagBag(
-            os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "engagement_decommission.py")
-        )
-        assert not bag.import_errors
-        return bag.dags[DAG_ID]
-
-    return parse
-
-
 def approve(world):
     """The approver types the community id; for renewedsci, BD records the renewal first."""
 
@@ -249,12 +210,12 @@ class Merger(threading.Thread):
             self.stop.wait(0.5)
 
 
-def run_dag(dag, world, community_id: str, hour: int):
+def run_dag(world, community_id: str, hour: int):
     merger = Merger(world["repo"], community_id)
     merger.start()
     try:
         with FormResponder(DAG_ID, {"approve_teardown": approve(world)}) as responder:
-            run = dag().test(
+            run = parse_dag(DAG_ID).test(
                 logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
                 run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
                 run_conf={"community_id": community_id, "end_date": END.isoformat()},
@@ -268,7 +229,7 @@ def run_dag(dag, world, community_id: str, hour: int):
     return run, responder.seen
 
 
-def rerun_whole_run(dag, world, run):
+def rerun_whole_run(world, run):
     """What "Clear" on the failed run does: every task runs again, in the same run."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
@@ -277,11 +238,7 @@ def rerun_whole_run(dag, world, run):
         stored = session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run.run_id).one()
         stored.state = "running"
         session.commit()
-    return run_dag(dag, world, "openscience", 0)
-
-
-def states(run) -> dict[str, str | None]:
-    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run_dag(world, "openscience", 0)
 
 
 def mails(outbox, community_id: str, kind: str) -> list:
@@ -302,17 +259,17 @@ def branches(world) -> str:
 
 
 @pytest.fixture(scope="module")
-def first_attempt(world, airflow_db, outbox, dag):
+def first_attempt(world, airflow_db, outbox):
     world["runner"].cut_short = {f"grace/archive-{TODAY}.tar.gz"}
-    run, seen = run_dag(dag, world, "openscience", 0)
+    run, seen = run_dag(world, "openscience", 0)
     world["runner"].cut_short = set()
     return {"run": run, "seen": seen, "pods": list(world["runner"].started)}
 
 
 @pytest.fixture(scope="module")
-def second_attempt(first_attempt, world, dag):
+def second_attempt(first_attempt, world):
     before = len(world["runner"].started)
-    run, seen = rerun_whole_run(dag, world, first_attempt["run"])
+    run, seen = rerun_whole_run(world, first_attempt["run"])
     return {"run": run, "seen": seen, "pods": world["runner"].started[before:]}
 
 
@@ -467,12 +424,10 @@ def test_the_store_records_the_end(second_attempt, world):
     }
 
 
-def test_renewal_while_the_approval_waits_cancels_before_any_delete(
-    second_attempt, world, dag, outbox
-):
+def test_renewal_while_the_approval_waits_cancels_before_any_delete(second_attempt, world, outbox):
     import boto3
 
-    run, seen = run_dag(dag, world, "renewedsci", 5)
+    run, seen = run_dag(world, "renewedsci", 5)
     assert run.state == "success"  # cancelled is not failed: the community stays
     assert [f.subject for f in seen] == ["Tear down renewedsci?"]
     assert {

@@ -11,10 +11,8 @@ merge`` while ``pull_request_merged`` waits, as an engineer would after reviewin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from engagements.milestones import ONBOARDING_MILESTONES
+from tests.dags.e2e import cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -40,16 +39,6 @@ def infra_repo() -> Path:
 def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["git", "-C", str(infra_repo()), *args], capture_output=True, text=True, check=False
-    )
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engagements.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
 
 
@@ -96,35 +85,8 @@ class MilestoneClerk(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="module")
-def outbox(tmp_path_factory):
-    from engagements.outbox import OutboxServer
-
-    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(conn)
-        yield server
-        del os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
-
-
-@pytest.fixture(scope="module")
 def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    assert not bag.import_errors
-    return bag.dags[DAG_ID]
+    return parse_dag(DAG_ID)
 
 
 @pytest.fixture(scope="module")

@@ -4,58 +4,34 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
-import os
 
 import pytest
+
+from tests.dags.e2e import parse_dag, states
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "engagement_onboarding"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils import db
-
-    from engagements.outbox import OutboxServer
-
-    db.initdb()
-    with OutboxServer(tmp_path_factory.mktemp("outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(conn)
-        bag = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-        yield bag.dags[DAG_ID], server
-        del os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
-
-
-def run(dag, config: dict, hour: int):
+def run(config: dict, hour: int):
     from engagements.params import flatten_config
 
     when = dt.datetime(2026, 11, 26, hour, tzinfo=dt.UTC)
-    return dag.test(logical_date=when, run_after=when, run_conf=flatten_config(config))
+    return parse_dag(DAG_ID).test(
+        logical_date=when, run_after=when, run_conf=flatten_config(config)
+    )
 
 
-def states(run) -> dict[str, str | None]:
-    return {ti.task_id: ti.state for ti in run.get_task_instances()}
-
-
-def test_incomplete_signoff_fails_the_run_and_emails_bd_once(env, example_dict):
+def test_incomplete_signoff_fails_the_run_and_emails_bd_once(airflow_db, outbox, example_dict):
     from engagements.store import get_store
 
-    dag, outbox = env
     config = copy.deepcopy(example_dict)
     config["community_id"] = "unsigned"
     config["answers"]["data"] = None
     get_store().upsert_engagement("unsigned", config["name"], config)  # BD has signed nothing
 
-    first = run(dag, config, 1)
+    first = run(config, 1)
     assert first.state == "failed"
     found = states(first)
     assert found["bd_signoff_check"] == "failed"
@@ -68,7 +44,7 @@ def test_incomplete_signoff_fails_the_run_and_emails_bd_once(env, example_dict):
     assert "CS&S" in body
     assert "answers.data" in body
 
-    second = run(dag, config, 2)
+    second = run(config, 2)
     assert second.state == "failed"
     again = [
         m for m in outbox.messages() if m["Message-ID"].startswith("<signoff-problems.unsigned.")
@@ -76,10 +52,11 @@ def test_incomplete_signoff_fails_the_run_and_emails_bd_once(env, example_dict):
     assert len(again) == 1, "the same problems are not emailed twice"
 
 
-def test_access_not_managed_by_2i2c_routes_to_premium_and_deploys_nothing(env, example_dict):
+def test_access_not_managed_by_2i2c_routes_to_premium_and_deploys_nothing(
+    airflow_db, outbox, example_dict
+):
     from engagements.store import get_store
 
-    dag, outbox = env
     config = copy.deepcopy(example_dict)
     config["community_id"] = "institutional"
     config["cloud"]["access_managed_by_2i2c"] = False
@@ -93,7 +70,7 @@ def test_access_not_managed_by_2i2c_routes_to_premium_and_deploys_nothing(env, e
         agreement_url="https://airtable.example/agreement.pdf",
     )
 
-    finished = run(dag, config, 3)
+    finished = run(config, 3)
     assert finished.state == "success"
     found = states(finished)
     assert found["premium_tier"] == "success"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
 import pytest
 
+from tests.dags.e2e import parse_dag, states
 from tests.renewal.responder import FormResponder, SeenForm
 
 pytestmark = pytest.mark.e2e
@@ -50,45 +50,6 @@ def store(tmp_path_factory):
         yield store
 
 
-@pytest.fixture(scope="module")
-def airflow_db():
-    from airflow.utils import db
-
-    db.initdb()
-
-
-@pytest.fixture(scope="module")
-def outbox(tmp_path_factory):
-    from engagements.outbox import OutboxServer
-
-    with OutboxServer(tmp_path_factory.mktemp("renewal-outbox")) as server:
-        conn = {
-            "conn_type": "smtp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-            yield server
-
-
-@pytest.fixture(scope="module")
-def dag():
-    """Parses the DAG file again for each run: in-process runs of one DAG object carry a
-    run's params into the next run's tasks, which separate worker processes never do."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    def parse():
-        bag = DagBag(
-            os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "engagement_renewal.py")
-        )
-        assert not bag.import_errors
-        return bag.dags[DAG_ID]
-
-    return parse
-
-
 def decide(form: SeenForm):
     if "renewsci" in form.subject:
         return ["Renewed"], {"new_end": NEW_END.isoformat(), "new_start": None, "note": "signed"}
@@ -103,21 +64,17 @@ def runs_of(dag_id: str) -> dict[str, dict]:
         return {r.run_id: r.conf for r in session.query(DagRun).filter(DagRun.dag_id == dag_id)}
 
 
-def states(run) -> dict[str, str | None]:
-    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+@pytest.fixture(scope="module")
+def scan(store, airflow_db, outbox):
+    return parse_dag(DAG_ID).test(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE)
 
 
 @pytest.fixture(scope="module")
-def scan(store, airflow_db, outbox, dag):
-    return dag().test(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE)
-
-
-@pytest.fixture(scope="module")
-def decisions(scan, store, dag):
+def decisions(scan, store):
     """One decision run per community, as the scan started them (conf from the scan)."""
     with FormResponder(DAG_ID, {"renewal_decided": decide}) as responder:
         runs = {
-            community_id: dag().test(
+            community_id: parse_dag(DAG_ID).test(
                 logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
                 run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
                 run_conf={"community_id": community_id, "contract_end": END.isoformat()},
@@ -187,10 +144,10 @@ def test_bd_is_emailed_once_per_renewal(decisions, outbox):
     assert all(m["To"] == "bd@2i2c.org" for m in opened)
 
 
-def test_next_scan_finds_nothing_new(decisions, dag, store):
+def test_next_scan_finds_nothing_new(decisions, store):
     before = runs_of(DAG_ID)
     later = LOGICAL_DATE + dt.timedelta(days=1)
-    rescan = dag().test(logical_date=later, run_after=later)
+    rescan = parse_dag(DAG_ID).test(logical_date=later, run_after=later)
     assert rescan.state == "success"
     assert set(runs_of(DAG_ID)) - set(before) == {rescan.run_id}
     assert store.get_engagement("farsci").status == "Active"
