@@ -23,8 +23,9 @@ clients to delete; the community's GitHub repositories are left to it) → `tear
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
 branch `decommission-<cluster>`, merged into main by `git merge` in the local repository) →
 `destroy_cluster` → `verify_cluster_gone` (EKS through the amazon provider, GKE through the
-google provider, Azure and Jetstream2 through the cncf-kubernetes provider: the cluster's API
-server must be unreachable on three attempts 30 s apart; any answer means it is still there) →
+google provider, Azure and Jetstream2 through the cncf-kubernetes provider: the API server's
+name must not resolve, or its address must refuse connections, on three attempts 30 s apart;
+any answer means it is still there, and a timeout proves nothing and fails the check) →
 `record_decommissioned` (decommission date, backup location and expiry; status
 Decommissioned) → `wait_until_two_weeks_after_end` → `notice_after_removal` (where the backup
 is and until when).

@@ -666,3 +666,49 @@ def test_kubeconfig_check_without_connection_skips_with_the_command(
     monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", raising=False)
     with pytest.raises(AirflowSkipException, match=r"'kubernetes_openscience'.*kubectl get nodes"):
         check_gone(ending)
+
+
+def test_kubeconfig_cluster_timing_out_is_not_taken_for_gone(
+    ending, kubeconfig_cluster, monkeypatch
+):
+    """A temporary DNS failure (or a firewall's timeout) is not proof of removal."""
+    import socket
+
+    from tests.kubernetes_api import connection
+
+    host = "openscience-dns-a1b2c3.hcp.eastus.azmk8s.example"
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", connection(f"https://{host}:443"))
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name, *args, **kwargs):
+        if name == host:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(AirflowFailException, match=r"cannot tell whether .* is gone"):
+        check_gone(ending)
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+
+
+def test_only_a_missing_name_or_a_refusal_counts_as_removed():
+    import socket
+
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+    from engagements.operators.decommission import _removed_api_server
+
+    def caused(exc: Exception, cause: Exception) -> Exception:
+        exc.__cause__ = cause
+        return exc
+
+    nxdomain = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    again = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert _removed_api_server(caused(NameResolutionError("h", None, nxdomain), nxdomain))
+    assert _removed_api_server(caused(NameResolutionError("h", None, again), again)) is None
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert _removed_api_server(caused(NewConnectionError(None, "refused"), refused))
+    unreachable = OSError(101, "Network is unreachable")
+    assert _removed_api_server(caused(NewConnectionError(None, "net"), unreachable)) is None
+    assert _removed_api_server(ConnectTimeoutError(None, "timed out")) is None
+    assert _removed_api_server(None) is None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -752,9 +753,10 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
     provider, by calling their Kubernetes API.
 
     Those last have no cloud API here, so the evidence is the API server itself: gone means
-    its name no longer resolves or nothing accepts connections on it, on every one of
-    ``unreachable_checks`` attempts ``check_interval`` seconds apart (one bad moment of the
-    network is not a removal). Any answer, even 401 or a TLS handshake, means it is still there.
+    its name does not exist or its address refuses connections, on every one of
+    ``unreachable_checks`` attempts ``check_interval`` seconds apart. Any answer, even 401 or
+    a TLS handshake, means it is still there; a timeout or an unreachable network proves
+    nothing and fails the check, so an engineer looks.
     The cluster still there fails the run: the engagement is not recorded as decommissioned.
     Without the connection it skips with the command to check by hand.
     """
@@ -844,14 +846,18 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             return None
 
     def _kubernetes_status(self, conn_id: str) -> tuple[str | None, dict[str, Any]]:
-        """(what the API server answered, or None when it never could; the evidence)."""
+        """(what the API server answered, or None when it is gone; the evidence).
+
+        Fails when it cannot tell: a timeout, a temporary DNS failure or an unreachable
+        network can be a firewall or the worker's own network, not a removed cluster.
+        """
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+        from urllib3.exceptions import MaxRetryError
 
         client = KubernetesHook(conn_id=conn_id).core_v1_client
         server = client.api_client.configuration.host
-        failures: list[str] = []
+        gone: list[str] = []
         for attempt in range(self.unreachable_checks):
             if attempt:
                 time.sleep(self.check_interval)
@@ -860,13 +866,19 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             except ApiException as exc:
                 return f"API server {server} answers: {exc.status} {exc.reason}", {}
             except MaxRetryError as exc:
-                if not isinstance(exc.reason, ConnectTimeoutError):
-                    return f"API server {server} answers: {exc.reason}", {}
-                failures.append(f"{dt.datetime.now(dt.UTC):%H:%M:%S}: {exc.reason}")
-                log.info("Attempt %d: %s unreachable: %s", attempt + 1, server, exc.reason)
+                evidence = _removed_api_server(exc.reason)
+                if evidence is None:
+                    raise AirflowFailException(
+                        f"cannot tell whether cluster {server} is gone: {exc.reason}. A timeout "
+                        "or an unreachable network is not proof of removal; check from a "
+                        "machine that could reach it before (kubectl get nodes), then clear "
+                        "this task. Nothing is recorded as decommissioned."
+                    ) from None
+                gone.append(f"{dt.datetime.now(dt.UTC):%H:%M:%S}: {evidence}")
+                log.info("Attempt %d: %s: %s", attempt + 1, server, evidence)
             else:
                 return f"API server {server} lists {len(nodes)} node(s)", {}
-        return None, {"connection": conn_id, "server": server, "unreachable": failures}
+        return None, {"connection": conn_id, "server": server, "unreachable": gone}
 
     def _gke_status(self, cluster: str, project: str | None, location: str) -> str | None:
         from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
@@ -879,6 +891,21 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             return None
         status = getattr(found, "status", None)
         return f"status {getattr(status, 'name', None) or status}"
+
+
+def _removed_api_server(reason: Exception | None) -> str | None:
+    """What shows the API server is gone (its name does not exist, or its address refuses
+    connections), or None when the failure proves nothing."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    cause = reason.__cause__ if reason is not None else None
+    if isinstance(reason, NameResolutionError):
+        if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:
+            return "its name does not resolve"
+        return None
+    if isinstance(reason, NewConnectionError) and isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    return None
 
 
 class RecordDecommissionedOperator(_DecommissionOperator):
