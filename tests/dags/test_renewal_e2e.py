@@ -3,10 +3,16 @@
 The embedded store (a file of this module's own), the loopback SMTP outbox, and the decision
 form answered through the function behind the REST API's ``PATCH .../hitlDetails`` while
 ``dag.test()`` waits, so the branch really branches.
+
+Order, enforced by the fixtures: the daily scan starts the decision runs (queued, as the API
+server creates them); a second scan the same day, while those runs have not run yet (the
+engagements are still Active and not opened, so still due), must start nothing; then the
+runs the scan started are executed, with their own run ids and conf.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
@@ -64,35 +70,124 @@ def runs_of(dag_id: str) -> dict[str, dict]:
         return {r.run_id: r.conf for r in session.query(DagRun).filter(DagRun.dag_id == dag_id)}
 
 
+def renewal_runs() -> dict[str, dict]:
+    return {k: v for k, v in runs_of(DAG_ID).items() if k.startswith("renewal__")}
+
+
+def mapped_states(run, task_id: str) -> dict[str, str | None]:
+    """Rendered map index (the community) to state, for the mapped task ``task_id``."""
+    tis = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert all(ti.map_index >= 0 for ti in tis), [(ti.map_index, ti.state) for ti in tis]
+    return {ti.rendered_map_index: ti.state for ti in tis}
+
+
+@contextlib.contextmanager
+def executing_started_run(run_id: str):
+    """Make ``dag.test()`` execute the existing queued run ``run_id`` instead of a new one.
+
+    ``dag.test()`` takes no run id: it builds a manual run id from the logical date and calls
+    ``get_or_create_dagrun``, which deletes any run at that logical date and creates a new
+    one with the conf it is given. Replacing that one call with "take the queued run and
+    start it" (what the scheduler does to a queued run) runs the very run the scan started:
+    its run id, logical date, conf and task instances; the rest of ``dag.test()`` is as is.
+    """
+    from airflow.models import dagrun
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    def start_queued(*, dag, session, **_):
+        run = session.scalar(
+            select(dagrun.DagRun).where(
+                dagrun.DagRun.dag_id == dag.dag_id, dagrun.DagRun.run_id == run_id
+            )
+        )
+        assert run is not None, f"{run_id} was never started"
+        assert run.state == DagRunState.QUEUED, f"{run_id} is {run.state}, not queued"
+        run.dag = dag  # as the scheduler sets it on a run it loads
+        run.set_state(DagRunState.RUNNING)
+        session.commit()
+        return run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dagrun, "get_or_create_dagrun", start_queued)
+        yield
+
+
 @pytest.fixture(scope="module")
 def scan(store, airflow_db, outbox):
     return parse_dag(DAG_ID).test(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE)
 
 
 @pytest.fixture(scope="module")
-def decisions(scan, store):
-    """One decision run per community, as the scan started them (conf from the scan)."""
+def started(scan):
+    """The decision runs the scan started, before anything else can start or change one."""
+    return renewal_runs()
+
+
+@pytest.fixture(scope="module")
+def same_day_rescan(started, store):
+    """The scan again the same day, before the decision runs have run."""
+    later = LOGICAL_DATE + dt.timedelta(hours=1)
+    return parse_dag(DAG_ID).test(logical_date=later, run_after=later)
+
+
+@pytest.fixture(scope="module")
+def decisions(same_day_rescan, started, store):
+    """The decision runs the scan started, executed with their own run ids and conf."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    ids = {conf["community_id"]: run_id for run_id, conf in started.items()}
+    runs = {}
     with FormResponder(DAG_ID, {"renewal_decided": decide}) as responder:
-        runs = {
-            community_id: parse_dag(DAG_ID).test(
-                logical_date=LOGICAL_DATE + dt.timedelta(hours=hour),
-                run_after=LOGICAL_DATE + dt.timedelta(hours=hour),
-                run_conf={"community_id": community_id, "contract_end": END.isoformat()},
-            )
-            for hour, community_id in ((1, "renewsci"), (2, "endsci"))
-        }
+        for community_id in ("renewsci", "endsci"):
+            run_id = ids[community_id]
+            with settings.Session() as session:
+                queued = DagRun.find(dag_id=DAG_ID, run_id=run_id, session=session)[0]
+                logical_date = queued.logical_date
+            with executing_started_run(run_id):
+                runs[community_id] = parse_dag(DAG_ID).test(
+                    logical_date=logical_date, run_after=logical_date
+                )
     assert not responder.errors, responder.errors
     return runs, responder.seen
 
 
-def test_scan_starts_one_decision_run_per_due_engagement(scan):
+def test_scan_starts_one_decision_run_per_due_engagement(scan, started):
     assert scan.state == "success"
     assert states(scan)["open_renewal"] == "skipped"
-    started = {k: v for k, v in runs_of(DAG_ID).items() if k.startswith("renewal__")}
+    assert mapped_states(scan, "start_decision_runs") == {
+        "renewsci": "success",
+        "endsci": "success",
+    }
     assert started == {
         f"renewal__renewsci__{END}": {"community_id": "renewsci", "contract_end": str(END)},
         f"renewal__endsci__{END}": {"community_id": "endsci", "contract_end": str(END)},
     }
+
+
+def test_same_day_rescan_starts_no_second_run(same_day_rescan, started, store):
+    """Still due (Active, renewal not opened), so listed again; the runs exist, so skipped."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    assert same_day_rescan.state == "success"
+    assert {store.get_engagement(c).status for c in ("renewsci", "endsci")} == {"Active"}
+    assert mapped_states(same_day_rescan, "start_decision_runs") == {
+        "renewsci": "skipped",
+        "endsci": "skipped",
+    }
+    assert renewal_runs() == started
+    with settings.Session() as session:
+        runs = DagRun.find(dag_id=DAG_ID, session=session)
+        assert {r.run_id: r.state for r in runs if r.run_id in started} == dict.fromkeys(
+            started, "queued"
+        )
+
+
+def test_decision_runs_are_the_runs_the_scan_started(decisions, started):
+    runs = decisions[0]
+    assert {run.run_id: run.conf for run in runs.values()} == started
 
 
 def test_renewed_path_extends_the_contract_and_never_decommissions(decisions, store, outbox):
@@ -144,10 +239,14 @@ def test_bd_is_emailed_once_per_renewal(decisions, outbox):
     assert all(m["To"] == "bd@2i2c.org" for m in opened)
 
 
-def test_next_scan_finds_nothing_new(decisions, store):
+def test_next_scan_after_the_decisions_finds_nothing_due(decisions, store):
+    """Both renewals are opened (and decided) now, so nothing is due: no mapped start at all."""
     before = runs_of(DAG_ID)
     later = LOGICAL_DATE + dt.timedelta(days=1)
     rescan = parse_dag(DAG_ID).test(logical_date=later, run_after=later)
     assert rescan.state == "success"
     assert set(runs_of(DAG_ID)) - set(before) == {rescan.run_id}
+    # Nothing to expand (find_due listed no engagement): the unmapped placeholder is skipped.
+    starts = [ti for ti in rescan.get_task_instances() if ti.task_id == "start_decision_runs"]
+    assert [(ti.map_index, ti.state) for ti in starts] == [(-1, "skipped")]
     assert store.get_engagement("farsci").status == "Active"
