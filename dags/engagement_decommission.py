@@ -22,10 +22,12 @@ nothing is removed**) → `approve_teardown` → `open_teardown_pr`
 clients to delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
 branch `decommission-<cluster>`, merged into main by `git merge` in the local repository) →
-`destroy_cluster` → `verify_cluster_gone` (EKS through the amazon provider, GKE through the
-google provider, Azure and Jetstream2 through the cncf-kubernetes provider: the API server's
-name must not resolve, or its address must refuse connections, on three attempts 30 s apart;
-any answer means it is still there, and a timeout proves nothing and fails the check) →
+`destroy_cluster` (checks the change is merged, then runs the tooling image on the commit the
+change started from, the last one holding the cluster's inputs) → `verify_cluster_gone` (EKS
+through the amazon provider, GKE through the google provider, Azure and Jetstream2 through the
+cncf-kubernetes provider: the API server's name must not resolve, or its address must refuse
+connections, on three attempts 30 s apart; any answer means it is still there, and a timeout
+proves nothing and fails the check) →
 `record_decommissioned` (decommission date, backup location and expiry; status
 Decommissioned) → `wait_until_two_weeks_after_end` → `notice_after_removal` (where the backup
 is and until when).

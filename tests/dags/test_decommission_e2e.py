@@ -58,12 +58,23 @@ class PodRunner:
         self.started: list[tuple[str, dict[str, str]]] = []
         self.cut_short: set[str] = set()
         """Object keys whose upload is cut short (an archive job killed mid-upload)."""
+        self.checkouts: list[list[str]] = []
+        """The files of each destroy pod's checkout (``INFRA_URL`` at ``INFRA_REF``)."""
+
+    def check_out(self, env: dict[str, str]) -> list[str]:
+        """What the destroy pod's ``git clone`` and ``git checkout`` give it to work from."""
+        checkout = self.work / f"checkout-{len(self.checkouts)}"
+        subprocess.run(["git", "clone", "-q", env["INFRA_URL"], str(checkout)], check=True)
+        subprocess.run(["git", "-C", str(checkout), "checkout", "-q", env["INFRA_REF"]], check=True)
+        listed = ["git", "-C", str(checkout), "ls-files"]
+        return subprocess.run(listed, capture_output=True, text=True, check=True).stdout.split()
 
     def execute(self, pod, context) -> None:
         import boto3
 
         self.started.append((pod.name, dict(pod.env_vars)))
         if pod.name.startswith("destroy-"):
+            self.checkouts.append(self.check_out(pod.env_vars))
             boto3.client("eks", region_name=REGION).delete_cluster(name=pod.env_vars["CLUSTER"])
             return
         bucket = pod.env_vars["BUCKET"]
@@ -382,8 +393,14 @@ def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, 
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert not [f for f in main_files if "openscience" in f]
-    destroyed = [env for name, env in second_attempt["pods"] if name == "destroy-openscience"]
-    assert destroyed == [{"CLUSTER": "openscience", "PROVIDER": "aws"}]
+    (destroyed,) = [env for name, env in second_attempt["pods"] if name == "destroy-openscience"]
+    assert (destroyed["CLUSTER"], destroyed["PROVIDER"]) == ("openscience", "aws")
+    # The merged change deleted the inputs; the pod works from the commit before it.
+    assert destroyed["INFRA_URL"] == Path(world["repo"]).as_uri()
+    (checkout,) = world["runner"].checkouts
+    assert {"terraform/aws/projects/openscience.tfvars", "eksctl/openscience.jsonnet"} <= set(
+        checkout
+    )
     eks = boto3.client("eks", region_name=REGION)
     assert eks.list_clusters()["clusters"] == ["renewedsci"]
 

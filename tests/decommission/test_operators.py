@@ -389,28 +389,90 @@ def test_renewal_after_approval_cancels_before_any_delete(ending, infra_repo):
     assert ending.get_engagement("openscience").status is EngagementStatus.ACTIVE
 
 
-def test_destroy_without_tooling_skips_with_the_commands(ending):
+def propose_and_merge(store, infra_repo) -> dict[str, Any]:
+    """The teardown change proposed by the pipeline, then merged by an engineer."""
+    detail = make(OpenTeardownPullRequestOperator, store).execute(CONTEXT)
+    git(infra_repo, "merge", "--quiet", "decommission-openscience")
+    return detail
+
+
+def test_destroy_without_tooling_skips_with_the_commands(ending, infra_repo):
     approved(ending)
-    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    before = git(infra_repo, "rev-parse", "main").strip()
+    propose_and_merge(ending, infra_repo)
     with pytest.raises(AirflowSkipException) as skipped:
         make(DestroyClusterOperator, ending).execute(CONTEXT)
     message = str(skipped.value)
     assert message.startswith("skipped: no tooling image (engagements_tooling_image) configured")
+    assert f"INFRA_REF={before} (the last commit holding the cluster's inputs)" in message
     assert "terraform -chdir=terraform/aws destroy -auto-approve" in message
     assert "eksctl delete cluster --config-file=eksctl/openscience.eksctl.yaml" in message
     assert ending.get_action("openscience", "decommission:destroy:2027-11-30") is None
 
 
-def test_destroy_runs_the_tooling_image_on_the_tooling_cluster(ending, kubernetes):
+def test_destroy_refuses_a_change_that_is_not_merged(ending, infra_repo, kubernetes):
+    """Marking the merge wait success in the UI does not let the destroy run unreviewed."""
     approved(ending)
-    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    with pytest.raises(AirflowFailException, match=r"is open, not merged: nothing is destroyed"):
+        make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1").execute(CONTEXT)
+    assert kubernetes == []
+    assert ending.get_action("openscience", "decommission:destroy:2027-11-30") is None
+
+
+def test_destroy_runs_from_the_last_commit_holding_the_inputs(
+    ending, infra_repo, kubernetes, tmp_path
+):
+    """The merged change deleted the tfvars and jsonnet; the pod checks out the commit before.
+
+    The pod's script runs here with stand-ins for the cloud tools, which fail unless the files
+    they are given exist in the checkout.
+    """
+    approved(ending)
+    before = git(infra_repo, "rev-parse", "main").strip()
+    propose_and_merge(ending, infra_repo)
+    make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)  # a re-run after the merge
     op = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
     op.execute(CONTEXT)
     (pod,) = kubernetes
     assert pod.kubernetes_conn_id == "kubernetes_default"
     assert pod.image == "quay.io/2i2c/tooling:1"
-    assert pod.arguments[0].startswith("set -eu && deployer grafana central-ds remove openscience")
-    assert pod.env_vars == {"CLUSTER": "openscience", "PROVIDER": "aws"}
+    assert pod.env_vars == {
+        "CLUSTER": "openscience",
+        "PROVIDER": "aws",
+        "INFRA_URL": infra_repo.as_uri(),
+        "INFRA_REF": before,
+    }
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls.log"
+    stand_in = f"""#!/bin/sh
+echo "$(basename "$0") $*" >> {calls}
+for arg in "$@"; do
+  case "$arg" in
+    -chdir=*) cd "${{arg#-chdir=}}" ;;
+    -var-file=*) test -f "${{arg#-var-file=}}" || {{ echo "missing ${{arg#-var-file=}}"; exit 1; }} ;;
+    *.jsonnet) test -f "$arg" || {{ echo "missing $arg"; exit 1; }} ;;
+  esac
+done
+"""
+    for tool in ("deployer", "terraform", "jsonnet", "eksctl"):
+        (tools / tool).write_text(stand_in)
+        (tools / tool).chmod(0o755)
+    script = pod.arguments[0].replace("/tmp/infrastructure", str(tmp_path / "checkout"))
+    result = subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={**pod.env_vars, "PATH": f"{tools}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = calls.read_text().splitlines()
+    assert ran[0] == "deployer grafana central-ds remove openscience"
+    assert ran[-1].startswith("eksctl delete cluster --config-file=eksctl/openscience.eksctl.yaml")
+    assert len(ran) == 7
 
 
 def test_destroy_needs_the_proposed_change(ending):

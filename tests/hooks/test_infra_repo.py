@@ -84,6 +84,8 @@ def test_a_changed_file_and_a_deletion_are_one_commit_on_top(tmp_path):
     second = repo.propose_change(BRANCH, changed, "Onboard (update)", "body")
     assert second.committed
     assert git(path, "rev-parse", f"{BRANCH}~1") == first.commit
+    # Both start from main as it was: the tree the change is compared against.
+    assert first.base_commit == second.base_commit == git(path, "rev-parse", "main")
     files = tree(path, BRANCH)
     assert files["config/clusters/openscience/prod.values.yaml"] == "jupyterhub: {hub: {}}\n"
     assert "terraform/aws/projects/openscience.tfvars" not in files
@@ -182,6 +184,7 @@ def test_pull_request_is_opened_from_a_new_branch(fake_github, infra):
         "- [ ] check",
     )
     assert infra.commits[proposal.commit]["parents"] == [infra.refs["main"]]
+    assert proposal.base_commit == infra.refs["main"]
     assert len(fake_github.calls("POST", "/git/commits$")) == 1
 
 
@@ -203,6 +206,7 @@ def test_a_rerun_with_new_content_adds_a_commit_and_updates_the_pull_request(fak
     second = github_repo().propose_change(BRANCH, changed, "Onboard", "new checklist")
     assert second.committed
     assert second.number == first.number
+    assert second.base_commit == first.base_commit == infra.refs["main"]
     assert infra.commits[second.commit]["parents"] == [first.commit]
     files = infra.files_at(BRANCH)
     assert files["config/clusters/openscience/prod.values.yaml"] == "jupyterhub: {hub: {}}\n"

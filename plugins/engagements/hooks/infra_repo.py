@@ -110,6 +110,9 @@ class Proposal:
     commit: str
     committed: bool = False
     """Whether this call made a new commit (False when the branch already had the files)."""
+    base_commit: str = ""
+    """The base branch's commit the change starts from: the last tree without the change
+    (a teardown's destroy step runs from there, where the cluster's inputs still are)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,10 +188,12 @@ class GitHubInfraRepository:
                     pull.edit(title=title, body=body)
         elif pull is None or committed or pull.merged_at is None:
             pull = self._open_pull(repo, base, branch, title, body) or pull
+        with errors(f"comparing {branch} with {base} in {self.full_name}"):
+            fork = repo.compare(base, head).merge_base_commit.sha
         if pull is None:  # nothing differs from the base branch and nothing was ever proposed
             url = f"{repo.html_url}/tree/{branch}"
-            return Proposal("pull_request", url, branch, None, head, committed)
-        return Proposal("pull_request", pull.html_url, branch, pull.number, head, committed)
+            return Proposal("pull_request", url, branch, None, head, committed, fork)
+        return Proposal("pull_request", pull.html_url, branch, pull.number, head, committed, fork)
 
     def change_state(self, branch: str) -> ChangeState:
         repo, base = self._repo()
@@ -371,12 +376,13 @@ class LocalGitInfraRepository:
                     lines.append(f"100644 {blob}\t{path}")
             self._git("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=index)
             tree = self._git("write-tree", env=index)
+        fork = self._git("merge-base", self.base, head)
         if tree == self._git("rev-parse", f"{head}^{{tree}}"):
-            return Proposal("local_branch", str(self.path), branch, None, head, False)
+            return Proposal("local_branch", str(self.path), branch, None, head, False, fork)
         commit = self._git("commit-tree", tree, "-p", head, "-m", title, "-m", body)
         self._git("update-ref", f"refs/heads/{branch}", commit, head)
         log.info("Committed %s to %s in %s", commit[:12], branch, self.path)
-        return Proposal("local_branch", str(self.path), branch, None, commit, True)
+        return Proposal("local_branch", str(self.path), branch, None, commit, True, fork)
 
     def change_state(self, branch: str) -> ChangeState:
         if not (self.path / ".git").exists():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator
+from engagements.operators.engagement import EngagementMixin, _EngagementOperator, connection_exists
 from engagements.store.base import EngagementStatus
 
 if TYPE_CHECKING:
@@ -116,17 +116,12 @@ class CostSourceMixin(EngagementMixin):
     @staticmethod
     def _require_connection(conn_id: str, what: str) -> None:
         """A source without its connection is not configured (the embedded default)."""
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
         from engagements.costs import NoCostSource
 
-        try:
-            BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException:
+        if not connection_exists(conn_id):
             raise NoCostSource(
                 f"{what} needs the Airflow connection {conn_id!r}, which is not defined"
-            ) from None
+            )
 
 
 class _MonthOperator(_EngagementOperator):

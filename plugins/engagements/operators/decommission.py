@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -28,6 +29,7 @@ from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
     _EngagementOperator,
+    connection_exists,
 )
 from engagements.store.base import EngagementStatus
 
@@ -49,18 +51,6 @@ MANIFEST_ROWS = 200
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-def connection_exists(conn_id: str) -> bool:
-    """Whether the Airflow connection is configured: the switch between doing and planning."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return False
-    return True
 
 
 class DecommissionMixin(EngagementMixin):
@@ -655,6 +645,11 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
             "deleted_paths": sorted(files),
             "auth_clients": list(plan.auth_clients),
         }
+        # Once merged, the change's own commit is in the base branch; the fork point found
+        # by the first proposal is the last tree that still holds the cluster's inputs.
+        previous = self.action("teardown-pr")
+        if previous is not None and previous.detail.get("base_commit"):
+            detail["base_commit"] = previous.detail["base_commit"]
         self.record("teardown-pr", "pull_request", detail)
         log.info("Teardown change proposed: %s", detail["where"])
         return detail
@@ -673,9 +668,13 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
 class DestroyClusterOperator(_TeardownOperator):
     """Run the provider's destroy commands with the infrastructure tooling image.
 
-    Runs on the cluster of ``tooling_kubernetes_conn_id`` (2i2c's own, never the community's
-    cluster that is being destroyed). Without that connection or a tooling image: skipped,
-    with the commands to run by hand.
+    Only once the teardown change is merged (checked here, not trusted to the sensor before
+    it, which a person may mark success). The merged change has deleted the cluster's IaC
+    inputs, so the pod checks out the commit the change started from (``INFRA_REF``), the
+    last one that holds them, from ``INFRA_URL``. Runs on the cluster of
+    ``tooling_kubernetes_conn_id`` (2i2c's own, never the community's cluster that is being
+    destroyed). Without that connection or a tooling image: skipped, with the commands to run
+    by hand.
     """
 
     template_fields: Sequence[str] = ("community_id", "contract_end", "image", "command")
@@ -695,20 +694,49 @@ class DestroyClusterOperator(_TeardownOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.decommission import teardown_plan
-        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.hooks.infra_repo import (
+            ChangeState,
+            get_infra_repository,
+            load_deployment_settings,
+        )
+        from engagements.operators.provision import CLONE_DIR
 
         _, config = self.approved_engagement()
-        if self.action("teardown-pr") is None:
+        proposed = self.action("teardown-pr")
+        if proposed is None:
             raise AirflowFailException("the teardown change is not proposed; nothing was removed")
         if self.action("cluster-gone") is not None:
             raise AirflowSkipException("the cluster was already verified gone")
-        plan = teardown_plan(config)
         deployment = load_deployment_settings(use_variables=True)
+        repo = get_infra_repository(deployment)
+        state = repo.change_state(proposed.detail["branch"])
+        if state is not ChangeState.MERGED:
+            raise AirflowFailException(
+                f"the teardown change ({repo.describe(proposed.detail['branch'])}) is {state}, "
+                "not merged: nothing is destroyed before it is reviewed and merged"
+            )
+        base = proposed.detail.get("base_commit")
+        if not base:
+            raise AirflowFailException(
+                "the teardown change's starting commit is not recorded: clear open_teardown_pr "
+                "to record it; nothing was destroyed"
+            )
+        plan = teardown_plan(config)
         image = self.image or deployment.tooling_image
-        script = (
-            self.command
-            or self.settings.teardown_command
-            or " && ".join(["set -eu", *plan.destroy_commands])
+        commands = self.command or self.settings.teardown_command
+        script = " && ".join(
+            [
+                "set -eu",
+                f'git clone --quiet "$INFRA_URL" {CLONE_DIR}',
+                f"cd {CLONE_DIR}",
+                'git checkout --quiet "$INFRA_REF"',
+                *([commands] if commands else plan.destroy_commands),
+            ]
+        )
+        url = (
+            f"https://github.com/{deployment.infra_repo}"
+            if proposed.detail.get("kind") == "pull_request"
+            else Path(proposed.detail["url_or_path"]).as_uri()
         )
         if not image or not connection_exists(self.tooling_kubernetes_conn_id):
             missing = (
@@ -717,18 +745,25 @@ class DestroyClusterOperator(_TeardownOperator):
                 else f"no kubernetes connection/kubeconfig {self.tooling_kubernetes_conn_id!r}"
             )
             raise AirflowSkipException(
-                f"skipped: {missing} configured — plan: in a checkout of the infrastructure "
-                f"repository's default branch, run: {script}"
+                f"skipped: {missing} configured — plan: with INFRA_URL={url} and "
+                f"INFRA_REF={base} (the last commit holding the cluster's inputs), run: {script}"
             )
-        pod = self.destroy_pod(plan.cluster, plan.provider.value, image, script, deployment)
+        env = {"INFRA_URL": url, "INFRA_REF": base}
+        pod = self.destroy_pod(plan.cluster, plan.provider.value, image, script, deployment, env)
         pod.execute(context)
-        detail = {"image": image, "script": script, "cluster": plan.cluster}
+        detail = {"image": image, "script": script, "cluster": plan.cluster, **env}
         self.record("destroy", "kubernetes_job", detail)
         log.info("Destroy job for %s exited 0; verify_cluster_gone checks it", plan.cluster)
         return detail
 
     def destroy_pod(
-        self, cluster: str, provider: str, image: str, script: str, deployment: Any
+        self,
+        cluster: str,
+        provider: str,
+        image: str,
+        script: str,
+        deployment: Any,
+        env: dict[str, str],
     ) -> KubernetesPodOperator:
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
@@ -740,7 +775,7 @@ class DestroyClusterOperator(_TeardownOperator):
             image=image,
             cmds=["/bin/sh", "-c"],
             arguments=[script],
-            env_vars={"CLUSTER": cluster, "PROVIDER": provider},
+            env_vars={"CLUSTER": cluster, "PROVIDER": provider, **env},
             get_logs=True,
             do_xcom_push=False,
             on_finish_action="delete_succeeded_pod",

@@ -23,6 +23,7 @@ from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
     _EngagementOperator,
+    connection_exists,
 )
 from engagements.operators.github import _DeploymentOperator, recorded_change, save_action
 
@@ -45,17 +46,6 @@ def verification_connection(plan: dict[str, Any]) -> tuple[str, str]:
     if provider == "gcp":
         return "gke", "google_cloud_default"
     return "kubeconfig", f"kubernetes_{plan['cluster_name']}"
-
-
-def connection_exists(conn_id: str) -> bool:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return False
-    return True
 
 
 def blockers(
