@@ -44,6 +44,12 @@ class Settings:
     """Shell script of the archive job; empty uses the built-in one (see operators/decommission)."""
     archive_region: str = "us-west-2"
     """Region of the archive buckets of communities whose cluster is not on AWS."""
+    archive_service_account: str = ""
+    """Service account of the archive job in each hub namespace, bound to a cloud identity
+    that may write the archive buckets (IRSA on EKS)."""
+    archive_credentials_secret: str = ""
+    """Kubernetes Secret in each hub namespace with ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` for the archive job (clusters without an AWS identity)."""
     teardown_command: str = ""
     """Shell script of the destroy step; empty runs the provider's runbook commands."""
 

@@ -115,6 +115,7 @@ def _world(tmp_path_factory):
             "ENGAGEMENTS_STORE_PATH": str(tmp / "engagements.sqlite"),
             "ENGAGEMENTS_INFRA_REPO_PATH": str(tmp / "infrastructure"),
             "ENGAGEMENTS_TOOLING_IMAGE": "quay.io/2i2c/infrastructure-tooling:test",
+            "ENGAGEMENTS_ARCHIVE_SERVICE_ACCOUNT": "homes-archiver",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
@@ -335,6 +336,7 @@ def test_rerun_resumes_without_rearchiving_or_second_notices(second_attempt, fir
                 "BUCKET": "openscience-prod-homedirs-archive",
                 "ARCHIVE_DATE": TODAY.isoformat(),
                 "SKIP_USERS": "_shared ada",
+                "AWS_DEFAULT_REGION": REGION,
             },
         )
     ]

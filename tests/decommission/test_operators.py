@@ -100,7 +100,11 @@ def ready_buckets(store, complete: bool = True) -> None:
         for user in users:
             if complete or (hub, user) != ("prod", "grace"):
                 put_archive(hook.get_conn(), bucket, user, f"{hub}/{user}".encode() * 50)
-    record(store, "backup", {"archive_date": ARCHIVE_DATE.isoformat(), "buckets": BUCKETS})
+    record(
+        store,
+        "backup",
+        {"archive_date": ARCHIVE_DATE.isoformat(), "region": REGION, "buckets": BUCKETS},
+    )
 
 
 # start and notices
@@ -225,12 +229,23 @@ def test_archive_without_a_cluster_connection_skips_with_the_plan(ending, aws):
     assert "except the 1 already verified" in message
 
 
+def test_archive_without_an_aws_identity_skips_before_starting_a_job(ending, aws, kubernetes):
+    ready_buckets(ending, complete=False)
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(ArchiveHomeDirectoriesOperator, ending).execute(CONTEXT)
+    assert "no AWS identity to write the buckets with" in str(skipped.value)
+    assert "engagements_archive_credentials_secret" in str(skipped.value)
+    assert kubernetes == []
+
+
 def test_archive_job_pods_skip_verified_homes(ending, aws, kubernetes):
     ready_buckets(ending, complete=False)
     with pytest.raises(AirflowFailException, match="NOT verified"):
         make(VerifyBackupOperator, ending).execute(CONTEXT)
 
-    todo = make(ArchiveHomeDirectoriesOperator, ending).execute(CONTEXT)
+    op = make(ArchiveHomeDirectoriesOperator, ending)
+    op.settings = Settings(archive_service_account="homes-archiver")
+    todo = op.execute(CONTEXT)
 
     assert todo == {"prod": ["ada"]}  # staging and workshop are verified: no job at all
     (pod,) = kubernetes
@@ -245,7 +260,10 @@ def test_archive_job_pods_skip_verified_homes(ending, aws, kubernetes):
         "BUCKET": "openscience-prod-homedirs-archive",
         "ARCHIVE_DATE": "2027-12-01",
         "SKIP_USERS": "ada",
+        "AWS_DEFAULT_REGION": REGION,
     }
+    assert pod.service_account_name == "homes-archiver"
+    assert pod.env_from == []
     (homes,) = [v for v in pod.volumes if v.name == "homes"]
     assert homes.persistent_volume_claim.claim_name == "home-nfs"
     assert homes.persistent_volume_claim.read_only is True
@@ -774,3 +792,15 @@ def test_only_a_missing_name_or_a_refusal_counts_as_removed():
     assert _removed_api_server(caused(NewConnectionError(None, "net"), unreachable)) is None
     assert _removed_api_server(ConnectTimeoutError(None, "timed out")) is None
     assert _removed_api_server(None) is None
+
+
+def test_archive_job_on_a_cluster_outside_aws_gets_its_keys_from_a_secret(ending, aws, kubernetes):
+    ready_buckets(ending, complete=False)
+    op = make(ArchiveHomeDirectoriesOperator, ending)
+    op.settings = Settings(archive_credentials_secret="homes-archive-aws")
+    op.execute(CONTEXT)
+    assert sorted(pod.namespace for pod in kubernetes) == sorted(HUBS)
+    for pod in kubernetes:
+        assert [s.secret_ref.name for s in pod.env_from] == ["homes-archive-aws"]
+        assert pod.service_account_name is None
+        assert not any("KEY" in name for name in pod.env_vars)  # the keys stay in the Secret

@@ -336,7 +336,10 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
     Users verified by an earlier run are passed to the job as ``SKIP_USERS``, and a hub whose
     archives are all verified gets no job at all. Success here means the job exited 0; only
     ``verify_backup`` says whether the archives are complete. The cluster is the community's
-    own: ``kubernetes_conn_id`` defaults to ``kubernetes_<community_id>`` (a kubeconfig).
+    own: ``kubernetes_conn_id`` defaults to ``kubernetes_<community_id>`` (a kubeconfig). The
+    job writes to S3 as the service account ``archive_service_account`` (a cloud identity) or
+    with the keys of the Secret ``archive_credentials_secret``; without either it would fail
+    after its start, so the step skips with the plan instead.
     """
 
     template_fields: Sequence[str] = (
@@ -395,9 +398,19 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
                 f"skipped: no kubernetes connection/kubeconfig {self.kubernetes_conn_id!r} "
                 f"configured — plan: {'; '.join(plans)}"
             )
+        self.service_account = self.service_account or self.settings.archive_service_account
+        if not (self.service_account or self.settings.archive_credentials_secret):
+            raise AirflowSkipException(
+                "skipped: the archive job would have no AWS identity to write the buckets with "
+                "— set engagements_archive_service_account (a service account bound to a role "
+                "that may write them) or engagements_archive_credentials_secret (a Secret with "
+                f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in each hub namespace) — plan: "
+                f"{'; '.join(plans)}"
+            )
+        region = self.action("backup").detail["region"]
         for hub, skip in todo.items():
             bucket = self.archive_plan(config)[hub]
-            pod = self.archive_pod(hub, bucket, archive_date, skip, image)
+            pod = self.archive_pod(hub, bucket, archive_date, skip, image, region)
             log.info("Starting the archive job for %s (%d verified, skipped)", hub, len(skip))
             pod.execute(context)
             self.record(
@@ -409,7 +422,13 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
         return todo
 
     def archive_pod(
-        self, hub: str, bucket: str, archive_date: dt.date, skip: list[str], image: str
+        self,
+        hub: str,
+        bucket: str,
+        archive_date: dt.date,
+        skip: list[str],
+        image: str,
+        region: str,
     ) -> KubernetesPodOperator:
         """The job's pod: the hub's home volume read-only, scratch space, the archive script."""
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -431,7 +450,13 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
                 "BUCKET": bucket,
                 "ARCHIVE_DATE": archive_date.isoformat(),
                 "SKIP_USERS": " ".join(skip),
+                "AWS_DEFAULT_REGION": region,
             },
+            env_from=[
+                k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))
+                for secret in [self.settings.archive_credentials_secret]
+                if secret
+            ],
             volumes=[
                 k8s.V1Volume(
                     name="homes",
@@ -445,7 +470,7 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
                 k8s.V1VolumeMount(name="homes", mount_path="/home-volume", read_only=True),
                 k8s.V1VolumeMount(name="scratch", mount_path="/scratch"),
             ],
-            service_account_name=self.service_account,
+            service_account_name=self.service_account or None,
             get_logs=True,
             do_xcom_push=False,
             on_finish_action="delete_succeeded_pod",
