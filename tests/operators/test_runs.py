@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
-from airflow.sdk.exceptions import DagRunTriggerException
+from airflow.sdk.exceptions import AirflowFailException, DagRunTriggerException
 
 from engagements.operators.runs import StartDagRunOperator, StartedRunLink
 
 
 class RecordingTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
+    """The part of the task instance the operator uses: the target DAG's state."""
 
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
+    def __init__(self, paused: bool = False) -> None:
+        self.paused = paused
+        self.asked: list[str] = []
+
+    def get_dag(self, dag_id: str) -> SimpleNamespace:
+        self.asked.append(dag_id)
+        return SimpleNamespace(dag_id=dag_id, is_paused=self.paused)
 
 
 def start(run_id: str, conf: dict | None = None) -> tuple[DagRunTriggerException, RecordingTI]:
@@ -46,10 +52,26 @@ def test_a_run_that_already_exists_is_skipped_never_reset_or_waited_for():
     assert request.conf == {}
 
 
-def test_stores_the_link_to_the_started_run():
-    _, ti = start("decommission__endsci__2027-01-31")
-    url = ti.xcom[StartedRunLink().xcom_key]
+def test_links_to_the_started_run():
+    op = StartDagRunOperator(
+        task_id="trigger_decommission",
+        trigger_dag_id="engagement_decommission",
+        trigger_run_id="decommission__endsci__2027-01-31",
+    )
+    url = StartedRunLink().get_link(op, ti_key=None)
     assert url.endswith("/dags/engagement_decommission/runs/decommission__endsci__2027-01-31")
+
+
+def test_a_paused_dag_fails_the_task_instead_of_queueing_a_run_nobody_sees():
+    op = StartDagRunOperator(
+        task_id="trigger_decommission",
+        trigger_dag_id="engagement_decommission",
+        trigger_run_id="decommission__endsci__2027-01-31",
+    )
+    ti = RecordingTI(paused=True)
+    with pytest.raises(AirflowFailException, match="engagement_decommission is paused"):
+        op.execute({"ti": ti})
+    assert ti.asked == ["engagement_decommission"]
 
 
 def test_an_empty_run_id_is_refused_before_anything_starts():
@@ -59,4 +81,4 @@ def test_an_empty_run_id_is_refused_before_anything_starts():
     ti = RecordingTI()
     with pytest.raises(ValueError, match="run id to start is empty"):
         op.execute({"ti": ti})
-    assert ti.xcom == {}
+    assert ti.asked == []

@@ -22,25 +22,28 @@ if TYPE_CHECKING:
 
 
 class StartedRunLink(BaseOperatorLink):
-    """The "Started run" button on the task: a link to the run it started.
+    """The "Started run" button on the task: a link to the run it starts.
 
-    The URL is stored in XCom when the task runs; the API server reads it from there.
+    Built by the task runner when the task ends, from the rendered run id, and kept in XCom,
+    where the API server reads it.
     """
 
     name = "Started run"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The URL the task stored when it started the run (empty before that)."""
-        from airflow.sdk import XCom
+        from airflow.utils.helpers import build_airflow_dagrun_url
 
-        return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+        return build_airflow_dagrun_url(
+            dag_id=operator.trigger_dag_id, run_id=operator.trigger_run_id
+        )
 
 
 class StartDagRunOperator(BaseOperator):
     """Start a run of ``trigger_dag_id`` with a fixed run id; skip if that run already exists.
 
     A fixed run id (for example ``renewal__<community>__<end>``) is what makes the start
-    idempotent: a re-run of this task, or of the whole scan, never starts a second run.
+    idempotent: a re-run of this task, or of the whole scan, never starts a second run. A
+    paused DAG fails the task: its run would wait in the queue where nobody looks.
     """
 
     template_fields: Sequence[str] = ("trigger_dag_id", "trigger_run_id", "conf")
@@ -62,19 +65,19 @@ class StartDagRunOperator(BaseOperator):
         self.conf = conf
 
     def execute(self, context: Context) -> None:
-        from airflow.sdk.exceptions import DagRunTriggerException
-        from airflow.utils.helpers import build_airflow_dagrun_url
+        from airflow.sdk.exceptions import AirflowFailException, DagRunTriggerException
 
         if not self.trigger_run_id:
             raise ValueError(
                 f"{self.task_id}: the run id to start is empty; the upstream task must "
                 "provide one so the start stays idempotent."
             )
+        if context["ti"].get_dag(self.trigger_dag_id).is_paused:
+            raise AirflowFailException(
+                f"{self.trigger_dag_id} is paused, so its run {self.trigger_run_id} would wait "
+                "unseen: unpause it in the UI, then clear this task to start the run."
+            )
         now = dt.datetime.now(dt.UTC)
-        context["ti"].xcom_push(
-            key=StartedRunLink().xcom_key,
-            value=build_airflow_dagrun_url(dag_id=self.trigger_dag_id, run_id=self.trigger_run_id),
-        )
         self.log.info("Starting %s run %s", self.trigger_dag_id, self.trigger_run_id)
         raise DagRunTriggerException(
             trigger_dag_id=self.trigger_dag_id,
