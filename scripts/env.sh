@@ -16,7 +16,12 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__CORE__DAGS_FOLDER="$ENGAGEMENTS_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ENGAGEMENTS_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-# Unpaused at creation: the manual-trigger DAGs have schedule=None, so nothing runs by itself.
+# Unpaused at creation (docker-compose.yaml and the topology pause them). Onboarding and
+# decommission have schedule=None and run only when triggered; the others are scheduled and run
+# by themselves while Airflow is up, against the embedded store and the outbox:
+# engagement_renewal @daily (00:00 UTC), engagement_quarterly_checkin at 06:00 UTC on 1 Jan,
+# Apr, Jul and Oct, engagement_cost_watch at 06:00 UTC on the 3rd of each month. Pause them in
+# the UI to keep them from running.
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 
 # Ports: the UI/API, the scheduler's and the triggerer's log servers, the SMTP outbox.

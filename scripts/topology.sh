@@ -53,6 +53,16 @@ die() {
   exit 1
 }
 
+# Every file holding a secret (the Fernet key, env.sh with it and the AIRFLOW_CONN_* values,
+# Postgres's initial password) is readable by its owner only: created under umask 077 and
+# made 0600 before anything is written, so a file left 0644 by an earlier run is fixed too.
+# (airflow.cfg, with the JWT secret, is made 0600 by Airflow itself.)
+write_private() { # file: stdin written to the file, readable by its owner only
+  (umask 077 && : >"$1") || die "could not create $1"
+  chmod 600 "$1"
+  cat >"$1" || die "could not write $1"
+}
+
 # --- the environment (the names of docker-compose.yaml) ----------------------------------
 
 topology_env() {
@@ -371,7 +381,8 @@ start_postgres() {
   if [[ ! -s "$PG_DATA/PG_VERSION" ]]; then
     say "initialising a PostgreSQL cluster in $PG_DATA"
     local pwfile="$TOPOLOGY_DIR/pg/pwfile"
-    printf 'airflow\n' >"$pwfile"
+    printf 'airflow\n' | write_private "$pwfile"
+    # initdb reads it as the service user: its owner (0600 still).
     ((EUID != 0)) || chown "$SERVICE_UID:$SERVICE_GID" "$pwfile"
     as_service_user "$PG_BIN/initdb" -D "$PG_DATA" -U airflow --pwfile="$pwfile" \
       --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
@@ -419,18 +430,23 @@ users = json.loads(path.read_text() or "{}") if path.exists() else {}
 wanted = os.environ.get("AIRFLOW_ADMIN_PASSWORD")
 if wanted or user not in users:
     users[user] = wanted or secrets.token_urlsafe(12)
-    path.write_text(json.dumps(users))
+    os.umask(0o077)
+    path.touch(mode=0o600)
     path.chmod(0o600)
+    path.write_text(json.dumps(users))
 EOF
 }
 
 init_airflow() {
-  mkdir -p "$AIRFLOW_HOME/logs" "$TOPOLOGY_DIR/secrets" "$TOPOLOGY_DIR/data" \
+  mkdir -p "$AIRFLOW_HOME/logs" "$TOPOLOGY_DIR/data" \
     "$ENGAGEMENTS_ARTIFACTS_DIR" "$ENGAGEMENTS_OUTBOX_DIR"
+  (umask 077 && mkdir -p "$TOPOLOGY_DIR/secrets")
   chmod 700 "$TOPOLOGY_DIR/secrets"
+  # A key written by an earlier run may be 0644.
+  [[ ! -e "$TOPOLOGY_DIR/secrets/fernet.key" ]] || chmod 600 "$TOPOLOGY_DIR/secrets/fernet.key"
   if [[ -z "${AIRFLOW__CORE__FERNET_KEY}" ]]; then
-    "$VENV_BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
-      >"$TOPOLOGY_DIR/secrets/fernet.key"
+    "$VENV_BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' |
+      write_private "$TOPOLOGY_DIR/secrets/fernet.key"
     AIRFLOW__CORE__FERNET_KEY="$(<"$TOPOLOGY_DIR/secrets/fernet.key")"
   fi
   # One airflow.cfg shared by every component (it holds the generated JWT secret), written
@@ -510,9 +526,10 @@ cmd_up() {
   local password
   password="$("$VENV_BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
     "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "${AIRFLOW_ADMIN_USERNAME:-admin}")"
+  # env.sh holds the Fernet key and the passed-through AIRFLOW_CONN_* values: owner only.
   print_env | sed -E 's/^([^=]+)=(.*)$/\1\t\2/' |
-    while IFS=$'\t' read -r key value; do printf 'export %s=%q\n' "$key" "$value"; done \
-      >"$TOPOLOGY_DIR/env.sh"
+    while IFS=$'\t' read -r key value; do printf 'export %s=%q\n' "$key" "$value"; done |
+    write_private "$TOPOLOGY_DIR/env.sh"
   cat <<EOF
 
   The topology is up (CeleryExecutor, PostgreSQL $PG_PORT, Redis $REDIS_PORT):

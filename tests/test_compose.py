@@ -311,14 +311,21 @@ def test_dotenv_example_documents_every_setting_and_connection(env_sh: dict[str,
     assert "AIRFLOW_CONN_AIRTABLE_DEFAULT" in example
     smtp = json.loads(example["AIRFLOW_CONN_SMTP_DEFAULT"])
     embedded = json.loads(env_sh["AIRFLOW_CONN_SMTP_DEFAULT"])
-    assert smtp == embedded  # both deliver to an outbox on loopback port 8025
+    # Both deliver to an outbox on port 8025: make run's on loopback, compose's `outbox` service.
+    assert smtp == {**embedded, "host": "outbox"}
 
 
 def test_compose_outbox_serves_the_dotenv_smtp_connection(services: dict) -> None:
+    """Its own service on the project network: every (scaled) worker reaches it by name."""
     outbox = services["outbox"]
     smtp = json.loads(_dotenv_example()["AIRFLOW_CONN_SMTP_DEFAULT"])
-    assert outbox["network_mode"] == "service:airflow-worker"
-    assert f"--host {smtp['host']} --port {smtp['port']}" in outbox["command"]
+    assert "network_mode" not in outbox
+    assert smtp["host"] in ("outbox", outbox.get("hostname"))
+    assert "--host 0.0.0.0 --allow-non-loopback" in outbox["command"]
+    assert f"--port {smtp['port']}" in outbox["command"]
+    assert "ports" not in outbox  # not published on the host
+    for name, service in services.items():
+        assert service.get("network_mode", "").removeprefix("service:") != "airflow-worker", name
 
 
 def test_compose_substitutions_are_documented_in_dotenv_example() -> None:

@@ -159,6 +159,50 @@ def test_binds_loopback_only(tmp_path: Path) -> None:
         OutboxServer(tmp_path, host="0.0.0.0")
 
 
+def test_all_addresses_when_allowed(tmp_path: Path) -> None:
+    """On 0.0.0.0 (a compose service) it answers on every address, not only 127.0.0.1."""
+    with OutboxServer(tmp_path, host="0.0.0.0", allow_non_loopback=True) as server:
+        # 127.0.0.2 is loopback too on Linux, but a server bound to 127.0.0.1 would refuse it.
+        with smtplib.SMTP("127.0.0.2", server.port, timeout=10) as client:
+            client.send_message(_plain())
+        [received] = server.messages()
+    assert received["Subject"] == _plain()["Subject"]
+
+
+def test_command_line_binds_all_addresses_only_when_allowed(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
+    command = [sys.executable, "-m", "engagements.outbox", "--host", "0.0.0.0"]
+    command += ["--port", str(port), "--dir", "mail"]
+    refused = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 2
+    assert "--allow-non-loopback" in refused.stderr
+
+    process = subprocess.Popen(
+        [*command, "--allow-non-loopback"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        assert f"listening on 0.0.0.0:{port}" in first_line, first_line
+        with smtplib.SMTP("127.0.0.2", port, timeout=10) as client:
+            client.send_message(_plain())
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
+
+
 def test_port_in_use_is_named(tmp_path: Path, outbox: OutboxServer) -> None:
     with pytest.raises(OutboxPortInUseError, match=f"port {outbox.port} "):
         OutboxServer(tmp_path / "other", port=outbox.port).start()

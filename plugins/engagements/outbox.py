@@ -14,7 +14,12 @@ or from tests::
         smtplib.SMTP(outbox.host, outbox.port).send_message(msg)
         [received] = outbox.messages()
 
-It only ever binds a loopback address: it is an open relay to the disk, nothing more.
+It binds a loopback address unless told otherwise: it accepts mail from anyone who can reach
+it (an open relay to the disk, nothing more). Inside a private container network, where the
+Airflow containers reach it by its service name, it listens on all of the container's
+addresses::
+
+    python -m engagements.outbox --host 0.0.0.0 --allow-non-loopback --port 8025 --dir outbox
 """
 
 from __future__ import annotations
@@ -164,7 +169,9 @@ def _parse(path: Path) -> EmailMessage:
 class OutboxServer:
     """The outbox SMTP server, in a background thread; a context manager.
 
-    ``port=0`` picks a free port; :attr:`port` is the real one once started.
+    ``port=0`` picks a free port; :attr:`port` is the real one once started. A host that is
+    not a loopback address (``0.0.0.0`` in a container) is refused unless
+    ``allow_non_loopback`` is true: whoever reaches the port can write to the folder.
     """
 
     def __init__(
@@ -172,9 +179,15 @@ class OutboxServer:
         directory: str | os.PathLike[str],
         host: str = DEFAULT_HOST,
         port: int = 0,
+        *,
+        allow_non_loopback: bool = False,
     ) -> None:
-        if not is_loopback(host):
-            raise ValueError(f"the SMTP outbox binds loopback addresses only, not {host!r}")
+        if not (allow_non_loopback or is_loopback(host)):
+            raise ValueError(
+                f"the SMTP outbox binds loopback addresses only, not {host!r}, unless "
+                "allowed (--allow-non-loopback): only on a private network, such as a "
+                "Docker Compose project's"
+            )
         self.directory = Path(directory).resolve()
         self.host = host
         self._requested_port = port
@@ -232,7 +245,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m engagements.outbox",
         description="Loopback SMTP server that writes every message it receives to a folder.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind")
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST}); a non-loopback one needs "
+        "--allow-non-loopback",
+    )
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a --host that is not a loopback address, such as 0.0.0.0 inside a private "
+        "container network: anyone who reaches the port can write to the folder",
+    )
     parser.add_argument(
         "--port",
         type=int,
@@ -252,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
-        server = OutboxServer(args.dir, host=args.host, port=args.port).start()
+        server = OutboxServer(
+            args.dir, host=args.host, port=args.port, allow_non_loopback=args.allow_non_loopback
+        ).start()
     except (ValueError, OSError) as exc:
         print(f"outbox: {exc}", file=sys.stderr)
         return 2
