@@ -21,7 +21,8 @@ nothing is removed**) → `approve_teardown` → `open_teardown_pr`
 (removes `config/clusters/<cluster>/` and the terraform/eksctl inputs; lists the OAuth/CILogon
 clients to delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
-branch `decommission-<cluster>`, merged into main by `git merge` in the local repository) →
+branch `decommission-<cluster>`, merged into main by `git merge` in the local repository; a
+renewal recorded meanwhile withdraws the change) →
 `destroy_cluster` (checks the change is merged, then runs the tooling image on the commit the
 change started from, the last one holding the cluster's inputs) → `verify_cluster_gone` (EKS
 through the amazon provider, GKE through the google provider, Azure and Jetstream2 through the
@@ -32,8 +33,10 @@ proves nothing and fails the check) →
 Decommissioned) → `wait_until_two_weeks_after_end` → `notice_after_removal` (where the backup
 is and until when).
 
-**Guards**: every step re-reads the store; a renewal recorded meanwhile (the contract end moved)
-cancels the run before anything is removed, and tells the community if it had been notified;
+**Guards**: every step re-reads the store (the merge wait on every poke); a renewal recorded
+meanwhile (the contract end moved) cancels the run before anything is removed, withdraws the
+teardown change if it is still under review (one already merged fails the task, naming the
+change to revert), and tells the community if it had been notified;
 the run's community id must match the store's record, and the approver types it again;
 re-runs resume (each step is keyed in the store's action log: no second notice, verified homes
 are not archived again).
@@ -67,11 +70,11 @@ from engagements.operators.decommission import (
     RecordDecommissionedOperator,
     StartDecommissionOperator,
     TeardownApprovalOperator,
+    TeardownMergedSensor,
     VerifyBackupOperator,
     VerifyClusterGoneOperator,
 )
 from engagements.renewal import DECOMMISSION_DAG_ID
-from engagements.sensors.github import PullRequestMergedSensor
 
 
 def wait_for_day(task_id: str, days_from_end: int) -> DateTimeSensor:
@@ -114,7 +117,7 @@ with DAG(
     approve = TeardownApprovalOperator(task_id="approve_teardown")
     pull_request = OpenTeardownPullRequestOperator(task_id="open_teardown_pr")
     # The teardown is a reviewed change: nothing is destroyed before it is merged.
-    merged = PullRequestMergedSensor(
+    merged = TeardownMergedSensor(
         task_id="teardown_pr_merged", branch="decommission-{{ params['community_id'] }}"
     )
     destroy = DestroyClusterOperator(task_id="destroy_cluster")

@@ -24,6 +24,7 @@ from engagements.operators.decommission import (
     RecordDecommissionedOperator,
     StartDecommissionOperator,
     TeardownApprovalOperator,
+    TeardownMergedSensor,
     VerifyBackupOperator,
     VerifyClusterGoneOperator,
 )
@@ -804,3 +805,49 @@ def test_archive_job_on_a_cluster_outside_aws_gets_its_keys_from_a_secret(ending
         assert [s.secret_ref.name for s in pod.env_from] == ["homes-archive-aws"]
         assert pod.service_account_name is None
         assert not any("KEY" in name for name in pod.env_vars)  # the keys stay in the Secret
+
+
+def merge_wait(store, sent: list | None = None) -> TeardownMergedSensor:
+    sensor = TeardownMergedSensor(
+        task_id="teardown_pr_merged",
+        community_id="openscience",
+        contract_end=END.isoformat(),
+        branch="decommission-openscience",
+    )
+    sensor.store = store
+    sensor.settings = Settings()
+    sensor.deliver = (sent if sent is not None else []).append
+    return sensor
+
+
+def test_renewal_while_the_change_waits_for_review_withdraws_it(ending, infra_repo):
+    sent: list = []
+    approved(ending)
+    make(DecommissionNoticeOperator, ending, sent, stage="before-end").execute(CONTEXT)
+    make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert merge_wait(ending).poke(CONTEXT) is False  # waiting for a reviewer
+
+    renew(ending)
+    with pytest.raises(AirflowSkipException, match="cancelled"):
+        merge_wait(ending, sent).poke(CONTEXT)
+    assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
+    cancelled = ending.get_action("openscience", "decommission:cancelled:2027-11-30")
+    assert cancelled.detail["teardown_change"]["state"] == "missing"
+    assert sent[-1]["Message-ID"].startswith("<decommission-cancelled.")
+    with pytest.raises(AirflowSkipException, match="cancelled"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+
+
+def test_renewal_after_the_change_was_merged_fails_naming_the_revert(
+    ending, infra_repo, kubernetes
+):
+    approved(ending)
+    propose_and_merge(ending, infra_repo)
+    renew(ending)
+    with pytest.raises(AirflowFailException, match=r"already merged .*revert it"):
+        make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1").execute(CONTEXT)
+    assert kubernetes == []
+    cancelled = ending.get_action("openscience", "decommission:cancelled:2027-11-30")
+    assert cancelled.detail["teardown_change"]["state"] == "merged"
+    with pytest.raises(AirflowSkipException, match="cancelled"):  # later steps just stop
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)

@@ -322,3 +322,38 @@ def test_connection_without_a_named_repository_stays_local(fake_github, tmp_path
     repo = get_infra_repository(DeploymentSettings(infra_repo_path=str(tmp_path)))
     assert isinstance(repo, LocalGitInfraRepository)
     assert "engagements_infra_repo is not set" in caplog.text
+
+
+def test_local_change_under_review_is_withdrawn_and_a_merged_one_stays(tmp_path):
+    path = tmp_path / "infra"
+    repo = LocalGitInfraRepository(path)
+    repo.propose_change(BRANCH, FILES, "Onboard", "body")
+    assert repo.withdraw_change(BRANCH, "renewed") is ChangeState.MISSING
+    assert BRANCH not in git(path, "branch", "--list")
+    assert not set(FILES) & set(tree(path, "main"))  # nothing reached the base branch
+
+    repo.propose_change(BRANCH, FILES, "Onboard", "body")
+    git(path, "merge", "--quiet", BRANCH)
+    assert repo.withdraw_change(BRANCH, "renewed") is ChangeState.MERGED
+    assert BRANCH in git(path, "branch", "--list")
+
+
+def test_github_change_under_review_is_closed_with_the_reason(fake_github, infra):
+    repo = github_repo()
+    repo.propose_change(BRANCH, FILES, "Decommission", "- [ ] check")
+    assert repo.withdraw_change(BRANCH, "renewed until 2028") is ChangeState.CLOSED
+    (pull,) = infra.pulls
+    assert pull["state"] == "closed"
+    assert pull["body"].endswith("**Withdrawn**: renewed until 2028")
+    assert repo.change_state(BRANCH) is ChangeState.CLOSED
+    writes = [r for r in fake_github.requests if r[0] != "GET"]
+    assert repo.withdraw_change(BRANCH, "again") is ChangeState.CLOSED
+    assert [r for r in fake_github.requests if r[0] != "GET"] == writes
+
+
+def test_github_change_already_merged_cannot_be_withdrawn(fake_github, infra):
+    repo = github_repo()
+    proposal = repo.propose_change(BRANCH, FILES, "Decommission", "body")
+    fake_github.merge("2i2c-org/infrastructure", proposal.number)
+    assert repo.withdraw_change(BRANCH, "renewed") is ChangeState.MERGED
+    assert "Withdrawn" not in infra.pulls[0]["body"]

@@ -133,6 +133,9 @@ class InfraRepository(Protocol):
     def describe(self, branch: str) -> str:
         """Where the change is and how a person accepts it, for logs and messages."""
 
+    def withdraw_change(self, branch: str, reason: str) -> ChangeState:
+        """Take back a change not merged yet, saying why; the state it is left in."""
+
 
 def git_blob_sha(content: str) -> str:
     """The object id git gives a file with this content, to compare without downloading it."""
@@ -207,6 +210,17 @@ class GitHubInfraRepository:
         with self.hook.errors(f"comparing {branch} with {base} in {self.full_name}"):
             status = repo.compare(base, branch).status
         return ChangeState.MERGED if status in ("identical", "behind") else ChangeState.OPEN
+
+    def withdraw_change(self, branch: str, reason: str) -> ChangeState:
+        """Close the open pull request, its body ending with the reason; merged stays merged."""
+        repo, base = self._repo()
+        pull = self._pull(repo, base, branch)
+        if pull is None or pull.merged_at is not None or pull.state != "open":
+            return self.change_state(branch)
+        with self.hook.errors(f"closing pull request #{pull.number} of {self.full_name}"):
+            pull.edit(state="closed", body=f"{pull.body or ''}\n\n**Withdrawn**: {reason}")
+        log.info("Closed pull request #%s: %s", pull.number, reason)
+        return ChangeState.CLOSED
 
     def _head(self, repo: Repository, branch: str) -> str | None:
         from engagements.hooks.github import GitHubNotFound
@@ -383,6 +397,16 @@ class LocalGitInfraRepository:
         self._git("update-ref", f"refs/heads/{branch}", commit, head)
         log.info("Committed %s to %s in %s", commit[:12], branch, self.path)
         return Proposal("local_branch", str(self.path), branch, None, commit, True, fork)
+
+    def withdraw_change(self, branch: str, reason: str) -> ChangeState:
+        """Delete the branch of a change not merged (its commit is named in the log)."""
+        state = self.change_state(branch)
+        if state is ChangeState.OPEN:
+            head = self._ref(branch)
+            self._git("update-ref", "-d", f"refs/heads/{branch}", head)
+            log.info("Deleted branch %s (was %s): %s", branch, head, reason)
+            return ChangeState.MISSING
+        return state
 
     def change_state(self, branch: str) -> ChangeState:
         if not (self.path / ".git").exists():

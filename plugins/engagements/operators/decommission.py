@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Param
+from airflow.sdk import Param, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.engagement import (
@@ -31,6 +31,7 @@ from engagements.operators.engagement import (
     _EngagementOperator,
     connection_exists,
 )
+from engagements.sensors.github import PullRequestMergedSensor
 from engagements.store.base import EngagementStatus
 
 if TYPE_CHECKING:
@@ -109,7 +110,12 @@ class DecommissionMixin(EngagementMixin):
         return engagement, config
 
     def cancel(self, config: CommunityConfig, exc: Exception) -> None:
-        """Record the cancellation; tell the community if it was told of the decommission."""
+        """Record the cancellation; tell the community if it was told of the decommission.
+
+        A teardown change still under review is withdrawn. One already merged cannot be, so
+        the task fails, naming the change to revert: nothing was destroyed, but the cluster's
+        configuration is gone from the base branch.
+        """
         from engagements.decommission import NoticeStage, notice_key
 
         told = [
@@ -124,9 +130,29 @@ class DecommissionMixin(EngagementMixin):
                 key=f"decommission-cancelled:{self.end.isoformat()}",
                 extra={"end_date": self.end, "new_end": getattr(exc, "new_end", None)},
             )
-        self.record("cancelled", "decommission", {"reason": str(exc), "notices_sent": told})
+        change = self._withdraw_teardown(exc)
+        detail = {"reason": str(exc), "notices_sent": told, "teardown_change": change}
+        self.record("cancelled", "decommission", detail)
         log.warning("%s", exc)
+        if change is not None and change["state"] == "merged":
+            raise AirflowFailException(
+                f"cancelled: {exc}. The teardown change was already merged "
+                f"({change['where']}): revert it to bring the cluster's configuration back. "
+                "Nothing was destroyed."
+            )
         raise AirflowSkipException(f"cancelled: {exc}")
+
+    def _withdraw_teardown(self, exc: Exception) -> dict[str, str] | None:
+        from engagements.hooks.infra_repo import get_infra_repository, load_deployment_settings
+
+        proposed = self.action("teardown-pr")
+        if proposed is None:
+            return None
+        branch = proposed.detail["branch"]
+        repo = get_infra_repository(load_deployment_settings(use_variables=True))
+        state = repo.withdraw_change(branch, f"the decommission was cancelled: {exc}")
+        log.warning("Teardown change %s is now %s", branch, state.value)
+        return {"branch": branch, "state": state.value, "where": repo.describe(branch)}
 
     def archive_plan(self, config: CommunityConfig) -> dict[str, str]:
         """Hub -> archive bucket."""
@@ -995,3 +1021,21 @@ class RecordDecommissionedOperator(_DecommissionOperator):
         self.store.update_engagement(self.community_id, status=EngagementStatus.DECOMMISSIONED)
         log.info("%s decommissioned: %s", self.community_id, detail)
         return detail
+
+
+class TeardownMergedSensor(DecommissionMixin, PullRequestMergedSensor):
+    """Wait, in reschedule mode, until the teardown change is reviewed and merged.
+
+    Re-reads the store on every poke: a renewal recorded while the change waits for review
+    cancels the run and withdraws the change, before anyone can merge it.
+    """
+
+    template_fields: Sequence[str] = (*PullRequestMergedSensor.template_fields, "contract_end")
+
+    def __init__(self, *, contract_end: str = END_FROM_PARAMS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.contract_end = contract_end
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        self.checked()
+        return super().poke(context)
