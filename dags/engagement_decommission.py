@@ -37,7 +37,9 @@ is and until when).
 meanwhile (the contract end moved) cancels the run before anything is removed, withdraws the
 teardown change if it is still under review (one already merged fails the task, naming the
 change to revert), and tells the community if it had been notified;
-the run's community id must match the store's record, and the approver types it again;
+the run's community id must match the store's record, and the approver types it again; a
+verified backup with fewer than 30 days left blocks the teardown (clearing
+`create_archive_buckets` archives again under a new date);
 re-runs resume (each step is keyed in the store's action log: no second notice, verified homes
 are not archived again).
 

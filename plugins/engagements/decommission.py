@@ -93,6 +93,16 @@ def expiry_date(archive_date: dt.date) -> dt.date:
     return archive_date + dt.timedelta(days=RETENTION_DAYS)
 
 
+MIN_DAYS_KEPT_AFTER_REMOVAL = 30
+"""A cluster is removed only while its backup has this many days left; an older archive
+(a teardown delayed by review) is made again rather than expire soon after the removal."""
+
+
+def backup_too_old(expires_on: dt.date, today: dt.date) -> bool:
+    """Whether a backup expiring then leaves too little time after a removal today."""
+    return (expires_on - today).days < MIN_DAYS_KEPT_AFTER_REMOVAL
+
+
 def action_key(step: str, end: dt.date) -> str:
     """Store action keys of one decommission: a run for another end date is another one."""
     return f"decommission:{step}:{end.isoformat()}"

@@ -851,3 +851,23 @@ def test_renewal_after_the_change_was_merged_fails_naming_the_revert(
     assert cancelled.detail["teardown_change"]["state"] == "merged"
     with pytest.raises(AirflowSkipException, match="cancelled"):  # later steps just stop
         make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+
+
+def test_a_backup_expiring_soon_blocks_the_teardown(ending, infra_repo):
+    """A teardown delayed past the backup's useful life removes nothing and says what to do."""
+    soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)).isoformat()
+    record(ending, "backup-verified", {"hubs": {"prod": {"expires_on": soon}}})
+    record(ending, "approval", {"approved": True, "by": "Eve"})
+    with pytest.raises(AirflowFailException, match=rf"expires on {soon}, 10 days from now"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
+
+
+def test_an_archive_too_old_to_outlast_the_removal_is_made_again(ending, aws):
+    today = dt.datetime.now(dt.UTC).date()
+    old = (today - dt.timedelta(days=75)).isoformat()
+    record(ending, "backup", {"archive_date": old, "region": REGION, "buckets": BUCKETS})
+    detail = make(CreateArchiveBucketsOperator, ending).execute(CONTEXT)
+    assert detail["archive_date"] == today.isoformat()
+    backup = ending.get_action("openscience", "decommission:backup:2027-11-30")
+    assert backup.detail["archive_date"] == today.isoformat()

@@ -313,7 +313,17 @@ class CreateArchiveBucketsOperator(_AwsMixin, _DecommissionOperator):
             f"create {', '.join(buckets.values())} in {region}: public access blocked, "
             f"default encryption, lifecycle {lifecycle['Rules'][0]}"
         )
-        archive_date = self.archive_date() or _today()
+        from engagements.decommission import backup_too_old, expiry_date
+
+        archive_date = self.archive_date()
+        if archive_date is not None and backup_too_old(expiry_date(archive_date), _today()):
+            log.warning(
+                "The archive of %s expires on %s, too soon: archiving again as of today",
+                archive_date,
+                expiry_date(archive_date),
+            )
+            archive_date = None
+        archive_date = archive_date or _today()
         for bucket in buckets.values():
             try:
                 created = self.archive_hook.ensure_bucket(bucket, region)
@@ -344,7 +354,7 @@ class CreateArchiveBucketsOperator(_AwsMixin, _DecommissionOperator):
             )
             log.info("Bucket %s ready (%s)", bucket, "created" if created else "already there")
         detail = {"archive_date": archive_date.isoformat(), "region": region, "buckets": buckets}
-        if self.action("backup") is None:
+        if archive_date != self.archive_date():
             self.record("backup", "backup", detail)
         return detail
 
@@ -668,9 +678,26 @@ class _TeardownOperator(_DecommissionOperator):
         approval = self.action("approval")
         if approval is None or not approval.detail.get("approved"):
             raise AirflowFailException("the teardown is not approved; nothing was removed")
-        if self.action("backup-verified") is None:
+        verified = self.action("backup-verified")
+        if verified is None:
             raise AirflowFailException("the backup is not verified; nothing was removed")
+        self.ensure_backup_lasts(verified.detail["hubs"])
         return engagement, config
+
+    def ensure_backup_lasts(self, hubs: dict[str, dict[str, Any]]) -> None:
+        from engagements.decommission import MIN_DAYS_KEPT_AFTER_REMOVAL, backup_too_old
+
+        if not hubs:
+            return
+        expires = dt.date.fromisoformat(min(s["expires_on"] for s in hubs.values()))
+        if backup_too_old(expires, _today()):
+            raise AirflowFailException(
+                f"the verified backup expires on {expires}, {(expires - _today()).days} days "
+                f"from now: a removal now would keep the community's data less than "
+                f"{MIN_DAYS_KEPT_AFTER_REMOVAL} days. Archive again: clear "
+                "create_archive_buckets and its downstream tasks (a new archive date is used, "
+                "and the new manifest is approved again). Nothing was removed."
+            )
 
 
 class OpenTeardownPullRequestOperator(_TeardownOperator):
