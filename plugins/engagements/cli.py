@@ -258,6 +258,51 @@ def cmd_cost_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
+    from engagements.decommission import (
+        DecommissionCancelled,
+        DecommissionRefused,
+        action_key,
+        record_cluster_gone_by_hand,
+    )
+    from engagements.onboarding import NotFound
+
+    try:
+        end = dt.date.fromisoformat(args.end_date)
+    except ValueError:
+        print(f"error: end date {args.end_date!r} is not YYYY-MM-DD", file=sys.stderr)
+        return 2
+    try:
+        record, new = record_cluster_gone_by_hand(
+            _store(),
+            args.community_id,
+            end,
+            how=args.how,
+            by=_who(args.by),
+            now=dt.datetime.now(dt.UTC),
+        )
+    except NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (DecommissionRefused, DecommissionCancelled) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    detail = record.detail
+    if not new:
+        print(
+            f"{args.community_id}: the removal was already verified "
+            f"({detail.get('provider')}, {detail.get('checked_at')}); nothing changed"
+        )
+        return 0
+    print(
+        f"{args.community_id}: cluster {detail['cluster']} recorded gone, checked by "
+        f"{detail['checked_by']} ({action_key('cluster-gone', end)}). Next: clear "
+        "record_decommissioned in the community's engagement_decommission run (run id "
+        f"decommission__{args.community_id}__{end} when the renewal started it)."
+    )
+    return 0
+
+
 def cmd_trigger_conf(args: argparse.Namespace) -> int:
     from engagements.params import flatten_config
 
@@ -362,6 +407,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note")
     p.add_argument("--by", help="who recorded it (default: your login)")
     p.set_defaults(func=cmd_cost_record)
+
+    decommission = sub.add_parser(
+        "decommission", help="steps of a decommission made by hand"
+    ).add_subparsers(dest="action", required=True)
+    p = decommission.add_parser(
+        "cluster-gone",
+        help="record that you checked the cluster is gone (when the pipeline could not check)",
+    )
+    p.add_argument("community_id")
+    p.add_argument("end_date", help="the contract end of the decommission run, YYYY-MM-DD")
+    p.add_argument("--how", required=True, help="what you ran and what it said")
+    p.add_argument("--by", help="who checked (default: your login)")
+    p.set_defaults(func=cmd_decommission_cluster_gone)
 
     p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
     p.add_argument("file")

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from engagements.config import CloudProvider, CommunityConfig, HubAuth
-from engagements.store.base import Engagement, EngagementStatus
+from engagements.store.base import ActionRecord, Engagement, EngagementStatus, EngagementStore
 
 NOTICE_DAYS = 14
 """Notices go out 14 days before the end, at the end, and 14 days after it."""
@@ -675,3 +675,47 @@ def teardown_pr_body(
         f"Reviewer: check that nothing is left under `{plan.config_folder}/`; files added by "
         "hand under names the pipeline does not know are not deleted by this change.\n"
     )
+
+
+def record_cluster_gone_by_hand(
+    store: EngagementStore,
+    community_id: str,
+    end: dt.date,
+    *,
+    how: str,
+    by: str,
+    now: dt.datetime,
+) -> tuple[ActionRecord, bool]:
+    """Record that a person checked the cluster is gone, when the pipeline could not check.
+
+    Only for a decommission whose teardown was approved and proposed, and still ending on
+    ``end``; a second call keeps the first record. Returns the record and whether it is new.
+    """
+    from engagements.onboarding import effective_config, load_engagement
+
+    if not how.strip():
+        raise DecommissionRefused("say how the removal was checked (--how): nothing recorded")
+    engagement = load_engagement(store, community_id)
+    config = effective_config(engagement)
+    check_identity(community_id, engagement, config)
+    check_still_ending(engagement, end, config.contract.end)
+    existing = store.get_action(community_id, action_key("cluster-gone", end))
+    if existing is not None:
+        return existing, False
+    approval = store.get_action(community_id, action_key("approval", end))
+    proposed = store.get_action(community_id, action_key("teardown-pr", end))
+    if approval is None or not approval.detail.get("approved") or proposed is None:
+        raise DecommissionRefused(
+            f"{community_id}'s teardown for the end {end} was not approved and proposed: "
+            "there is no removal to confirm; nothing recorded"
+        )
+    detail = {
+        "provider": "checked by hand",
+        "cluster": config.cluster_name,
+        "how": how.strip(),
+        "checked_by": by,
+        "checked_at": now.isoformat(),
+    }
+    key = action_key("cluster-gone", end)
+    store.record_action(community_id, key, "verification", detail)
+    return store.get_action(community_id, key), True

@@ -871,3 +871,68 @@ def test_an_archive_too_old_to_outlast_the_removal_is_made_again(ending, aws):
     assert detail["archive_date"] == today.isoformat()
     backup = ending.get_action("openscience", "decommission:backup:2027-11-30")
     assert backup.detail["archive_date"] == today.isoformat()
+
+
+# a removal checked by hand, where the pipeline has no connection to check it
+
+
+def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagement(
+    ending, aws, capsys
+):
+    from engagements.cli import main
+
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    record(ending, "approval", {"approved": True, "by": "Eve"})
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    with pytest.raises(AirflowFailException, match="engagements decommission cluster-gone"):
+        make(RecordDecommissionedOperator, ending).execute(CONTEXT)
+
+    how = "aws eks describe-cluster --name openscience: ResourceNotFoundException"
+    argv = ["decommission", "cluster-gone", "openscience", END.isoformat(), "--how", how]
+    assert main([*argv, "--by", "Eve"]) == 0
+    assert "recorded gone, checked by Eve" in capsys.readouterr().out
+    assert main([*argv, "--by", "Someone else"]) == 0  # a second call changes nothing
+    assert "already verified" in capsys.readouterr().out
+    gone = ending.get_action("openscience", "decommission:cluster-gone:2027-11-30")
+    assert (gone.detail["checked_by"], gone.detail["how"]) == ("Eve", how)
+
+    detail = make(RecordDecommissionedOperator, ending).execute(CONTEXT)
+    assert detail["decommissioned_on"] == gone.detail["checked_at"][:10]
+    assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONED
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["openscience", "2027-11-30", "--how", " "], "say how the removal was checked"),
+        (["openscience", "30/11/2027", "--how", "x"], "is not YYYY-MM-DD"),
+        (["openscience", "2027-12-31", "--how", "x"], "not 2027-12-31 as this run was told"),
+        (["openscience", "2027-11-30", "--how", "x"], "was not approved and proposed"),
+        (["nosuchsci", "2027-11-30", "--how", "x"], "no engagement for community 'nosuchsci'"),
+    ],
+)
+def test_removal_by_hand_is_refused_when_it_cannot_be_right(ending, capsys, argv, error):
+    from engagements.cli import main
+
+    assert main(["decommission", "cluster-gone", *argv]) != 0
+    assert error in capsys.readouterr().err
+    assert ending.get_action("openscience", "decommission:cluster-gone:2027-11-30") is None
+
+
+def test_without_a_connection_the_check_says_how_to_do_it_by_hand(ending):
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert "`engagements decommission cluster-gone openscience 2027-11-30 --how" in str(
+        skipped.value
+    )
+
+
+def test_a_rejected_teardown_records_nothing(ending):
+    record(ending, "backup-verified", {"hubs": {}})
+    record(ending, "approval", {"approved": False, "by": "Eve"})
+    with pytest.raises(AirflowSkipException, match="not approved"):
+        make(RecordDecommissionedOperator, ending).execute(CONTEXT)
+    assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING

@@ -901,10 +901,10 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
         provider = config.cloud.provider
         if provider is CloudProvider.AWS:
             if not connection_exists(self.aws_conn_id):
-                raise AirflowSkipException(
-                    f"skipped: no AWS connection {self.aws_conn_id!r} configured — verify by "
-                    f"hand: aws eks describe-cluster --name {cluster} --region {region} (must "
-                    "say ResourceNotFoundException)"
+                raise self.hand_check(
+                    f"no AWS connection {self.aws_conn_id!r}",
+                    f"aws eks describe-cluster --name {cluster} --region {region} (must say "
+                    "ResourceNotFoundException)",
                 )
             kind, where = "EKS", region
             status = self._eks_status(cluster, region)
@@ -913,10 +913,10 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             location = config.cloud.zone or region
             project = config.cloud.account
             if not connection_exists(self.gcp_conn_id):
-                raise AirflowSkipException(
-                    f"skipped: no Google Cloud connection {self.gcp_conn_id!r} configured — "
-                    f"verify by hand: gcloud container clusters describe {cluster} "
-                    f"--location {location} --project {project} (must say NOT_FOUND)"
+                raise self.hand_check(
+                    f"no Google Cloud connection {self.gcp_conn_id!r}",
+                    f"gcloud container clusters describe {cluster} --location {location} "
+                    f"--project {project} (must say NOT_FOUND)",
                 )
             kind, where = "GKE", f"{project}/{location}"
             status = self._gke_status(cluster, project, location)
@@ -929,10 +929,10 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
         else:
             conn_id = self.kubernetes_conn_id or f"kubernetes_{self.community_id}"
             if not connection_exists(conn_id):
-                raise AirflowSkipException(
-                    f"skipped: no kubernetes connection/kubeconfig {conn_id!r} configured — "
-                    f"verify by hand with the cluster's kubeconfig: kubectl get nodes (must "
-                    f"fail to reach the API server of {cluster})"
+                raise self.hand_check(
+                    f"no kubernetes connection/kubeconfig {conn_id!r}",
+                    f"kubectl get nodes with the cluster's kubeconfig (must fail to reach the "
+                    f"API server of {cluster})",
                 )
             kind, where = "Kubernetes", region
             status, detail = self._kubernetes_status(conn_id)
@@ -957,6 +957,15 @@ class VerifyClusterGoneOperator(_DecommissionOperator):
             return f"status {client.describe_cluster(name=cluster)['cluster']['status']}"
         except client.exceptions.ResourceNotFoundException:
             return None
+
+    def hand_check(self, missing: str, command: str) -> AirflowSkipException:
+        """The skip when the check cannot be made from here: how a person makes and records it."""
+        return AirflowSkipException(
+            f"skipped: {missing} configured — verify by hand: {command}; then record it with "
+            f"`engagements decommission cluster-gone {self.community_id} {self.end} --how "
+            "'<what you ran and saw>'` and clear record_decommissioned (or add the connection "
+            "and clear this task)"
+        )
 
     def _kubernetes_status(self, conn_id: str) -> tuple[str | None, dict[str, Any]]:
         """(what the API server answered, or None when it is gone; the evidence).
@@ -1028,10 +1037,19 @@ class RecordDecommissionedOperator(_DecommissionOperator):
         _, config = self.checked(
             frozenset({EngagementStatus.DECOMMISSIONING, EngagementStatus.DECOMMISSIONED})
         )
+        approval = self.action("approval")
+        if approval is None or not approval.detail.get("approved"):
+            raise AirflowSkipException("the teardown was not approved; nothing is recorded")
         gone = self.action("cluster-gone")
         verified = self.action("backup-verified")
-        if gone is None or verified is None:
-            raise AirflowFailException("the removal or the backup is not verified; not recorded")
+        if verified is None:
+            raise AirflowFailException("the backup is not verified; not recorded")
+        if gone is None:
+            raise AirflowFailException(
+                "the removal of the cluster is not verified; not recorded. verify_cluster_gone "
+                "says how to check it by hand; record the check with `engagements decommission "
+                f"cluster-gone {self.community_id} {self.end} --how '...'`, then clear this task."
+            )
         done = self.action("decommissioned")
         if done is None:
             hubs = verified.detail["hubs"]
