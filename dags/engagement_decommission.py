@@ -51,7 +51,10 @@ check), `kubernetes_<community_id>` (the community's cluster: the archive job, a
 check on Azure and Jetstream2), `kubernetes_default` (the tooling cluster, for the destroy job),
 `google_cloud_default` (GKE check), `github_default` with the
 Variable `engagements_infra_repo` (else the local git repository). A step whose connection is
-missing skips and logs its plan; nothing is reported done that was not done.
+missing skips and logs its plan; nothing is reported done that was not done. When
+`verify_cluster_gone` cannot check, an engineer checks by hand, records it with
+`engagements decommission cluster-gone <community_id> <end_date> --how "..."`, and clears
+`record_decommissioned`.
 """
 
 from __future__ import annotations
