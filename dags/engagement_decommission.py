@@ -21,8 +21,8 @@ nothing is removed**) → `approve_teardown` → `open_teardown_pr`
 (removes `config/clusters/<cluster>/` and the terraform/eksctl inputs; lists the OAuth/CILogon
 clients to delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
-branch `decommission-<cluster>`, merged into main by `git merge` in the local repository; a
-renewal recorded meanwhile withdraws the change) →
+branch `decommission-<cluster>-<end_date>`, merged into main by `git merge` in the local
+repository; a renewal recorded meanwhile withdraws the change) →
 `destroy_cluster` (checks the change is merged, then runs the tooling image on the commit the
 change started from, the last one holding the cluster's inputs) → `verify_cluster_gone` (EKS
 through the amazon provider, GKE through the google provider, Azure and Jetstream2 through the
@@ -122,9 +122,7 @@ with DAG(
     approve = TeardownApprovalOperator(task_id="approve_teardown")
     pull_request = OpenTeardownPullRequestOperator(task_id="open_teardown_pr")
     # The teardown is a reviewed change: nothing is destroyed before it is merged.
-    merged = TeardownMergedSensor(
-        task_id="teardown_pr_merged", branch="decommission-{{ params['community_id'] }}"
-    )
+    merged = TeardownMergedSensor(task_id="teardown_pr_merged")
     destroy = DestroyClusterOperator(task_id="destroy_cluster")
     # Also runs after a skipped destroy job: the provider says whether the cluster is gone.
     gone = VerifyClusterGoneOperator(

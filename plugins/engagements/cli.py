@@ -258,6 +258,17 @@ def cmd_cost_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _change_merged(branch: str) -> bool:
+    from engagements.hooks.infra_repo import (
+        ChangeState,
+        get_infra_repository,
+        load_deployment_settings,
+    )
+
+    repo = get_infra_repository(load_deployment_settings())
+    return repo.change_state(branch) is ChangeState.MERGED
+
+
 def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
     from engagements.decommission import (
         DecommissionCancelled,
@@ -265,6 +276,8 @@ def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
         action_key,
         record_cluster_gone_by_hand,
     )
+    from engagements.hooks.github import GitHubError
+    from engagements.hooks.infra_repo import InfraRepositoryError
     from engagements.onboarding import NotFound
 
     try:
@@ -280,8 +293,9 @@ def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
             how=args.how,
             by=_who(args.by),
             now=dt.datetime.now(dt.UTC),
+            merged=_change_merged,
         )
-    except NotFound as exc:
+    except (NotFound, GitHubError, InfraRepositoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (DecommissionRefused, DecommissionCancelled) as exc:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -582,6 +582,11 @@ def _auth_clients(config: CommunityConfig) -> list[str]:
     return clients
 
 
+def teardown_branch(cluster: str, end: dt.date) -> str:
+    """The teardown change's branch: one per decommission, never one merged for an earlier end."""
+    return f"decommission-{cluster}-{end.isoformat()}"
+
+
 def teardown_plan(config: CommunityConfig) -> TeardownPlan:
     """What the teardown pull request removes and what the destroy step runs, per provider."""
     cluster = config.cluster_name
@@ -685,11 +690,13 @@ def record_cluster_gone_by_hand(
     how: str,
     by: str,
     now: dt.datetime,
+    merged: Callable[[str], bool],
 ) -> tuple[ActionRecord, bool]:
     """Record that a person checked the cluster is gone, when the pipeline could not check.
 
-    Only for a decommission whose teardown was approved and proposed, and still ending on
-    ``end``; a second call keeps the first record. Returns the record and whether it is new.
+    Only for a decommission whose teardown was approved, proposed and merged (``merged``
+    answers for the change's branch), and still ending on ``end``; a second call keeps the
+    first record. Returns the record and whether it is new.
     """
     from engagements.onboarding import effective_config, load_engagement
 
@@ -708,6 +715,11 @@ def record_cluster_gone_by_hand(
         raise DecommissionRefused(
             f"{community_id}'s teardown for the end {end} was not approved and proposed: "
             "there is no removal to confirm; nothing recorded"
+        )
+    if not merged(proposed.detail["branch"]):
+        raise DecommissionRefused(
+            f"the teardown change {proposed.detail['branch']} is not merged: the cluster is not "
+            "to be removed before it is reviewed and merged; nothing recorded"
         )
     detail = {
         "provider": "checked by hand",

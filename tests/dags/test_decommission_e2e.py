@@ -42,6 +42,7 @@ END = TODAY - dt.timedelta(days=20)
 EXPIRES = TODAY + dt.timedelta(days=90)
 LOGICAL_DATE = dt.datetime.combine(TODAY, dt.time(3), tzinfo=dt.UTC)
 MERGE_WAIT = "teardown_pr_merged"
+BRANCH = f"decommission-openscience-{END}"
 HOMES = {
     "staging": {"ada": "staging notes"},
     "prod": {"ada": "analysis " * 2000, "grace": "notes " * 3000, "_shared": "shared data"},
@@ -114,6 +115,7 @@ def _world(tmp_path_factory):
         for name, value in {
             "ENGAGEMENTS_STORE_PATH": str(tmp / "engagements.sqlite"),
             "ENGAGEMENTS_INFRA_REPO_PATH": str(tmp / "infrastructure"),
+            "ENGAGEMENTS_INFRA_CLONE_URL": (tmp / "infrastructure").as_uri(),
             "ENGAGEMENTS_TOOLING_IMAGE": "quay.io/2i2c/infrastructure-tooling:test",
             "ENGAGEMENTS_ARCHIVE_SERVICE_ACCOUNT": "homes-archiver",
             "AWS_ACCESS_KEY_ID": "testing",
@@ -189,7 +191,7 @@ class Merger(threading.Thread):
     def __init__(self, repo: Path, community_id: str) -> None:
         super().__init__(daemon=True)
         self.repo = repo
-        self.branch = f"decommission-{community_id}"
+        self.branch = f"decommission-{community_id}-{END}"
         self.stop = threading.Event()
         self.merged: list[str] = []
         self.errors: list[str] = []
@@ -373,7 +375,7 @@ def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, 
             "ls-tree",
             "-r",
             "--name-only",
-            "decommission-openscience",
+            BRANCH,
         ],
         capture_output=True,
         text=True,
@@ -382,11 +384,11 @@ def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, 
     assert not [f for f in files if "openscience" in f]
     assert "config/clusters/renewedsci/cluster.yaml" in files
     # Destroyed only after the reviewed change was merged into main.
-    assert world["merged"] == ["decommission-openscience"]
+    assert world["merged"] == [BRANCH]
     assert states(second_attempt["run"])["teardown_pr_merged"] == "success"
     ancestor = subprocess.run(
         ["git", "-C", str(world["repo"]), "merge-base", "--is-ancestor",
-         "decommission-openscience", "main"],
+         BRANCH, "main"],
         check=False,
     )  # fmt: skip
     assert ancestor.returncode == 0

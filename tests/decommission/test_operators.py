@@ -37,6 +37,7 @@ END = dt.date(2027, 11, 30)
 HUBS = ("staging", "prod", "workshop")
 BUCKETS = {hub: archive_bucket("openscience", hub) for hub in HUBS}
 CONTEXT = {"run_id": "decommission__openscience__2027-11-30"}
+BRANCH = "decommission-openscience-2027-11-30"
 
 
 def make(cls, store, sent: list | None = None, **kwargs):
@@ -378,11 +379,11 @@ def approved(store) -> None:
 def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_repo):
     approved(ending)
     detail = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
-    assert detail["branch"] == "decommission-openscience"
+    assert detail["branch"] == BRANCH
     assert detail["committed"] is True
-    left = git(infra_repo, "ls-tree", "-r", "--name-only", "decommission-openscience").split()
+    left = git(infra_repo, "ls-tree", "-r", "--name-only", BRANCH).split()
     assert left == ["README.md", "config/clusters/othersci/cluster.yaml"]
-    body = git(infra_repo, "log", "-1", "--format=%B", "decommission-openscience")
+    body = git(infra_repo, "log", "-1", "--format=%B", BRANCH)
     assert "GitHub OAuth app `openscience-prod` in 2i2c-org" in body
     assert "GitHub repositories created for the community stay with the community" in body
     # the base branch is untouched until a person merges the change
@@ -411,7 +412,7 @@ def test_renewal_after_approval_cancels_before_any_delete(ending, infra_repo):
 def propose_and_merge(store, infra_repo) -> dict[str, Any]:
     """The teardown change proposed by the pipeline, then merged by an engineer."""
     detail = make(OpenTeardownPullRequestOperator, store).execute(CONTEXT)
-    git(infra_repo, "merge", "--quiet", "decommission-openscience")
+    git(infra_repo, "merge", "--quiet", BRANCH)
     return detail
 
 
@@ -439,14 +440,25 @@ def test_destroy_refuses_a_change_that_is_not_merged(ending, infra_repo, kuberne
     assert ending.get_action("openscience", "decommission:destroy:2027-11-30") is None
 
 
+def test_destroy_from_a_local_repository_needs_a_url_the_pod_can_clone(
+    ending, infra_repo, kubernetes
+):
+    approved(ending)
+    propose_and_merge(ending, infra_repo)
+    with pytest.raises(AirflowSkipException, match="tooling pod cannot clone"):
+        make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1").execute(CONTEXT)
+    assert kubernetes == []
+
+
 def test_destroy_runs_from_the_last_commit_holding_the_inputs(
-    ending, infra_repo, kubernetes, tmp_path
+    ending, infra_repo, kubernetes, tmp_path, monkeypatch
 ):
     """The merged change deleted the tfvars and jsonnet; the pod checks out the commit before.
 
     The pod's script runs here with stand-ins for the cloud tools, which fail unless the files
     they are given exist in the checkout.
     """
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_CLONE_URL", infra_repo.as_uri())  # a git server
     approved(ending)
     before = git(infra_repo, "rev-parse", "main").strip()
     propose_and_merge(ending, infra_repo)
@@ -812,7 +824,6 @@ def merge_wait(store, sent: list | None = None) -> TeardownMergedSensor:
         task_id="teardown_pr_merged",
         community_id="openscience",
         contract_end=END.isoformat(),
-        branch="decommission-openscience",
     )
     sensor.store = store
     sensor.settings = Settings()
@@ -832,7 +843,7 @@ def test_renewal_while_the_change_waits_for_review_withdraws_it(ending, infra_re
         merge_wait(ending, sent).poke(CONTEXT)
     assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
     cancelled = ending.get_action("openscience", "decommission:cancelled:2027-11-30")
-    assert cancelled.detail["teardown_change"]["state"] == "missing"
+    assert cancelled.detail["teardown_change"]["state"] == "withdrawn"
     assert sent[-1]["Message-ID"].startswith("<decommission-cancelled.")
     with pytest.raises(AirflowSkipException, match="cancelled"):
         make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
@@ -877,19 +888,22 @@ def test_an_archive_too_old_to_outlast_the_removal_is_made_again(ending, aws):
 
 
 def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagement(
-    ending, aws, capsys
+    ending, aws, infra_repo, capsys
 ):
     from engagements.cli import main
 
     ready_buckets(ending)
     make(VerifyBackupOperator, ending).execute(CONTEXT)
     record(ending, "approval", {"approved": True, "by": "Eve"})
-    record(ending, "teardown-pr", {"branch": "decommission-openscience"})
+    make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     with pytest.raises(AirflowFailException, match="engagements decommission cluster-gone"):
         make(RecordDecommissionedOperator, ending).execute(CONTEXT)
 
     how = "aws eks describe-cluster --name openscience: ResourceNotFoundException"
     argv = ["decommission", "cluster-gone", "openscience", END.isoformat(), "--how", how]
+    assert main([*argv, "--by", "Eve"]) == 2  # the change is still under review
+    assert f"the teardown change {BRANCH} is not merged" in capsys.readouterr().err
+    git(infra_repo, "merge", "--quiet", BRANCH)
     assert main([*argv, "--by", "Eve"]) == 0
     assert "recorded gone, checked by Eve" in capsys.readouterr().out
     assert main([*argv, "--by", "Someone else"]) == 0  # a second call changes nothing
@@ -936,3 +950,37 @@ def test_a_rejected_teardown_records_nothing(ending):
     with pytest.raises(AirflowSkipException, match="not approved"):
         make(RecordDecommissionedOperator, ending).execute(CONTEXT)
     assert ending.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
+
+
+def test_a_renewal_after_the_destroy_cancels_nothing_and_says_so(ending, aws):
+    sent: list = []
+    approved(ending)
+    record(ending, "teardown-pr", {"branch": BRANCH})
+    record(ending, "destroy", {"cluster": "openscience"})
+    make(DecommissionNoticeOperator, ending, sent, stage="at-end").execute(CONTEXT)
+    renew(ending)
+    with pytest.raises(AirflowFailException, match="the cluster was already destroyed"):
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)
+    assert not [m for m in sent if m["Message-ID"].startswith("<decommission-cancelled.")]
+    assert ending.get_action("openscience", "decommission:cancelled:2027-11-30") is None
+
+
+def test_a_change_that_cannot_be_withdrawn_still_cancels_and_says_what_to_do(
+    ending, infra_repo, monkeypatch
+):
+    from engagements.hooks.infra_repo import InfraRepositoryError, LocalGitInfraRepository
+
+    approved(ending)
+    make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    renew(ending)
+
+    def broken(self, branch, reason):
+        raise InfraRepositoryError(f"cannot delete {branch}: the repository is locked")
+
+    monkeypatch.setattr(LocalGitInfraRepository, "withdraw_change", broken)
+    with pytest.raises(AirflowFailException, match=rf"{BRANCH} could not be withdrawn .*by hand"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+    cancelled = ending.get_action("openscience", "decommission:cancelled:2027-11-30")
+    assert cancelled.detail["teardown_change"]["state"] == "not withdrawn"
+    with pytest.raises(AirflowSkipException, match="cancelled"):  # later steps just stop
+        make(VerifyClusterGoneOperator, ending).execute(CONTEXT)

@@ -279,18 +279,6 @@ class FakeGitHub:
             },
         }
 
-    def _repo_commit(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
-        """A commit as ``/repos/{o}/{r}/commits/{sha}`` shows it (the git commit inside)."""
-        git = self._commit(repo, sha)
-        return {
-            "sha": sha,
-            "node_id": git["node_id"],
-            "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
-            "html_url": git["html_url"],
-            "commit": {k: git[k] for k in ("url", "message", "tree", "author", "committer")},
-            "parents": git["parents"],
-        }
-
     def _ref(self, repo: FakeRepo, branch: str) -> dict[str, Any]:
         sha = repo.refs[branch]
         return {
@@ -634,10 +622,7 @@ class FakeGitHub:
         else:
             status = "diverged"
         url = f"{self.url}/repos/{repo.full_name}/compare/{base}...{head}"
-        common = repo.ancestors(base_sha) & repo.ancestors(head_sha)
-        (fork,) = [c for c in common if not any(c in repo.ancestors(o) - {o} for o in common)]
-        answer = {"url": url, "status": status, "ahead_by": 0, "behind_by": 0}
-        return 200, answer | {"merge_base_commit": self._repo_commit(repo, fork)}, {}
+        return 200, {"url": url, "status": status, "ahead_by": 0, "behind_by": 0}, {}
 
     def r_get_label(self, owner, name, label, *, body, query):
         repo = self._get_repo(owner, name)

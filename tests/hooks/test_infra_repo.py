@@ -84,8 +84,6 @@ def test_a_changed_file_and_a_deletion_are_one_commit_on_top(tmp_path):
     second = repo.propose_change(BRANCH, changed, "Onboard (update)", "body")
     assert second.committed
     assert git(path, "rev-parse", f"{BRANCH}~1") == first.commit
-    # Both start from main as it was: the tree the change is compared against.
-    assert first.base_commit == second.base_commit == git(path, "rev-parse", "main")
     files = tree(path, BRANCH)
     assert files["config/clusters/openscience/prod.values.yaml"] == "jupyterhub: {hub: {}}\n"
     assert "terraform/aws/projects/openscience.tfvars" not in files
@@ -184,7 +182,6 @@ def test_pull_request_is_opened_from_a_new_branch(fake_github, infra):
         "- [ ] check",
     )
     assert infra.commits[proposal.commit]["parents"] == [infra.refs["main"]]
-    assert proposal.base_commit == infra.refs["main"]
     assert len(fake_github.calls("POST", "/git/commits$")) == 1
 
 
@@ -206,7 +203,6 @@ def test_a_rerun_with_new_content_adds_a_commit_and_updates_the_pull_request(fak
     second = github_repo().propose_change(BRANCH, changed, "Onboard", "new checklist")
     assert second.committed
     assert second.number == first.number
-    assert second.base_commit == first.base_commit == infra.refs["main"]
     assert infra.commits[second.commit]["parents"] == [first.commit]
     files = infra.files_at(BRANCH)
     assert files["config/clusters/openscience/prod.values.yaml"] == "jupyterhub: {hub: {}}\n"
@@ -357,3 +353,12 @@ def test_github_change_already_merged_cannot_be_withdrawn(fake_github, infra):
     fake_github.merge("2i2c-org/infrastructure", proposal.number)
     assert repo.withdraw_change(BRANCH, "renewed") is ChangeState.MERGED
     assert "Withdrawn" not in infra.pulls[0]["body"]
+
+
+def test_base_head_is_where_a_change_proposed_now_starts(tmp_path, fake_github, infra):
+    local = LocalGitInfraRepository(tmp_path / "infra")
+    head = local.base_head()  # creates the repository with its first commit
+    assert head == git(tmp_path / "infra", "rev-parse", "main")
+    assert local.propose_change(BRANCH, FILES, "Onboard", "body").commit != head
+    assert git(tmp_path / "infra", "rev-parse", f"{BRANCH}~1") == head
+    assert github_repo().base_head() == infra.refs["main"]

@@ -59,6 +59,9 @@ class DeploymentSettings:
     """Local git repository of the embedded default; empty means $AIRFLOW_HOME/infrastructure."""
     infra_base_branch: str = ""
     """Branch changes are proposed against; empty means the repository's default (or main)."""
+    infra_clone_url: str = ""
+    """A URL the tooling pods can clone the local repository from (a git server in front of
+    it); empty: pods cannot reach the local repository, so the destroy step plans only."""
     image_repo_template: str = "2i2c-org/hub-user-image-template"
     binder_repo_template: str = "binder-examples/requirements"
     docs_repo_template: str = "2i2c-org/community-docs-template"
@@ -110,9 +113,6 @@ class Proposal:
     commit: str
     committed: bool = False
     """Whether this call made a new commit (False when the branch already had the files)."""
-    base_commit: str = ""
-    """The base branch's commit the change starts from: the last tree without the change
-    (a teardown's destroy step runs from there, where the cluster's inputs still are)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +135,9 @@ class InfraRepository(Protocol):
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Take back a change not merged yet, saying why; the state it is left in."""
+
+    def base_head(self) -> str:
+        """The base branch's current commit: what a change proposed now starts from."""
 
 
 def git_blob_sha(content: str) -> str:
@@ -191,12 +194,10 @@ class GitHubInfraRepository:
                     pull.edit(title=title, body=body)
         elif pull is None or committed or pull.merged_at is None:
             pull = self._open_pull(repo, base, branch, title, body) or pull
-        with errors(f"comparing {branch} with {base} in {self.full_name}"):
-            fork = repo.compare(base, head).merge_base_commit.sha
         if pull is None:  # nothing differs from the base branch and nothing was ever proposed
             url = f"{repo.html_url}/tree/{branch}"
-            return Proposal("pull_request", url, branch, None, head, committed, fork)
-        return Proposal("pull_request", pull.html_url, branch, pull.number, head, committed, fork)
+            return Proposal("pull_request", url, branch, None, head, committed)
+        return Proposal("pull_request", pull.html_url, branch, pull.number, head, committed)
 
     def change_state(self, branch: str) -> ChangeState:
         repo, base = self._repo()
@@ -210,6 +211,11 @@ class GitHubInfraRepository:
         with self.hook.errors(f"comparing {branch} with {base} in {self.full_name}"):
             status = repo.compare(base, branch).status
         return ChangeState.MERGED if status in ("identical", "behind") else ChangeState.OPEN
+
+    def base_head(self) -> str:
+        repo, base = self._repo()
+        with self.hook.errors(f"reading branch {base} of {self.full_name}"):
+            return repo.get_branch(base).commit.sha
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Close the open pull request, its body ending with the reason; merged stays merged."""
@@ -390,13 +396,19 @@ class LocalGitInfraRepository:
                     lines.append(f"100644 {blob}\t{path}")
             self._git("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=index)
             tree = self._git("write-tree", env=index)
-        fork = self._git("merge-base", self.base, head)
         if tree == self._git("rev-parse", f"{head}^{{tree}}"):
-            return Proposal("local_branch", str(self.path), branch, None, head, False, fork)
+            return Proposal("local_branch", str(self.path), branch, None, head, False)
         commit = self._git("commit-tree", tree, "-p", head, "-m", title, "-m", body)
         self._git("update-ref", f"refs/heads/{branch}", commit, head)
         log.info("Committed %s to %s in %s", commit[:12], branch, self.path)
-        return Proposal("local_branch", str(self.path), branch, None, commit, True, fork)
+        return Proposal("local_branch", str(self.path), branch, None, commit, True)
+
+    def base_head(self) -> str:
+        self.ensure()
+        head = self._ref(self.base)
+        if head is None:
+            raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
+        return head
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Delete the branch of a change not merged (its commit is named in the log)."""

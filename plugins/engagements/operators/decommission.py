@@ -113,11 +113,18 @@ class DecommissionMixin(EngagementMixin):
         """Record the cancellation; tell the community if it was told of the decommission.
 
         A teardown change still under review is withdrawn. One already merged cannot be, so
-        the task fails, naming the change to revert: nothing was destroyed, but the cluster's
-        configuration is gone from the base branch.
+        the task fails, naming the change to revert. After the destroy step nothing is
+        cancelled: the task fails saying so, for a person to restore the community.
         """
         from engagements.decommission import NoticeStage, notice_key
 
+        destroyed = self.action("destroy") or self.action("cluster-gone")
+        if destroyed is not None:
+            raise AirflowFailException(
+                f"{exc}, but the cluster was already destroyed (recorded "
+                f"{destroyed.created_at:%Y-%m-%d}): nothing is cancelled and the community is "
+                "not told so. Restoring it is a new deployment from the backup."
+            )
         told = [
             stage.value
             for stage in NoticeStage
@@ -130,29 +137,45 @@ class DecommissionMixin(EngagementMixin):
                 key=f"decommission-cancelled:{self.end.isoformat()}",
                 extra={"end_date": self.end, "new_end": getattr(exc, "new_end", None)},
             )
-        change = self._withdraw_teardown(exc)
-        detail = {"reason": str(exc), "notices_sent": told, "teardown_change": change}
-        self.record("cancelled", "decommission", detail)
+        detail: dict[str, Any] = {"reason": str(exc), "notices_sent": told}
+        self.record("cancelled", "decommission", detail | {"teardown_change": None})
         log.warning("%s", exc)
-        if change is not None and change["state"] == "merged":
-            raise AirflowFailException(
-                f"cancelled: {exc}. The teardown change was already merged "
-                f"({change['where']}): revert it to bring the cluster's configuration back. "
-                "Nothing was destroyed."
-            )
+        change = self._withdraw_teardown(exc)
+        if change is not None:
+            self.record("cancelled", "decommission", detail | {"teardown_change": change})
+        if change is not None and change["state"] != "withdrawn":
+            raise AirflowFailException(f"cancelled: {exc}. {change['todo']} Nothing was destroyed.")
         raise AirflowSkipException(f"cancelled: {exc}")
 
     def _withdraw_teardown(self, exc: Exception) -> dict[str, str] | None:
-        from engagements.hooks.infra_repo import get_infra_repository, load_deployment_settings
+        """Take back the teardown change if there is one; what became of it, and what to do."""
+        from engagements.hooks.github import GitHubError
+        from engagements.hooks.infra_repo import (
+            ChangeState,
+            InfraRepositoryError,
+            get_infra_repository,
+            load_deployment_settings,
+        )
 
         proposed = self.action("teardown-pr")
         if proposed is None:
             return None
         branch = proposed.detail["branch"]
-        repo = get_infra_repository(load_deployment_settings(use_variables=True))
-        state = repo.withdraw_change(branch, f"the decommission was cancelled: {exc}")
+        try:
+            repo = get_infra_repository(load_deployment_settings(use_variables=True))
+            where = repo.describe(branch)
+            state = repo.withdraw_change(branch, f"the decommission was cancelled: {exc}")
+        except (GitHubError, InfraRepositoryError) as err:
+            todo = f"The teardown change {branch} could not be withdrawn ({err}): close it by hand."
+            return {"branch": branch, "state": "not withdrawn", "todo": todo}
         log.warning("Teardown change %s is now %s", branch, state.value)
-        return {"branch": branch, "state": state.value, "where": repo.describe(branch)}
+        if state is ChangeState.MERGED:
+            todo = (
+                f"The teardown change was already merged ({where}): revert it to bring the "
+                "cluster's configuration back."
+            )
+            return {"branch": branch, "state": "merged", "where": where, "todo": todo}
+        return {"branch": branch, "state": "withdrawn", "where": where}
 
     def archive_plan(self, config: CommunityConfig) -> dict[str, str]:
         """Hub -> archive bucket."""
@@ -316,7 +339,9 @@ class CreateArchiveBucketsOperator(_AwsMixin, _DecommissionOperator):
         from engagements.decommission import backup_too_old, expiry_date
 
         archive_date = self.archive_date()
-        if archive_date is not None and backup_too_old(expiry_date(archive_date), _today()):
+        removed = self.action("destroy") or self.action("cluster-gone")
+        stale = archive_date is not None and backup_too_old(expiry_date(archive_date), _today())
+        if stale and removed is None:  # after the removal, the archive is the only copy
             log.warning(
                 "The archive of %s expires on %s, too soon: archiving again as of today",
                 archive_date,
@@ -687,8 +712,8 @@ class _TeardownOperator(_DecommissionOperator):
     def ensure_backup_lasts(self, hubs: dict[str, dict[str, Any]]) -> None:
         from engagements.decommission import MIN_DAYS_KEPT_AFTER_REMOVAL, backup_too_old
 
-        if not hubs:
-            return
+        if not hubs or self.action("destroy") or self.action("cluster-gone"):
+            return  # nothing left to remove, or no backup needed
         expires = dt.date.fromisoformat(min(s["expires_on"] for s in hubs.values()))
         if backup_too_old(expires, _today()):
             raise AirflowFailException(
@@ -704,7 +729,12 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
     """Propose removing the cluster's config folder and IaC inputs as a reviewed change."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.decommission import teardown_files, teardown_plan, teardown_pr_body
+        from engagements.decommission import (
+            teardown_branch,
+            teardown_files,
+            teardown_plan,
+            teardown_pr_body,
+        )
         from engagements.hooks.infra_repo import get_infra_repository, load_deployment_settings
 
         _, config = self.approved_engagement()
@@ -712,22 +742,23 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
         files = teardown_files(plan, self._rendered_paths(config))
         backups = list(self.action("backup-verified").detail["hubs"].values())
         repo = get_infra_repository(load_deployment_settings(use_variables=True))
+        # The base branch as the change leaves it is the last tree holding the cluster's
+        # inputs: the destroy step runs from there once the change is merged. Read once,
+        # before the first proposal; a re-run (even after the merge) keeps it.
+        previous = self.action("teardown-pr")
+        base = (previous.detail.get("base_commit") if previous else None) or repo.base_head()
         proposal = repo.propose_change(
-            f"decommission-{plan.cluster}",
+            teardown_branch(plan.cluster, self.end),
             files,
             f"Decommission {config.community_id}: remove cluster {plan.cluster}",
             teardown_pr_body(config, plan, backups, self.end),
         )
         detail = proposal.to_dict() | {
+            "base_commit": base,
             "where": repo.describe(proposal.branch),
             "deleted_paths": sorted(files),
             "auth_clients": list(plan.auth_clients),
         }
-        # Once merged, the change's own commit is in the base branch; the fork point found
-        # by the first proposal is the last tree that still holds the cluster's inputs.
-        previous = self.action("teardown-pr")
-        if previous is not None and previous.detail.get("base_commit"):
-            detail["base_commit"] = previous.detail["base_commit"]
         self.record("teardown-pr", "pull_request", detail)
         log.info("Teardown change proposed: %s", detail["where"])
         return detail
@@ -796,8 +827,9 @@ class DestroyClusterOperator(_TeardownOperator):
         base = proposed.detail.get("base_commit")
         if not base:
             raise AirflowFailException(
-                "the teardown change's starting commit is not recorded: clear open_teardown_pr "
-                "to record it; nothing was destroyed"
+                "the commit the teardown change started from is not recorded, so the destroy "
+                "step has no tree holding the cluster's inputs: run its plan by hand from the "
+                "commit before the change was merged. Nothing was destroyed."
             )
         plan = teardown_plan(config)
         image = self.image or deployment.tooling_image
@@ -811,20 +843,29 @@ class DestroyClusterOperator(_TeardownOperator):
                 *([commands] if commands else plan.destroy_commands),
             ]
         )
+        local = proposed.detail.get("kind") != "pull_request"
         url = (
-            f"https://github.com/{deployment.infra_repo}"
-            if proposed.detail.get("kind") == "pull_request"
-            else Path(proposed.detail["url_or_path"]).as_uri()
+            (deployment.infra_clone_url or Path(proposed.detail["url_or_path"]).as_uri())
+            if local
+            else f"https://github.com/{deployment.infra_repo}"
         )
-        if not image or not connection_exists(self.tooling_kubernetes_conn_id):
+        missing = ""
+        if not image:
+            missing = "no tooling image (engagements_tooling_image) configured"
+        elif not connection_exists(self.tooling_kubernetes_conn_id):
             missing = (
-                "no tooling image (engagements_tooling_image)"
-                if not image
-                else f"no kubernetes connection/kubeconfig {self.tooling_kubernetes_conn_id!r}"
+                f"no kubernetes connection/kubeconfig {self.tooling_kubernetes_conn_id!r} "
+                "configured"
             )
+        elif local and not deployment.infra_clone_url:
+            missing = (
+                f"the infrastructure repository is local ({proposed.detail['url_or_path']}), "
+                "which the tooling pod cannot clone (engagements_infra_clone_url is not set)"
+            )
+        if missing:
             raise AirflowSkipException(
-                f"skipped: {missing} configured — plan: with INFRA_URL={url} and "
-                f"INFRA_REF={base} (the last commit holding the cluster's inputs), run: {script}"
+                f"skipped: {missing} — plan: with INFRA_URL={url} and INFRA_REF={base} (the "
+                f"last commit holding the cluster's inputs), run: {script}"
             )
         env = {"INFRA_URL": url, "INFRA_REF": base}
         pod = self.destroy_pod(plan.cluster, plan.provider.value, image, script, deployment, env)
@@ -1071,8 +1112,9 @@ class RecordDecommissionedOperator(_DecommissionOperator):
 class TeardownMergedSensor(DecommissionMixin, PullRequestMergedSensor):
     """Wait, in reschedule mode, until the teardown change is reviewed and merged.
 
-    Re-reads the store on every poke: a renewal recorded while the change waits for review
-    cancels the run and withdraws the change, before anyone can merge it.
+    Waits on the branch recorded by ``open_teardown_pr`` (one per decommission). Re-reads the
+    store on every poke: a renewal recorded while the change waits for review cancels the run
+    and withdraws the change, before anyone can merge it.
     """
 
     template_fields: Sequence[str] = (*PullRequestMergedSensor.template_fields, "contract_end")
@@ -1083,4 +1125,8 @@ class TeardownMergedSensor(DecommissionMixin, PullRequestMergedSensor):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         self.checked()
+        proposed = self.action("teardown-pr")
+        if proposed is None:
+            raise AirflowFailException("no teardown change is recorded: run open_teardown_pr")
+        self.branch = proposed.detail["branch"]
         return super().poke(context)
