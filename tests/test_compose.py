@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from engagements.hooks.infra_repo import DeploymentSettings
 from engagements.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,7 +302,11 @@ def test_compose_uses_the_env_sh_names_for_shared_settings(
 
 def test_dotenv_example_documents_every_setting_and_connection(env_sh: dict[str, str]) -> None:
     example = _dotenv_example()
-    settings = {f"AIRFLOW_VAR_ENGAGEMENTS_{f.name.upper()}": f for f in fields(Settings)}
+    settings = {
+        f"AIRFLOW_VAR_ENGAGEMENTS_{f.name.upper()}": f
+        for cls in (Settings, DeploymentSettings)
+        for f in fields(cls)
+    }
     documented = {name for name in example if name.startswith("AIRFLOW_VAR_ENGAGEMENTS_")}
     assert documented == set(settings)
     for name, field in settings.items():
