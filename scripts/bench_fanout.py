@@ -80,11 +80,19 @@ class CountingStore:
 
 
 class FakeTI:
+    """What the operators ask of their task instance: XCom pushes, and the target DAG's state
+    (the renewal DAG, unpaused as in production)."""
+
     def __init__(self) -> None:
         self.pushed: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
+
+    def get_dag(self, dag_id: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(dag_id=dag_id, is_paused=False)
 
 
 def configs(n: int) -> list[dict[str, Any]]:
