@@ -80,14 +80,17 @@ class CountingStore:
 
 
 class FakeTI:
-    """What the operators ask of their task instance: XCom pushes, and the target DAG's state
-    (the renewal DAG, unpaused as in production)."""
+    """What the operators ask of their task instance: XCom pushes, whether the run exists, and
+    the target DAG's state (the renewal DAG, unpaused as in production)."""
 
     def __init__(self) -> None:
         self.pushed: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
+
+    def get_dr_count(self, dag_id: str, run_ids: list[str]) -> int:
+        return 0  # fresh stores: no run was started before
 
     def get_dag(self, dag_id: str) -> Any:
         from types import SimpleNamespace

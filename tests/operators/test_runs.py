@@ -5,7 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, DagRunTriggerException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSkipException,
+    DagRunTriggerException,
+)
 
 from engagements.operators.runs import StartDagRunOperator, StartedRunLink
 
@@ -13,9 +17,13 @@ from engagements.operators.runs import StartDagRunOperator, StartedRunLink
 class RecordingTI:
     """The part of the task instance the operator uses: the target DAG's state."""
 
-    def __init__(self, paused: bool = False) -> None:
+    def __init__(self, paused: bool = False, existing: tuple[str, ...] = ()) -> None:
         self.paused = paused
+        self.existing = existing
         self.asked: list[str] = []
+
+    def get_dr_count(self, dag_id: str, run_ids: list[str]) -> int:
+        return len(set(run_ids) & set(self.existing))
 
     def get_dag(self, dag_id: str) -> SimpleNamespace:
         self.asked.append(dag_id)
@@ -80,5 +88,17 @@ def test_an_empty_run_id_is_refused_before_anything_starts():
     )
     ti = RecordingTI()
     with pytest.raises(ValueError, match="run id to start is empty"):
+        op.execute({"ti": ti})
+    assert ti.asked == []
+
+
+def test_a_run_that_exists_is_skipped_before_anything_else_even_on_a_paused_dag():
+    op = StartDagRunOperator(
+        task_id="trigger_decommission",
+        trigger_dag_id="engagement_decommission",
+        trigger_run_id="decommission__endsci__2027-01-31",
+    )
+    ti = RecordingTI(paused=True, existing=("decommission__endsci__2027-01-31",))
+    with pytest.raises(AirflowSkipException, match="already exists"):
         op.execute({"ti": ti})
     assert ti.asked == []

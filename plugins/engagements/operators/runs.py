@@ -42,8 +42,9 @@ class StartDagRunOperator(BaseOperator):
     """Start a run of ``trigger_dag_id`` with a fixed run id; skip if that run already exists.
 
     A fixed run id (for example ``renewal__<community>__<end>``) is what makes the start
-    idempotent: a re-run of this task, or of the whole scan, never starts a second run. A
-    paused DAG fails the task: its run would wait in the queue where nobody looks.
+    idempotent: a re-run of this task, or of the whole scan, never starts a second run (the
+    task skips; the task runner also skips it if the run appears meanwhile). A paused DAG
+    fails the task: its run would wait in the queue where nobody looks.
     """
 
     template_fields: Sequence[str] = ("trigger_dag_id", "trigger_run_id", "conf")
@@ -65,14 +66,23 @@ class StartDagRunOperator(BaseOperator):
         self.conf = conf
 
     def execute(self, context: Context) -> None:
-        from airflow.sdk.exceptions import AirflowFailException, DagRunTriggerException
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowSkipException,
+            DagRunTriggerException,
+        )
 
         if not self.trigger_run_id:
             raise ValueError(
                 f"{self.task_id}: the run id to start is empty; the upstream task must "
                 "provide one so the start stays idempotent."
             )
-        if context["ti"].get_dag(self.trigger_dag_id).is_paused:
+        ti = context["ti"]
+        if ti.get_dr_count(dag_id=self.trigger_dag_id, run_ids=[self.trigger_run_id]):
+            raise AirflowSkipException(
+                f"{self.trigger_dag_id} run {self.trigger_run_id} already exists"
+            )
+        if ti.get_dag(self.trigger_dag_id).is_paused:
             raise AirflowFailException(
                 f"{self.trigger_dag_id} is paused, so its run {self.trigger_run_id} would wait "
                 "unseen: unpause it in the UI, then clear this task to start the run."
