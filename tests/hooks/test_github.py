@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from nacl.public import PrivateKey, SealedBox
 
+from engagements.hooks import connection_exists
 from engagements.hooks.github import (
     GitHubError,
     GitHubHook,
@@ -774,7 +775,7 @@ def test_connection_contract():
 def test_client_is_built_on_first_use_only(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)
     hook = GitHubHook()  # no connection needed to build the hook
-    assert GitHubHook.is_configured() is False
+    assert connection_exists("github_default") is False
     with pytest.raises(Exception, match="github_default"):
         _ = hook.client
 

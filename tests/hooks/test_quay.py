@@ -7,6 +7,7 @@ import json
 import pytest
 import responses
 
+from engagements.hooks import connection_exists
 from engagements.hooks.quay import DEFAULT_API, QuayError, QuayHook, Robot
 
 API = "https://quay.test/api/v1"
@@ -62,7 +63,7 @@ def test_connection_contract_and_defaults(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_QUAY_DEFAULT", json.dumps({"password": OAUTH}))
     assert QuayHook()._api[1] == DEFAULT_API == "https://quay.io/api/v1"
     monkeypatch.delenv("AIRFLOW_CONN_QUAY_DEFAULT")
-    assert QuayHook.is_configured() is False
+    assert connection_exists("quay_default") is False
 
 
 @responses.activate

@@ -106,17 +106,6 @@ class GitHubHook(BaseHook):
         self.github_conn_id = github_conn_id
         self.retries = retries
 
-    @classmethod
-    def is_configured(cls, conn_id: str = default_conn_name) -> bool:
-        """Whether the connection exists: the embedded default is used when it does not."""
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            cls.get_connection(conn_id)
-        except AirflowNotFoundException:
-            return False
-        return True
-
     @cached_property
     def client(self) -> Github:
         conn = self.get_connection(self.github_conn_id)

@@ -26,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from engagements.hooks import connection_exists
 from engagements.settings import _default_home, resolve_settings
 
 if TYPE_CHECKING:
@@ -444,7 +445,7 @@ def get_infra_repository(
     from engagements.hooks.github import GitHubHook
 
     if settings.infra_repo:
-        if not GitHubHook.is_configured(github_conn_id):
+        if not connection_exists(github_conn_id):
             raise InfraRepositoryError(
                 f"engagements_infra_repo names {settings.infra_repo!r} but the Airflow connection"
                 f" {github_conn_id!r} is not defined; add it, or unset engagements_infra_repo to"
@@ -453,7 +454,7 @@ def get_infra_repository(
         return GitHubInfraRepository(
             GitHubHook(github_conn_id), settings.infra_repo, base=settings.infra_base_branch
         )
-    if GitHubHook.is_configured(github_conn_id):
+    if connection_exists(github_conn_id):
         log.warning(
             "Connection %r exists but engagements_infra_repo is not set: proposing the change in"
             " the local git repository %s",

@@ -67,17 +67,6 @@ class QuayHook(BaseHook):
         self.timeout = timeout
         self.sleep = sleep
 
-    @classmethod
-    def is_configured(cls, conn_id: str = default_conn_name) -> bool:
-        """Whether the connection exists: without it the registry step is only planned."""
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            cls.get_connection(conn_id)
-        except AirflowNotFoundException:
-            return False
-        return True
-
     @cached_property
     def _api(self) -> tuple[requests.Session, str]:
         conn = self.get_connection(self.quay_conn_id)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator, connection_exists
+from engagements.hooks import connection_exists
+from engagements.operators.engagement import EngagementMixin, _EngagementOperator
 from engagements.store.base import EngagementStatus
 
 if TYPE_CHECKING:

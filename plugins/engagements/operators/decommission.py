@@ -25,11 +25,11 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.hooks import connection_exists
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
     _EngagementOperator,
-    connection_exists,
 )
 from engagements.sensors.github import PullRequestMergedSensor
 from engagements.store.base import EngagementStatus

@@ -29,18 +29,6 @@ log = logging.getLogger(__name__)
 COMMUNITY_FROM_PARAMS = "{{ params['community_id'] }}"
 
 
-def connection_exists(conn_id: str) -> bool:
-    """Whether the Airflow connection is configured: the switch between doing and planning."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return False
-    return True
-
-
 class EngagementMixin:
     """Store, settings and email delivery, built lazily when the task runs."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.hooks import connection_exists
 from engagements.operators.engagement import _EngagementOperator
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ class CommunityGitHubOrgOperator(_GitHubOperator):
 
         _, config = self.engagement()
         settings = self.deployment_settings()
-        if not config.github_org or not GitHubHook.is_configured(self.github_conn_id):
+        if not config.github_org or not connection_exists(self.github_conn_id):
             raise AirflowSkipException(
                 f"Plan only (no {self.github_conn_id!r} connection or no github_org); "
                 "would create:\n" + "\n".join(f"  - {step}" for step in org_plan(config, settings))
@@ -275,7 +276,7 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
         if not waiting:
             log.info("No follow-up issue to open for %s", self.community_id)
             return {"opened": [], "not_opened": []}
-        if not settings.infra_repo or not GitHubHook.is_configured(self.github_conn_id):
+        if not settings.infra_repo or not connection_exists(self.github_conn_id):
             titles = [a.detail["title"] for a in waiting]
             log.warning(
                 "%d follow-up issue(s) stay recorded in the store, not opened: GitHub is not "

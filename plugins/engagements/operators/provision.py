@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
+from engagements.hooks import connection_exists
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
     _EngagementOperator,
-    connection_exists,
 )
 from engagements.operators.github import _DeploymentOperator, recorded_change, save_action
 

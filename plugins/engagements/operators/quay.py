@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from engagements.hooks import connection_exists
 from engagements.operators.github import IMAGE_REPOSITORY, _GitHubOperator, save_action
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class QuayImageRepositoryOperator(_GitHubOperator):
 
         _, config = self.engagement()
         names = image_names(config, self.deployment_settings().quay_namespace)
-        if not QuayHook.is_configured(self.quay_conn_id):
+        if not connection_exists(self.quay_conn_id):
             detail = {**names, "state": "planned", "secrets": "not set"}
             save_action(self.store, config.community_id, QUAY_ACTION, "container_registry", detail)
             raise AirflowSkipException(
@@ -91,7 +92,7 @@ class QuayImageRepositoryOperator(_GitHubOperator):
         from engagements.hooks.github import GitHubHook, GitHubNotFound
 
         full_name = f"{config.github_org}/{IMAGE_REPOSITORY}"
-        if not config.github_org or not GitHubHook.is_configured(self.github_conn_id):
+        if not config.github_org or not connection_exists(self.github_conn_id):
             log.warning("GitHub is not configured: set QUAY_USERNAME/QUAY_PASSWORD by hand")
             return "not set: GitHub is not configured"
         hook = GitHubHook(self.github_conn_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.hooks import connection_exists
 from engagements.sensors.milestone import EngagementSensor
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class GitHubOrgReadySensor(_GitHubSensor):
 
         _, config = self.engagement()
         org = config.github_org
-        if not org or not GitHubHook.is_configured(self.github_conn_id):
+        if not org or not connection_exists(self.github_conn_id):
             why = (
                 "no github_org is recorded"
                 if not org
