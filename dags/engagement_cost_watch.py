@@ -36,7 +36,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param, XComArg, task_group
 
-from engagements.dagkit import DEFAULT_ARGS, Tag
+from engagements.dagkit import DEFAULT_ARGS, Tag, one_community_param
 from engagements.operators.costs import (
     CostAlertOperator,
     MonthlyCostOperator,
@@ -53,10 +53,8 @@ with DAG(
     catchup=False,
     default_args=DEFAULT_ARGS,
     params={
-        "community_id": Param(
-            None,
-            type=["null", "string"],
-            description="One community to watch; empty: every engagement whose hubs run.",
+        "community_id": one_community_param(
+            "One community to watch; empty: every engagement whose hubs run."
         ),
         "month": Param(
             None,

@@ -39,7 +39,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param, TaskGroup, chain, task_group
 
-from engagements.dagkit import DEFAULT_ARGS, Tag
+from engagements.dagkit import DEFAULT_ARGS, Tag, one_community_param
 from engagements.operators.checkin import (
     CheckinOutcomeOperator,
     CheckinReportOperator,
@@ -58,10 +58,8 @@ with DAG(
     catchup=False,
     default_args=DEFAULT_ARGS,
     params={
-        "community_id": Param(
-            None,
-            type=["null", "string"],
-            description="One community to check in with; empty: every Active engagement.",
+        "community_id": one_community_param(
+            "One community to check in with; empty: every Active engagement."
         ),
         "quarter": Param(
             None,

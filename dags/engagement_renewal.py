@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, chain
 
-from engagements.config import COMMUNITY_ID_PATTERN
-from engagements.dagkit import DEFAULT_ARGS, Tag
+from engagements.dagkit import DEFAULT_ARGS, Tag, one_community_param
 from engagements.operators.renewal import (
     ApplyRenewalOperator,
     DueRenewalsOperator,
@@ -55,11 +54,8 @@ with DAG(
     catchup=False,
     default_args=DEFAULT_ARGS,
     params={
-        "community_id": Param(
-            None,
-            type=["null", "string"],
-            pattern=COMMUNITY_ID_PATTERN,
-            description="Decide the renewal of this community now; empty: scan for due ones.",
+        "community_id": one_community_param(
+            "Decide the renewal of this community now; empty: scan for due ones."
         )
     },
     tags=[Tag.LIFECYCLE, Tag.RENEWAL],

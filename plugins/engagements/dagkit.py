@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from airflow.sdk import TaskGroup
+from airflow.sdk import Param, TaskGroup
 
+from engagements.config import COMMUNITY_ID_PATTERN
 from engagements.milestones import get_milestone
 from engagements.operators.milestone import ConfirmMilestoneOperator
 from engagements.sensors.milestone import MilestoneSensor
@@ -42,3 +43,10 @@ def milestone_gate(milestone: str) -> TaskGroup:
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
     return group
+
+
+def one_community_param(description: str) -> Param:
+    """The optional ``community_id`` of a scheduled DAG: set, the run is for that community."""
+    return Param(
+        None, type=["null", "string"], pattern=COMMUNITY_ID_PATTERN, description=description
+    )

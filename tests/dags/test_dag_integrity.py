@@ -50,6 +50,19 @@ def test_sensors_reschedule(bag):
                 assert task.mode == "reschedule", task.task_id
 
 
+@pytest.mark.parametrize(
+    "dag_id", ["engagement_renewal", "engagement_quarterly_checkin", "engagement_cost_watch"]
+)
+def test_one_community_runs_take_only_a_valid_community_id(bag, dag_id):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = bag.dags[dag_id].params.get_param("community_id")
+    assert param.resolve(None) is None  # empty: the scheduled run over every community
+    assert param.resolve("openscience") == "openscience"
+    with pytest.raises(ParamValidationError):
+        param.resolve("Open Science!")
+
+
 def test_onboarding_has_the_deployment_boundary(bag):
     dag = bag.dags["engagement_onboarding"]
     assert "deploy_infrastructure" in dag.task_group.children
