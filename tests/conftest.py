@@ -46,3 +46,38 @@ def example_config():
 @pytest.fixture
 def example_dict(example_config) -> dict:
     return example_config.to_dict()
+
+
+@pytest.fixture
+def store(tmp_path, example_config):
+    """The example community registered (Onboarding) in a fresh embedded store."""
+    from engagements.onboarding import register
+    from engagements.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store.sqlite")
+    register(store, example_config, run_id="r", run_state=lambda _: None)
+    return store
+
+
+@pytest.fixture
+def run(tmp_path):
+    """``engagements <args>`` in its own process, on an embedded store of this test."""
+    import subprocess
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "ENGAGEMENTS_STORE": "local",
+        "ENGAGEMENTS_STORE_PATH": str(tmp_path / "cli-store.sqlite"),
+    }
+
+    def _run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engagements.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    return _run

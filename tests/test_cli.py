@@ -4,35 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from engagements.messages.emails import email_kinds
-
-
-@pytest.fixture
-def run(tmp_path):
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "ENGAGEMENTS_STORE": "local",
-        "ENGAGEMENTS_STORE_PATH": str(tmp_path / "cli-store.sqlite"),
-    }
-
-    def _run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "engagements.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-
-    return _run
 
 
 def write(tmp_path, data) -> str:

@@ -2,33 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
-
-
-@pytest.fixture
-def run(tmp_path):
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "ENGAGEMENTS_STORE": "local",
-        "ENGAGEMENTS_STORE_PATH": str(tmp_path / "cli-store.sqlite"),
-    }
-
-    def _run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "engagements.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-
-    return _run
 
 
 @pytest.fixture

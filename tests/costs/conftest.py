@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 import requests
 
-from engagements.onboarding import register
 from engagements.store.local import LocalStore
 
 MOTO_CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 
 
 @pytest.fixture
-def store(tmp_path, example_config) -> LocalStore:
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
+def store(store: LocalStore) -> LocalStore:
+    """The example community, onboarded: Active."""
     store.update_engagement("openscience", status="Active")
     return store
 

@@ -29,22 +29,13 @@ from engagements.costs import (
     shared_accounts,
     statement_csv,
 )
-from engagements.onboarding import register
 from engagements.settings import Settings
-from engagements.store.local import LocalStore
 
 JAN = Month(2027, 1)
 
 
 def usd(month: Month, amount: str) -> MonthlyCost:
     return MonthlyCost(month, Decimal(amount), "USD", CostSource.AWS)
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
 
 
 def test_month_arithmetic_across_the_year_boundary():

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks.github import GitHubNotFound
 from engagements.infra.render import render_change
-from engagements.onboarding import effective_config, record_follow_ups, register
+from engagements.onboarding import effective_config, record_follow_ups
 from engagements.operators.github import (
     INFRA_PR,
     CommunityGitHubOrgOperator,
@@ -21,19 +21,11 @@ from engagements.operators.github import (
     pull_request_body,
 )
 from engagements.operators.quay import QUAY_ACTION, QuayImageRepositoryOperator
-from engagements.store.local import LocalStore
 from tests.hooks.test_github import FakeGitHub, github_connection
 
 INFRA = "2i2c-org/infrastructure"
 QUAY = "https://quay.test/api/v1"
 ROBOT_TOKEN = "ROBOTTOKEN-never-stored-0123456789"
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from engagements.onboarding import effective_config, register
+from engagements.onboarding import effective_config
 from engagements.operators.hitl import (
     DECISION_KEYS,
     RolloutOutcomeOperator,
@@ -15,14 +15,6 @@ from engagements.operators.hitl import (
     _current_values,
 )
 from engagements.params import flatten_config
-from engagements.store.local import LocalStore
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
 
 
 def answer(params_input: dict) -> dict:

@@ -14,7 +14,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from engagements.hooks.infra_repo import DeploymentSettings
 from engagements.infra.render import render_change
-from engagements.onboarding import register
 from engagements.operators.github import INFRA_PR
 from engagements.operators.provision import (
     ConfirmDeploymentOperator,
@@ -25,7 +24,6 @@ from engagements.operators.provision import (
     provisioning_script,
     verification_connection,
 )
-from engagements.store.local import LocalStore
 from tests.kubernetes_api import KubernetesApi, connection
 
 GCP = {
@@ -36,13 +34,6 @@ GCP = {
 }
 AZURE = {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"}
 READY = DeploymentSettings(tooling_image="quay.io/2i2c/tooling:1", infra_repo="2i2c-org/infra")
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
 
 
 @pytest.fixture(autouse=True)

@@ -2,20 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from airflow.sdk import PokeReturnValue
 
-from engagements.onboarding import register
 from engagements.operators.milestone import ConfirmMilestoneOperator
 from engagements.sensors.milestone import MilestoneSensor
-from engagements.store.local import LocalStore
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
 
 
 def sensor(store, milestone, sent):
