@@ -1,10 +1,12 @@
-"""Helpers the end-to-end runs share: parse one DAG file, run the CLI, read a run's states."""
+"""Helpers the end-to-end runs share: parse one DAG file, run the CLI, read a run's states,
+act on waiting tasks as a person would."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,32 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def states(run: Any) -> dict[str, str | None]:
     """Task id to state for an unmapped run."""
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+class WaitWatcher(threading.Thread):
+    """Acts as a person would while ``dag.test()`` runs: every half second it finds the tasks
+    of ``dag_id`` waiting in reschedule mode and hands their ids to :meth:`on_waiting`, until
+    ``stop`` is set (by the test, or by ``on_waiting`` when its work is done)."""
+
+    def __init__(self, dag_id: str) -> None:
+        super().__init__(daemon=True)
+        self.dag_id = dag_id
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from airflow import settings
+        from airflow.models.taskinstance import TaskInstance
+
+        while not self.stop.is_set():
+            with settings.Session() as session:
+                rows = session.query(TaskInstance.task_id).filter(
+                    TaskInstance.dag_id == self.dag_id,
+                    TaskInstance.state == "up_for_reschedule",
+                )
+                waiting = {task_id for (task_id,) in rows}
+            if waiting:
+                self.on_waiting(waiting)
+            self.stop.wait(0.5)
+
+    def on_waiting(self, task_ids: set[str]) -> None:
+        raise NotImplementedError

@@ -16,13 +16,11 @@ import datetime as dt
 import json
 import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.dags.e2e import cli, parse_dag
+from tests.dags.e2e import WaitWatcher, cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -33,35 +31,20 @@ DUE = ("openscience", "nocost")
 CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 
 
-class MeetingClerk(threading.Thread):
+class MeetingClerk(WaitWatcher):
     """Records each check-in meeting with the CLI once the sensors have waited once."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
+        super().__init__(DAG_ID)
         self.results: list[subprocess.CompletedProcess] = []
 
-    def run(self) -> None:
-        from airflow import settings
-        from airflow.models.taskinstance import TaskInstance
-
-        while not self.stop.is_set() and not self.results:
-            with settings.Session() as session:
-                waiting = (
-                    session.query(TaskInstance)
-                    .filter(
-                        TaskInstance.dag_id == DAG_ID,
-                        TaskInstance.task_id == "checkin.checkin_held.wait",
-                        TaskInstance.state == "up_for_reschedule",
-                    )
-                    .count()
+    def on_waiting(self, task_ids: set[str]) -> None:
+        if "checkin.checkin_held.wait" in task_ids:
+            for community in DUE:
+                self.results.append(
+                    cli("milestone", "mark", community, "checkin_held_2027q2", "--note", "held")
                 )
-            if waiting:
-                for community in DUE:
-                    self.results.append(
-                        cli("milestone", "mark", community, "checkin_held_2027q2", "--note", "held")
-                    )
-            time.sleep(0.5)
+            self.stop.set()
 
 
 @pytest.fixture(scope="module")

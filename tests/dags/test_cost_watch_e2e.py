@@ -21,14 +21,12 @@ import datetime as dt
 import json
 import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from engagements.costs import Month
-from tests.dags.e2e import cli, parse_dag
+from tests.dags.e2e import WaitWatcher, cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -50,32 +48,17 @@ def invoice(month: Month) -> str:
     return f"{month.year}{month.month:02d}"
 
 
-class CostClerk(threading.Thread):
+class CostClerk(WaitWatcher):
     """Records marinelab's cost for the month with the CLI once its sensor has waited once."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
+        super().__init__(DAG_ID)
         self.results: list[subprocess.CompletedProcess] = []
 
-    def run(self) -> None:
-        from airflow import settings
-        from airflow.models.taskinstance import TaskInstance
-
-        while not self.stop.is_set() and not self.results:
-            with settings.Session() as session:
-                waiting = (
-                    session.query(TaskInstance)
-                    .filter(
-                        TaskInstance.dag_id == DAG_ID,
-                        TaskInstance.task_id == "costs.wait_for_cost_entry",
-                        TaskInstance.state == "up_for_reschedule",
-                    )
-                    .count()
-                )
-            if waiting:
-                self.results.append(cli("cost", "record", "marinelab", str(MONTH), "790"))
-            time.sleep(0.5)
+    def on_waiting(self, task_ids: set[str]) -> None:
+        if "costs.wait_for_cost_entry" in task_ids:
+            self.results.append(cli("cost", "record", "marinelab", str(MONTH), "790"))
+            self.stop.set()
 
 
 @pytest.fixture(scope="module")

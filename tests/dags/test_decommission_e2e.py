@@ -23,12 +23,11 @@ import datetime as dt
 import json
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.dags.e2e import parse_dag, states
+from tests.dags.e2e import WaitWatcher, parse_dag, states
 from tests.decommission.conftest import kept_logger_levels, run_archive_script, upload_written
 from tests.renewal.responder import FormResponder, SeenForm
 
@@ -185,43 +184,28 @@ def approve(world):
     return answer
 
 
-class Merger(threading.Thread):
+class Merger(WaitWatcher):
     """Merges the teardown branch into main once ``teardown_pr_merged`` waits for it."""
 
     def __init__(self, repo: Path, community_id: str) -> None:
-        super().__init__(daemon=True)
+        super().__init__(DAG_ID)
         self.repo = repo
         self.branch = f"decommission-{community_id}-{END}"
-        self.stop = threading.Event()
         self.merged: list[str] = []
         self.errors: list[str] = []
 
-    def run(self) -> None:
-        from airflow import settings
-        from airflow.models.taskinstance import TaskInstance
-
-        while not self.stop.is_set() and not self.merged:
-            with settings.Session() as session:
-                waiting = (
-                    session.query(TaskInstance.task_id)
-                    .filter(
-                        TaskInstance.dag_id == DAG_ID,
-                        TaskInstance.task_id == MERGE_WAIT,
-                        TaskInstance.state == "up_for_reschedule",
-                    )
-                    .first()
-                )
-            if waiting is not None:
-                merged = subprocess.run(
-                    ["git", "-C", str(self.repo), "-c", "user.name=Engineer",
-                     "-c", "user.email=eng@2i2c.org", "merge", "--no-ff",
-                     "-m", f"Merge {self.branch}", self.branch],
-                    capture_output=True, text=True, check=False,
-                )  # fmt: skip
-                if merged.returncode:
-                    self.errors.append(merged.stderr)
-                self.merged.append(self.branch)
-            self.stop.wait(0.5)
+    def on_waiting(self, task_ids: set[str]) -> None:
+        if MERGE_WAIT in task_ids:
+            merged = subprocess.run(
+                ["git", "-C", str(self.repo), "-c", "user.name=Engineer",
+                 "-c", "user.email=eng@2i2c.org", "merge", "--no-ff",
+                 "-m", f"Merge {self.branch}", self.branch],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if merged.returncode:
+                self.errors.append(merged.stderr)
+            self.merged.append(self.branch)
+            self.stop.set()
 
 
 def run_dag(world, community_id: str, hour: int):

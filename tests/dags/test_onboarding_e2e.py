@@ -13,14 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from engagements.milestones import ONBOARDING_MILESTONES
-from tests.dags.e2e import cli, parse_dag
+from tests.dags.e2e import WaitWatcher, cli, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -42,46 +40,32 @@ def git(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-class MilestoneClerk(threading.Thread):
+class MilestoneClerk(WaitWatcher):
     """Records a milestone with the CLI once its sensor has waited at least once, and merges
     the proposed infrastructure branch once ``pull_request_merged`` waits for it."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
+        super().__init__(DAG_ID)
         self.recorded: list[str] = []
         self.errors: list[str] = []
 
-    def run(self) -> None:
-        from airflow import settings
-        from airflow.models.taskinstance import TaskInstance
-
-        while not self.stop.is_set():
-            with settings.Session() as session:
-                waiting = [
-                    task_id
-                    for (task_id,) in session.query(TaskInstance.task_id).filter(
-                        TaskInstance.dag_id == DAG_ID,
-                        TaskInstance.state == "up_for_reschedule",
-                    )
-                ]
-            if MERGE_WAIT in waiting and "merge" not in self.recorded:
-                merged = git("-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
-                             "merge", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH)  # fmt: skip
-                if merged.returncode:
-                    self.errors.append(merged.stderr)
-                self.recorded.append("merge")
-            for task_id in waiting:
-                if not task_id.endswith(".wait"):
-                    continue
-                milestone = task_id.split(".")[-2]
-                if milestone in self.recorded:
-                    continue
-                result = cli("milestone", "mark", "openscience", milestone, "--note", "e2e")
-                if result.returncode:
-                    self.errors.append(result.stderr)
-                self.recorded.append(milestone)
-            time.sleep(0.5)
+    def on_waiting(self, task_ids: set[str]) -> None:
+        if MERGE_WAIT in task_ids and "merge" not in self.recorded:
+            merged = git("-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
+                         "merge", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH)  # fmt: skip
+            if merged.returncode:
+                self.errors.append(merged.stderr)
+            self.recorded.append("merge")
+        for task_id in task_ids:
+            if not task_id.endswith(".wait"):
+                continue
+            milestone = task_id.split(".")[-2]
+            if milestone in self.recorded:
+                continue
+            result = cli("milestone", "mark", "openscience", milestone, "--note", "e2e")
+            if result.returncode:
+                self.errors.append(result.stderr)
+            self.recorded.append(milestone)
 
 
 @pytest.fixture(scope="module")
