@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,28 @@ class WaitWatcher(threading.Thread):
 
     def on_waiting(self, task_ids: set[str]) -> None:
         raise NotImplementedError
+
+
+@contextmanager
+def own_environment(home: Path, dag_id: str, values: dict[str, str]) -> Iterator[Path]:
+    """A module's own store, artifacts and ``values``, and a dags folder holding only its DAG
+    file: dag.test() parses and serializes every DAG of its folder, so a DAG another engineer
+    is changing cannot break this run. Everything is restored afterwards."""
+    import pytest
+    from airflow import settings
+
+    dags = home / "dags"
+    dags.mkdir()
+    (dags / f"{dag_id}.py").symlink_to(
+        Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "ENGAGEMENTS_STORE_PATH": str(home / "engagements.sqlite"),
+            "ENGAGEMENTS_ARTIFACTS_DIR": str(home / "artifacts"),
+            **values,
+        }.items():
+            patch.setenv(name, value)
+        patch.setattr(settings, "DAGS_FOLDER", str(dags))  # what the dags-folder bundle reads
+        yield home

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.dags.e2e import WaitWatcher, cli, parse_dag
+from tests.dags.e2e import WaitWatcher, cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -49,29 +48,14 @@ class MeetingClerk(WaitWatcher):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("checkin")
-    # dag.test() parses and serializes every DAG of its folder; this run gets a folder with
-    # only its own DAG file, so that a DAG another engineer is changing cannot break it.
-    dags = home / "dags"
-    dags.mkdir()
-    (dags / f"{DAG_ID}.py").symlink_to(
-        Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{DAG_ID}.py"
-    )
+    """This module's own store, artifacts and connections; the environment is restored after."""
     values = {
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "ENGAGEMENTS_STORE_PATH": str(home / "engagements.sqlite"),
-        "ENGAGEMENTS_ARTIFACTS_DIR": str(home / "artifacts"),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws"}),
     }
-    with pytest.MonkeyPatch.context() as mp:
-        from airflow import settings
-
-        for name, value in values.items():
-            mp.setenv(name, value)
-        mp.setattr(settings, "DAGS_FOLDER", str(dags))  # what the dags-folder bundle reads
+    with own_environment(tmp_path_factory.mktemp("checkin"), DAG_ID, values) as home:
         yield home
 
 
