@@ -18,35 +18,13 @@ from engagements.operators.checkin import (
 )
 from engagements.settings import Settings
 from engagements.store.local import LocalStore
+from tests.doubles import CountingStore, FakeTI
 
 RUN = dt.datetime(2027, 4, 1, 6, tzinfo=dt.UTC)
 
 
-class FakeTI:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
 def context() -> dict[str, Any]:
     return {"logical_date": RUN, "ti": FakeTI(), "run_id": "scheduled__2027-04-01"}
-
-
-class CountingStore:
-    def __init__(self, store: LocalStore) -> None:
-        self._store = store
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str):
-        method = getattr(self._store, name)
-
-        def counted(*args, **kwargs):
-            self.calls.append(name)
-            return method(*args, **kwargs)
-
-        return counted
 
 
 def make(cls, store, tmp_path, sent: list | None = None, **kwargs):

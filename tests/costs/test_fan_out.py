@@ -7,7 +7,6 @@ The store is the production Airtable store talking HTTP to the fake Airtable of
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 
@@ -15,18 +14,11 @@ from engagements.operators.checkin import SelectCheckinOperator
 from engagements.operators.costs import SelectCostWatchOperator
 from engagements.settings import Settings
 from engagements.store.airtable import AirtableStore
+from tests.doubles import FakeTI
 from tests.store.fake_airtable import FakeAirtable
 
 TOKEN = "patTESTtoken0123456789.abcdefFANOUT"
 BASE_ID = "appTESTbase012345"
-
-
-class FakeTI:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 @pytest.fixture(scope="module")

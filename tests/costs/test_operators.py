@@ -21,6 +21,7 @@ from engagements.operators.costs import (
 from engagements.sensors.costs import CostEntrySensor
 from engagements.settings import Settings
 from engagements.store.local import LocalStore
+from tests.doubles import CountingStore, FakeTI
 
 from .conftest import month_result
 
@@ -28,34 +29,8 @@ RUN = dt.datetime(2027, 2, 3, 6, tzinfo=dt.UTC)
 JAN = Month(2027, 1)
 
 
-class FakeTI:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
 def context() -> dict[str, Any]:
     return {"logical_date": RUN, "ti": FakeTI(), "run_id": "scheduled__2027-02-03"}
-
-
-class CountingStore:
-    """Counts every call a task makes to the store, then passes it on."""
-
-    def __init__(self, store: LocalStore) -> None:
-        self._store = store
-        self.path = store.path
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str):
-        method = getattr(self._store, name)
-
-        def counted(*args, **kwargs):
-            self.calls.append(name)
-            return method(*args, **kwargs)
-
-        return counted
 
 
 def make(cls, store, *, settings: Settings | None = None, sent: list | None = None, **kwargs):
