@@ -81,3 +81,13 @@ def run(tmp_path):
         )
 
     return _run
+
+
+@pytest.fixture
+def local_infra(tmp_path, monkeypatch):
+    """The embedded infrastructure repository of this test: no GitHub connection or repo."""
+    monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)
+    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
+    path = tmp_path / "infrastructure"
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
+    return path

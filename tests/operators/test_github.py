@@ -29,15 +29,6 @@ ROBOT_TOKEN = "ROBOTTOKEN-never-stored-0123456789"
 
 
 @pytest.fixture
-def local_infra(tmp_path, monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)
-    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
-    path = tmp_path / "infrastructure"
-    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
-    return path
-
-
-@pytest.fixture
 def fake_github(monkeypatch):
     with FakeGitHub() as fake:
         monkeypatch.setenv("AIRFLOW_CONN_GITHUB_DEFAULT", github_connection(fake.url))

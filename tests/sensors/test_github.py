@@ -9,28 +9,11 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from engagements.onboarding import register
 from engagements.operators.github import OpenInfrastructurePullRequestOperator
 from engagements.sensors.github import GitHubOrgReadySensor, PullRequestMergedSensor
-from engagements.store.local import LocalStore
 from tests.hooks.test_github import FakeGitHub, github_connection
 
 INFRA = "2i2c-org/infrastructure"
-
-
-@pytest.fixture
-def store(tmp_path, example_config):
-    store = LocalStore(tmp_path / "store.sqlite")
-    register(store, example_config, run_id="r", run_state=lambda _: None)
-    return store
-
-
-@pytest.fixture
-def local_infra(tmp_path, monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)
-    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
-    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(tmp_path / "infrastructure"))
-    return tmp_path / "infrastructure"
 
 
 @pytest.fixture
