@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from engagements.config import CommunityConfig, load_config
+from engagements.renewal import apply_renewal
 from engagements.settings import PROJECT_ROOT
 from engagements.store.base import EngagementStatus
 from engagements.store.local import LocalStore
@@ -46,3 +47,15 @@ def add_engagement(
 def active(store, config) -> LocalStore:
     add_engagement(store, config, "openscience")
     return store
+
+
+def renew(store: LocalStore) -> None:
+    """BD renews the example community, ending on END, for a year to 2028-11-30."""
+    apply_renewal(
+        store,
+        "openscience",
+        decided_end=END,
+        new_end=dt.date(2028, 11, 30),
+        new_start=None,
+        decided_by="bd",
+    )

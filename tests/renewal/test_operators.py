@@ -16,10 +16,10 @@ from engagements.operators.renewal import (
     RenewalDecisionOperator,
     RenewalModeOperator,
 )
-from engagements.renewal import apply_renewal, open_renewal
+from engagements.renewal import open_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
-from tests.renewal.conftest import END, add_engagement
+from tests.renewal.conftest import END, add_engagement, renew
 
 
 class FakeTaskInstance:
@@ -130,14 +130,7 @@ def test_a_scanned_run_started_after_the_decision_asks_nothing(active):
     """The daily scan started a decision run, but BD decided in a run started by hand."""
     sent: list = []
     op = make(OpenRenewalOperator, active, sent, decision_task_id="renewal_decided")
-    apply_renewal(
-        active,
-        "openscience",
-        decided_end=END,
-        new_end=dt.date(2028, 11, 30),
-        new_start=None,
-        decided_by="bd",
-    )
+    renew(active)
     with pytest.raises(AirflowSkipException, match="already decided"):
         op.execute(context(community_id="openscience", contract_end=END.isoformat()))
     assert sent == []

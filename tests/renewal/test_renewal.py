@@ -20,7 +20,7 @@ from engagements.renewal import (
     opened_key,
 )
 from engagements.store.base import EngagementStatus
-from tests.renewal.conftest import END, add_engagement
+from tests.renewal.conftest import END, add_engagement, renew
 
 TODAY = END - dt.timedelta(days=45)
 
@@ -47,14 +47,7 @@ def test_due_are_active_engagements_ending_within_60_days_not_yet_opened(store, 
 
 def test_a_renewed_engagement_is_due_again_for_its_next_end(active, config):
     open_renewal(active, "openscience", TODAY)
-    apply_renewal(
-        active,
-        "openscience",
-        decided_end=END,
-        new_end=dt.date(2028, 11, 30),
-        new_start=None,
-        decided_by="bd",
-    )
+    renew(active)
     assert due_for_renewal(active, TODAY) == []
     next_year = dt.date(2028, 10, 15)
     (due,) = due_for_renewal(active, next_year)
@@ -181,14 +174,7 @@ def test_not_renewed_hands_over_to_decommissioning(active):
 
 
 def test_hand_over_refuses_when_renewed_meanwhile(active):
-    apply_renewal(
-        active,
-        "openscience",
-        decided_end=END,
-        new_end=dt.date(2028, 11, 30),
-        new_start=None,
-        decided_by="bd",
-    )
+    renew(active)
     with pytest.raises(RenewalRefused, match="renewed meanwhile"):
         hand_over(active, "openscience", decided_end=END, decided_by="timeout", reason="none")
     assert active.get_engagement("openscience").status is EngagementStatus.ACTIVE
