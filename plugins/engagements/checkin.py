@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engagements.config import CommunityConfig
-from engagements.costs import Month, MonthlyCost, format_money, upsert_action
+from engagements.costs import Month, MonthlyCost, format_money
 from engagements.messages.emails import template_environment
 from engagements.milestones import UnknownMilestone, get_milestone
 from engagements.store.base import (
@@ -36,6 +36,7 @@ from engagements.store.base import (
     EngagementStatus,
     EngagementStore,
     MilestoneRecord,
+    upsert_action,
 )
 
 SUPPORT_HOURS_PER_QUARTER = Decimal(4)

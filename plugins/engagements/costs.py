@@ -29,7 +29,7 @@ from typing import Any
 
 from engagements.config import Billing, CloudProvider, CommunityConfig
 from engagements.settings import Settings
-from engagements.store.base import EngagementStore
+from engagements.store.base import EngagementStore, upsert_action
 
 CENT = Decimal("0.01")
 CONTRACT_CURRENCY = "USD"
@@ -414,17 +414,6 @@ def month_key(month: Month) -> str:
 
 def entry_key(month: Month) -> str:
     return f"cost-entry:{month}"
-
-
-def upsert_action(
-    store: EngagementStore, community_id: str, key: str, kind: str, detail: dict[str, Any]
-) -> bool:
-    """Record or replace an action's detail; True when it replaced an earlier one."""
-    if store.get_action(community_id, key) is None:
-        store.record_action(community_id, key, kind, detail)
-        return False
-    store.update_action(community_id, key, detail)
-    return True
 
 
 def record_month_costs(

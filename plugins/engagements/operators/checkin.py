@@ -98,8 +98,9 @@ class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.checkin import Quarter, build_report, checkin_due, write_report
-        from engagements.costs import NoCostSource, upsert_action
+        from engagements.costs import NoCostSource
         from engagements.milestones import CHECKIN_HELD
+        from engagements.store.base import upsert_action
 
         _, config = self.engagement()
         quarter = Quarter.parse(self.quarter)

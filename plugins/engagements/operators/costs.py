@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.hooks import connection_exists
 from engagements.operators.engagement import EngagementMixin, _EngagementOperator
-from engagements.store.base import EngagementStatus
+from engagements.store.base import EngagementStatus, upsert_action
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -309,7 +309,6 @@ class WriteStatementOperator(EngagementMixin, BaseOperator):
             StatementLine,
             statement_csv,
             statement_name,
-            upsert_action,
         )
 
         month = Month.parse(self.month)

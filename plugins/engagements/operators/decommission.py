@@ -32,7 +32,7 @@ from engagements.operators.engagement import (
     _EngagementOperator,
 )
 from engagements.sensors.github import PullRequestMergedSensor
-from engagements.store.base import EngagementStatus
+from engagements.store.base import EngagementStatus, upsert_action
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -77,10 +77,7 @@ class DecommissionMixin(EngagementMixin):
 
     def record(self, step: str, kind: str, detail: dict[str, Any]) -> None:
         """Record the step; a re-run replaces the detail of the same step."""
-        if self.action(step) is None:
-            self.store.record_action(self.community_id, self.key(step), kind, detail)
-        else:
-            self.store.update_action(self.community_id, self.key(step), detail)
+        upsert_action(self.store, self.community_id, self.key(step), kind, detail)
 
     def ensure_not_cancelled(self) -> None:
         cancelled = self.action("cancelled")

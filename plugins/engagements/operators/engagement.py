@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseBranchOperator, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from engagements.store.base import upsert_action
+
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
@@ -234,10 +236,7 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         )
         detail = {"pptx": str(files.pptx), "markdown": str(files.markdown), "version": self.version}
         key = f"deck:v{self.version}"
-        if self.store.get_action(config.community_id, key) is None:
-            self.store.record_action(config.community_id, key, "document", detail)
-        else:
-            self.store.update_action(config.community_id, key, detail)
+        upsert_action(self.store, config.community_id, key, "document", detail)
         log.info("Rollout deck v%s: %s and %s", self.version, files.pptx, files.markdown)
         return detail
 

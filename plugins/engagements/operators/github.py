@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
 from engagements.operators.engagement import _EngagementOperator
+from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -38,16 +39,6 @@ DOCS_REPOSITORY = "hub-docs"
 
 def change_branch(community_id: str) -> str:
     return f"onboard-{community_id}"
-
-
-def save_action(
-    store: EngagementStore, community_id: str, key: str, kind: str, detail: dict[str, Any]
-) -> None:
-    """Record the action, or replace the detail of the one a previous try recorded."""
-    if store.get_action(community_id, key) is None:
-        store.record_action(community_id, key, kind, detail)
-    else:
-        store.update_action(community_id, key, detail)
 
 
 def recorded_change(store: EngagementStore, community_id: str) -> dict[str, Any]:
@@ -197,7 +188,7 @@ class OpenInfrastructurePullRequestOperator(_GitHubOperator):
             "follow_ups": list(change.follow_ups),
             "plan": change.plan,
         }
-        save_action(self.store, config.community_id, INFRA_PR, "pull_request", detail)
+        upsert_action(self.store, config.community_id, INFRA_PR, "pull_request", detail)
         log.info(
             "%s %d file(s): %s",
             "Committed" if proposal.committed else "Already proposed",
@@ -252,7 +243,7 @@ class CommunityGitHubOrgOperator(_GitHubOperator):
             "representatives": invitations,
             "repositories": repositories,
         }
-        save_action(self.store, config.community_id, GITHUB_ORG, "github", detail)
+        upsert_action(self.store, config.community_id, GITHUB_ORG, "github", detail)
         pending = [login for login, state in invitations.items() if state != "active"]
         if pending:
             log.info("Invitations to %s pending for: %s", org, ", ".join(pending))

@@ -16,6 +16,7 @@ from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -108,10 +109,7 @@ class TechnicalDecisionsOperator(EngagementMixin, HITLEntryOperator):
             "responded_by": (result.get("responded_by_user") or {}).get("name"),
             "responded_at": str(result.get("responded_at")),
         }
-        if self.store.get_action(self.community_id, "technical-decisions") is None:
-            self.store.record_action(self.community_id, "technical-decisions", "decision", detail)
-        else:
-            self.store.update_action(self.community_id, "technical-decisions", detail)
+        upsert_action(self.store, self.community_id, "technical-decisions", "decision", detail)
         log.info("Technical decisions recorded for %s: %s", self.community_id, decisions)
         return decisions
 
@@ -155,8 +153,5 @@ class RolloutOutcomeOperator(EngagementMixin, HITLEntryOperator):
             "requirements": [r.strip() for r in answer.get("requirements") or [] if r.strip()],
             "responded_by": (result.get("responded_by_user") or {}).get("name"),
         }
-        if self.store.get_action(self.community_id, "rollout-outcome") is None:
-            self.store.record_action(self.community_id, "rollout-outcome", "meeting", detail)
-        else:
-            self.store.update_action(self.community_id, "rollout-outcome", detail)
+        upsert_action(self.store, self.community_id, "rollout-outcome", "meeting", detail)
         return detail

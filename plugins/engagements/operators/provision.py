@@ -25,7 +25,8 @@ from engagements.operators.engagement import (
     EngagementMixin,
     _EngagementOperator,
 )
-from engagements.operators.github import _DeploymentOperator, recorded_change, save_action
+from engagements.operators.github import _DeploymentOperator, recorded_change
+from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -222,7 +223,7 @@ class ProvisionClusterOperator(_DeploymentOperator):
             "cluster": change["plan"]["cluster_name"],
             "commit": change["commit"],
         }
-        save_action(self.store, self.community_id, "provisioning", "infrastructure", detail)
+        upsert_action(self.store, self.community_id, "provisioning", "infrastructure", detail)
         return detail
 
 
@@ -245,7 +246,7 @@ class VerifyClusterOperator(_DeploymentOperator):
         if not state["ready"]:
             raise AirflowException(f"Cluster {plan['cluster_name']} is not ready yet: {state}")
         detail = {"state": "verified", "via": kind, "connection": conn_id, **state}
-        save_action(self.store, self.community_id, "cluster-verified", "infrastructure", detail)
+        upsert_action(self.store, self.community_id, "cluster-verified", "infrastructure", detail)
         log.info("Cluster %s verified through %s: %s", plan["cluster_name"], conn_id, state)
         return detail
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.operators.github import IMAGE_REPOSITORY, _GitHubOperator, save_action
+from engagements.operators.github import IMAGE_REPOSITORY, _GitHubOperator
+from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,7 +60,9 @@ class QuayImageRepositoryOperator(_GitHubOperator):
         names = image_names(config, self.deployment_settings().quay_namespace)
         if not connection_exists(self.quay_conn_id):
             detail = {**names, "state": "planned", "secrets": "not set"}
-            save_action(self.store, config.community_id, QUAY_ACTION, "container_registry", detail)
+            upsert_action(
+                self.store, config.community_id, QUAY_ACTION, "container_registry", detail
+            )
             raise AirflowSkipException(
                 f"Plan only (no {self.quay_conn_id!r} connection): would create {names['image']} "
                 f"and robot {names['robot']} with write access; recorded as planned"
@@ -84,7 +87,7 @@ class QuayImageRepositoryOperator(_GitHubOperator):
             "created" if robot_created else "found",
         )
         detail = {**names, "state": "created", "secrets": self._store_secrets(config, robot)}
-        save_action(self.store, config.community_id, QUAY_ACTION, "container_registry", detail)
+        upsert_action(self.store, config.community_id, QUAY_ACTION, "container_registry", detail)
         return detail
 
     def _store_secrets(self, config: CommunityConfig, robot: Robot) -> str:

@@ -11,6 +11,7 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from engagements.sensors.milestone import EngagementSensor
+from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,7 +72,7 @@ class HubHealthSensor(EngagementSensor):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import load_deployment_settings
-        from engagements.operators.github import recorded_change, save_action
+        from engagements.operators.github import recorded_change
 
         settings = load_deployment_settings(use_variables=True)
         change = recorded_change(self.store, self.community_id)
@@ -110,5 +111,5 @@ class HubHealthSensor(EngagementSensor):
             )
             return False
         log.info("All %d hub(s) healthy: %s", len(hubs), ", ".join(healthy))
-        save_action(self.store, self.community_id, HUBS_HEALTHY, "health_check", healthy)
+        upsert_action(self.store, self.community_id, HUBS_HEALTHY, "health_check", healthy)
         return PokeReturnValue(is_done=True, xcom_value=healthy)

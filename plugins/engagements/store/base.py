@@ -224,3 +224,15 @@ def index_contacts(community_id: str, contacts: Iterable[Contact]) -> dict[str, 
             raise ValueError(f"contact {contact.email} is given twice")
         by_email[contact.email] = contact
     return by_email
+
+
+def upsert_action(
+    store: EngagementStore, community_id: str, key: str, kind: str, detail: dict[str, Any]
+) -> bool:
+    """Record the action, or replace the detail a previous try recorded (a re-run keeps one
+    record per key); True when it replaced one."""
+    if store.get_action(community_id, key) is None:
+        store.record_action(community_id, key, kind, detail)
+        return False
+    store.update_action(community_id, key, detail)
+    return True
