@@ -46,6 +46,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve_one_message(command: list[str], cwd: Path, address: str, port: int) -> str:
+    """Run the outbox command, send it one message at ``address``, stop it with SIGTERM (it
+    must exit 0); its first line of output."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        with smtplib.SMTP(address, port, timeout=10) as client:
+            client.send_message(_plain())
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    return first_line
+
+
 def _plain() -> EmailMessage:
     message = EmailMessage()
     message["From"] = "2i2c Engagements <engagements@2i2c.org>"
@@ -180,26 +201,8 @@ def test_command_line_binds_all_addresses_only_when_allowed(tmp_path: Path) -> N
     assert refused.returncode == 2
     assert "--allow-non-loopback" in refused.stderr
 
-    process = subprocess.Popen(
-        [*command, "--allow-non-loopback"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        assert f"listening on 0.0.0.0:{port}" in first_line, first_line
-        with smtplib.SMTP("127.0.0.2", port, timeout=10) as client:
-            client.send_message(_plain())
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    first_line = _serve_one_message([*command, "--allow-non-loopback"], tmp_path, "127.0.0.2", port)
+    assert f"listening on 0.0.0.0:{port}" in first_line, first_line
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
 
 
@@ -210,27 +213,9 @@ def test_port_in_use_is_named(tmp_path: Path, outbox: OutboxServer) -> None:
 
 def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engagements.outbox", "--port", str(port), "--dir", "mail"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        assert f"listening on 127.0.0.1:{port}" in first_line, first_line
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.send_message(_plain())
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    command = [sys.executable, "-m", "engagements.outbox", "--port", str(port), "--dir", "mail"]
+    first_line = _serve_one_message(command, tmp_path, "127.0.0.1", port)
+    assert f"listening on 127.0.0.1:{port}" in first_line, first_line
     [eml] = (tmp_path / "mail").glob("*.eml")
     assert "Welcome-to-2i2c" in eml.name
 
