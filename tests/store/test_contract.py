@@ -350,3 +350,42 @@ def test_store_never_holds_the_token(
         assert isinstance(store, LocalStore)
         for file in store.path.parent.iterdir():
             assert TOKEN.encode() not in file.read_bytes()
+
+
+# every community at once (fan-outs and overviews read each table in one pass)
+
+
+def test_listings_of_every_community_read_each_table_once(
+    store: EngagementStore, request: pytest.FixtureRequest
+) -> None:
+    for community in ("othersci", "openscience"):
+        store.replace_contacts(
+            community, [Contact(community, "ada@example.org", "Ada", "invoicing")]
+        )
+        store.plan_milestone(community, "rollout", dt.date(2026, 3, 1))
+        store.plan_milestone(community, "agreement", dt.date(2026, 1, 15))
+        store.record_action(community, "email:welcome", "email")
+        store.record_action(community, "issue:Images", "issue")
+    fake = fake_of(store, request)
+    before = len(fake.requests) if fake else 0
+
+    contacts = store.list_contacts()
+    milestones = store.list_milestones()
+    actions = store.list_actions()
+    issues = store.list_actions(kind="issue")
+
+    if fake:
+        assert [r.method for r in fake.requests[before:]] == ["GET"] * 4, "one page per table"
+    assert [c.community_id for c in contacts] == ["openscience", "othersci"]
+    assert [(m.community_id, m.milestone) for m in milestones] == [
+        ("openscience", "agreement"),
+        ("openscience", "rollout"),
+        ("othersci", "agreement"),
+        ("othersci", "rollout"),
+    ]
+    assert [a.community_id for a in actions] == ["openscience"] * 2 + ["othersci"] * 2
+    assert [(a.community_id, a.key) for a in issues] == [
+        ("openscience", "issue:Images"),
+        ("othersci", "issue:Images"),
+    ]
+    assert milestones[:2] == store.list_milestones("openscience")

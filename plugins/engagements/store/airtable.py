@@ -91,6 +91,7 @@ from engagements.store.base import (
     index_contacts,
     normalize_fields,
     utc_now,
+    whose,
 )
 
 ENGAGEMENTS = "Engagements"
@@ -255,10 +256,10 @@ class AirtableStore:
             call.write(table.batch_delete, stale)
         return sorted(wanted.values(), key=lambda c: c.email)
 
-    def list_contacts(self, community_id: str) -> list[Contact]:
-        call = _Call(CONTACTS, f"list contacts of {community_id!r}")
-        records = self._all(call, CONTACTS, {COMMUNITY_ID: community_id})
-        return sorted(map(_to_contact, records), key=lambda c: c.email)
+    def list_contacts(self, community_id: str | None = None) -> list[Contact]:
+        call = _Call(CONTACTS, f"list contacts of {whose(community_id)}")
+        records = self._all(call, CONTACTS, _of(community_id))
+        return sorted(map(_to_contact, records), key=lambda c: (c.community_id, c.email))
 
     # milestones
 
@@ -310,12 +311,12 @@ class AirtableStore:
         record = self._find(_Call(MILESTONES, f"read milestone {key!r}"), MILESTONES, {KEY: key})
         return _to_milestone(record) if record else None
 
-    def list_milestones(self, community_id: str) -> list[MilestoneRecord]:
-        call = _Call(MILESTONES, f"list milestones of {community_id!r}")
-        records = self._all(call, MILESTONES, {COMMUNITY_ID: community_id})
+    def list_milestones(self, community_id: str | None = None) -> list[MilestoneRecord]:
+        call = _Call(MILESTONES, f"list milestones of {whose(community_id)}")
+        records = self._all(call, MILESTONES, _of(community_id))
         return sorted(
             map(_to_milestone, records),
-            key=lambda m: (m.due is None, m.due or dt.date.min, m.milestone),
+            key=lambda m: (m.community_id, m.due is None, m.due or dt.date.min, m.milestone),
         )
 
     # actions
@@ -353,13 +354,15 @@ class AirtableStore:
         record = self._find(_Call(ACTIONS, f"read action {full_key!r}"), ACTIONS, {KEY: full_key})
         return _to_action(record) if record else None
 
-    def list_actions(self, community_id: str, kind: str | None = None) -> list[ActionRecord]:
-        call = _Call(ACTIONS, f"list actions of {community_id!r}")
-        where = {COMMUNITY_ID: community_id}
+    def list_actions(
+        self, community_id: str | None = None, kind: str | None = None
+    ) -> list[ActionRecord]:
+        call = _Call(ACTIONS, f"list actions of {whose(community_id)}")
+        where = _of(community_id)
         if kind is not None:
             where[KIND] = kind
         records = self._all(call, ACTIONS, where)
-        return sorted(map(_to_action, records), key=lambda a: (a.created_at, a.key))
+        return sorted(map(_to_action, records), key=lambda a: (a.community_id, a.created_at, a.key))
 
     # plumbing
 
@@ -464,6 +467,11 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, requests.Timeout):
         return "no answer before the timeout"
     return f"connection failed ({type(exc).__name__})"
+
+
+def _of(community_id: str | None) -> dict[str, str]:
+    """The match of a listing: one community's records, or (empty) every community's."""
+    return {} if community_id is None else {COMMUNITY_ID: community_id}
 
 
 def _key(community_id: str, name: str) -> str:

@@ -113,7 +113,8 @@ class EngagementStore(Protocol):
     def replace_contacts(self, community_id: str, contacts: Iterable[Contact]) -> list[Contact]:
         """Make the community's contacts exactly these (matched by email)."""
 
-    def list_contacts(self, community_id: str) -> list[Contact]: ...
+    def list_contacts(self, community_id: str | None = None) -> list[Contact]:
+        """One community's contacts, or (``None``) every community's in one paginated pass."""
 
     def plan_milestone(
         self, community_id: str, milestone: str, due: dt.date | None
@@ -133,7 +134,9 @@ class EngagementStore(Protocol):
 
     def get_milestone(self, community_id: str, milestone: str) -> MilestoneRecord | None: ...
 
-    def list_milestones(self, community_id: str) -> list[MilestoneRecord]: ...
+    def list_milestones(self, community_id: str | None = None) -> list[MilestoneRecord]:
+        """One community's milestones, or (``None``) every community's in one paginated pass;
+        ordered by community, then due date (undated last), then name."""
 
     def record_action(
         self, community_id: str, key: str, kind: str, detail: dict[str, Any] | None = None
@@ -145,7 +148,11 @@ class EngagementStore(Protocol):
 
     def get_action(self, community_id: str, key: str) -> ActionRecord | None: ...
 
-    def list_actions(self, community_id: str, kind: str | None = None) -> list[ActionRecord]: ...
+    def list_actions(
+        self, community_id: str | None = None, kind: str | None = None
+    ) -> list[ActionRecord]:
+        """One community's actions, or (``None``) every community's in one paginated pass;
+        ordered by community, then time recorded."""
 
 
 ENGAGEMENT_FIELDS = frozenset(
@@ -209,6 +216,11 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 def utc_now() -> dt.datetime:
     return as_utc(dt.datetime.now(dt.UTC))
+
+
+def whose(community_id: str | None) -> str:
+    """Whose records a listing reads, for its error messages."""
+    return "every community" if community_id is None else repr(community_id)
 
 
 def index_contacts(community_id: str, contacts: Iterable[Contact]) -> dict[str, Contact]:

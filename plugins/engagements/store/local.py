@@ -30,6 +30,7 @@ from engagements.store.base import (
     index_contacts,
     normalize_fields,
     utc_now,
+    whose,
 )
 
 SCHEMA = """
@@ -178,8 +179,8 @@ class LocalStore:
             )
             return _contacts(db, community_id)
 
-    def list_contacts(self, community_id: str) -> list[Contact]:
-        with self._transaction(f"list contacts of {community_id!r}") as db:
+    def list_contacts(self, community_id: str | None = None) -> list[Contact]:
+        with self._transaction(f"list contacts of {whose(community_id)}") as db:
             return _contacts(db, community_id)
 
     # milestones
@@ -224,12 +225,13 @@ class LocalStore:
             ).fetchone()
         return _to_milestone(row) if row else None
 
-    def list_milestones(self, community_id: str) -> list[MilestoneRecord]:
-        with self._transaction(f"list milestones of {community_id!r}") as db:
+    def list_milestones(self, community_id: str | None = None) -> list[MilestoneRecord]:
+        where, params = _of(community_id)
+        with self._transaction(f"list milestones of {whose(community_id)}") as db:
             rows = db.execute(
-                "SELECT * FROM milestones WHERE community_id = ?"
-                " ORDER BY due IS NULL, due, milestone",
-                (community_id,),
+                f"SELECT * FROM milestones{where}"
+                " ORDER BY community_id, due IS NULL, due, milestone",
+                params,
             ).fetchall()
         return [_to_milestone(row) for row in rows]
 
@@ -263,14 +265,17 @@ class LocalStore:
             ).fetchone()
         return _to_action(row) if row else None
 
-    def list_actions(self, community_id: str, kind: str | None = None) -> list[ActionRecord]:
-        query = "SELECT * FROM actions WHERE community_id = ?"
-        params: tuple[str, ...] = (community_id,)
+    def list_actions(
+        self, community_id: str | None = None, kind: str | None = None
+    ) -> list[ActionRecord]:
+        where, params = _of(community_id)
         if kind is not None:
-            query += " AND kind = ?"
+            where += " AND kind = ?" if where else " WHERE kind = ?"
             params += (kind,)
-        with self._transaction(f"list actions of {community_id!r}") as db:
-            rows = db.execute(query + " ORDER BY created_at, key", params).fetchall()
+        with self._transaction(f"list actions of {whose(community_id)}") as db:
+            rows = db.execute(
+                f"SELECT * FROM actions{where} ORDER BY community_id, created_at, key", params
+            ).fetchall()
         return [_to_action(row) for row in rows]
 
     # plumbing
@@ -371,9 +376,15 @@ def _to_engagement(row: sqlite3.Row) -> Engagement:
     )
 
 
-def _contacts(db: sqlite3.Connection, community_id: str) -> list[Contact]:
+def _of(community_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause of a listing: one community's rows, or every community's."""
+    return ("", ()) if community_id is None else (" WHERE community_id = ?", (community_id,))
+
+
+def _contacts(db: sqlite3.Connection, community_id: str | None) -> list[Contact]:
+    where, params = _of(community_id)
     rows = db.execute(
-        "SELECT * FROM contacts WHERE community_id = ? ORDER BY email", (community_id,)
+        f"SELECT * FROM contacts{where} ORDER BY community_id, email", params
     ).fetchall()
     return [
         Contact(
