@@ -188,10 +188,11 @@ def list_documents(folder: Path, actions: Iterable[ActionRecord]) -> list[Docume
                 labels[Path(str(value)).name] = action.key
     if not folder.is_dir():
         return []
+    paths = (document_path(folder, entry.name) for entry in sorted(folder.iterdir()))
     return [
         Document(path.name, path.stat().st_size, labels.get(path.name, ""))
-        for path in sorted(folder.iterdir())
-        if path.is_file() and DOCUMENT_NAME.match(path.name)
+        for path in paths
+        if path is not None
     ]
 
 

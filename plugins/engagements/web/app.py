@@ -155,6 +155,7 @@ pages = APIRouter(include_in_schema=False)
 def render(request: Request, user: Any, template: str, code: int = 200, **context) -> HTMLResponse:
     from airflow.api_fastapi.app import API_ROOT_PATH
 
+    context.setdefault("notice", None)
     html = (
         template_environment()
         .get_template(f"web/{template}")

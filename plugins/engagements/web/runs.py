@@ -49,8 +49,10 @@ def runs_in_progress(
         TaskInstanceState.UP_FOR_RETRY,
         TaskInstanceState.RESTARTING,
     )
+    # The column itself: the model's attribute falls back to the map index ("0", "1", ...).
+    rendered = TI.__table__.c.rendered_map_index
     tasks = session.execute(
-        select(TI.dag_id, TI.run_id, TI.task_id, TI.rendered_map_index, TI.state)
+        select(TI.dag_id, TI.run_id, TI.task_id, rendered, TI.state)
         .join(DagRun, and_(DagRun.dag_id == TI.dag_id, DagRun.run_id == TI.run_id))
         .where(DagRun.dag_id.in_(dag_ids), DagRun.state.in_(active), TI.state.in_(unfinished))
         .order_by(TI.task_id, TI.map_index)
