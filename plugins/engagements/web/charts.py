@@ -12,15 +12,32 @@ from markupsafe import Markup
 from engagements.costs import MonthlyCost, format_money
 from engagements.dossier import MilestoneLine, QuarterHours
 
-WIDTH = 760
+WIDTH = 1000
+"""Drawn at this many pixels and shrunk to fit narrower pages (never blown up)."""
 
 
 def _svg(height: int, label: str, body: list[str]) -> Markup:
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
-        f'width="100%" role="img" aria-label="{escape(label)}" class="chart">'
-        f"<title>{escape(label)}</title>{''.join(body)}</svg>"
+        f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(label)}" '
+        f'class="chart"><title>{escape(label)}</title>{"".join(body)}</svg>'
     )
+
+
+def _ticks(first: dt.date, last: dt.date) -> list[tuple[dt.date, str]]:
+    """Mondays over a short span, first days of months over a long one."""
+    if (last - first).days <= 120:
+        day = first + dt.timedelta(days=-first.weekday() % 7)
+        return [
+            (day + dt.timedelta(weeks=w), f"{day + dt.timedelta(weeks=w):%d %b}")
+            for w in range((last - day).days // 7 + 1)
+        ]
+    step = max(1, round((last - first).days / 30 / 10))
+    ticks, index = [], first.year * 12 + first.month  # the month after ``first``
+    while (day := dt.date(index // 12, index % 12 + 1, 1)) <= last:
+        ticks.append((day, f"{day:%b %Y}"))
+        index += step
+    return ticks
 
 
 def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
@@ -33,7 +50,7 @@ def timeline(lines: Sequence[MilestoneLine], today: dt.date) -> Markup:
     """Each milestone on a time axis: due (diamond) and done (dot), lateness as a bar."""
     if not lines:
         return _svg(40, "No milestones yet", [_text(10, 25, "No milestones planned yet.", "muted")])
-    left, right, row, top = 270, 20, 22, 30
+    left, right, row, top = 340, 20, 22, 30
     days = [today]
     for m in lines:
         days += [d for d in (m.due, m.done_at.date() if m.done_at else None) if d]
@@ -45,17 +62,14 @@ def timeline(lines: Sequence[MilestoneLine], today: dt.date) -> Markup:
 
     height = top + row * len(lines) + 10
     body = [f'<line x1="{left}" y1="{top - 8}" x2="{WIDTH - right}" y2="{top - 8}" class="axis"/>']
-    tick = dt.date(first.year, first.month, 1)
-    step_months = max(1, round(span / 30 / 8))
-    while tick <= last:
-        if tick >= first:
-            body.append(
-                f'<line x1="{x(tick):.1f}" y1="{top - 12}" x2="{x(tick):.1f}" '
-                f'y2="{height - 6}" class="grid"/>'
-            )
-            body.append(_text(x(tick) + 3, top - 14, f"{tick:%b %Y}", "tick"))
-        month = tick.month - 1 + step_months
-        tick = dt.date(tick.year + month // 12, month % 12 + 1, 1)
+    for tick, label in _ticks(first, last):
+        if x(tick) + 50 > WIDTH:
+            continue  # no room for its label
+        body.append(
+            f'<line x1="{x(tick):.1f}" y1="{top - 12}" x2="{x(tick):.1f}" '
+            f'y2="{height - 6}" class="grid"/>'
+        )
+        body.append(_text(x(tick) + 3, top - 14, label, "tick"))
     body.append(
         f'<line x1="{x(today):.1f}" y1="{top - 12}" x2="{x(today):.1f}" '
         f'y2="{height - 6}" class="today"><title>today {today}</title></line>'
@@ -65,7 +79,8 @@ def timeline(lines: Sequence[MilestoneLine], today: dt.date) -> Markup:
         state = "done" if m.done else ("overdue" if m.overdue_days else "pending")
         if m.done and m.late_days:
             state = "late"
-        body.append(_text(left - 8, y + 4, m.title[:42], f"label {state}", "end"))
+        title = m.title if len(m.title) <= 50 else m.title[:49] + "…"
+        body.append(_text(left - 8, y + 4, title, f"label {state}", "end"))
         if m.due and m.done_at and m.late_days:
             body.append(
                 f'<line x1="{x(m.due):.1f}" y1="{y}" x2="{x(m.done_at.date()):.1f}" '
@@ -159,7 +174,7 @@ def costs(
 
 def support(quarters: Sequence[QuarterHours]) -> Markup:
     """Image-support hours of the last quarters against the quarter's allowance."""
-    left, right, row, top = 170, 60, 26, 10
+    left, right, row, top = 170, 60, 26, 24
     height = top + row * len(quarters) + 10
     most = max([q.used for q in quarters] + [quarters[0].allowance]) * Decimal("1.1")
 
@@ -177,7 +192,12 @@ def support(quarters: Sequence[QuarterHours]) -> Markup:
         body.append(_text(x(q.used) + 4, y + 16, f"{q.used.normalize():f} h", "tick"))
     allowance = x(quarters[0].allowance)
     body.append(
-        f'<line x1="{allowance:.1f}" y1="{top}" x2="{allowance:.1f}" y2="{height - 6}" '
+        f'<line x1="{allowance:.1f}" y1="{top - 4}" x2="{allowance:.1f}" y2="{height - 6}" '
         f'class="limit"><title>{quarters[0].allowance} h a quarter</title></line>'
+    )
+    body.append(
+        _text(
+            allowance, top - 8, f"{quarters[0].allowance} h included", "tick limit-label", "middle"
+        )
     )
     return _svg(height, "Image-support hours per quarter against the allowance", body)
