@@ -46,6 +46,7 @@ endif
 
 .PHONY: help run test venv airflow-home seed outbox browser lint format pin clean distclean print-env
 .PHONY: topology-up topology-down topology-status bench-parse bench-waits bench-topology bench-fanout
+.PHONY: bench-portfolio
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -124,6 +125,9 @@ bench-topology: venv  ## 50 concurrent onboarding runs on a private Celery topol
 
 bench-fanout: venv  ## quarterly check-in and renewal scans over 500 communities
 	$(BIN)/python scripts/bench_fanout.py
+
+bench-portfolio: venv  ## the portfolio page for 500 engagements, SQLite and Airtable
+	$(BIN)/python scripts/bench_portfolio.py
 
 lint: venv  ## ruff check + ruff format --check
 	$(BIN)/ruff check .
