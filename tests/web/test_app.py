@@ -145,6 +145,9 @@ def test_recording_from_the_portfolio_returns_to_it(browser, example) -> None:
     assert (record.done_by, record.note) == ("admin (engagements portfolio)", None)
     next_cell = after.text.split('<td class="next">', 1)[1].split("</td>", 1)[0]
     assert "Initial technical meeting scheduled" in next_cell
+    # A link claiming a recording that did not happen shows no notice.
+    crafted = client.get(PAGE, params={"recorded": "openscience/technical_meeting_scheduled"})
+    assert 'class="notice"' not in crafted.text
 
 
 def test_recording_twice_keeps_the_first_as_the_cli_does(script, example, run) -> None:

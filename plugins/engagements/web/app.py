@@ -188,7 +188,7 @@ def portfolio_page(
     notice = None
     community, _, milestone = recorded.partition("/")
     for row in rows:
-        if row.community_id == community:
+        if row.community_id == community and milestone not in {m.key for m in row.pending}:
             notice = f"{row.name}: {milestone_title(milestone)} recorded"
     return render(
         request,
