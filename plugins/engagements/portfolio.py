@@ -289,32 +289,6 @@ class Filters:
         return [row for row in rows if self.keep(row)]
 
 
-def as_json(value: Any) -> Any:
-    """Dataclasses, dates and decimals as JSON values (decimals as text: money stays exact)."""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal | Month):
-        return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): as_json(v) for k, v in value.items()}
-    if isinstance(value, Iterable):
-        return [as_json(v) for v in value]
-    return {
-        name: as_json(getattr(value, name))
-        for name in value.__dataclass_fields__
-        if not (name == "pending" and isinstance(value, PortfolioRow))
-    }
-
-
-def row_json(row: PortfolioRow, base: str = "/") -> dict[str, Any]:
-    data = as_json(row)
-    for run, out in zip(row.runs, data["runs"], strict=True):
-        out["grid_url"] = run.grid_path(base)
-    return data
-
-
 SAFE_LINK = re.compile(r"^https?://[^\s\"'<>]+$")
 
 

@@ -13,7 +13,7 @@ import pytest
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from markupsafe import escape
 
-from engagements.checkin import record_support_hours
+from engagements.checkin import Quarter, record_support_hours
 from engagements.config import parse_config
 from engagements.costs import CostSource, Month, MonthlyCost, record_month_costs
 from engagements.onboarding import register
@@ -334,6 +334,17 @@ def test_community_page_shows_costs_support_log_and_documents(
     assert download.headers["content-disposition"].startswith("attachment")
     for name in ("..%2F..%2Fengagements.sqlite", ".hidden", "missing.md"):
         assert client.get(f"{COMMUNITY}/documents/{name}").status_code == 404
+    one = script("viewer").get(f"{API}/openscience").json()
+    assert one["support"][0] == {
+        "quarter": str(Quarter.of(today)),
+        "used": "2.5",
+        "allowance": "4",
+    }
+    assert [c["amount"] for c in one["costs"]] == ["1000.00", "1100.00", "1500.00"]
+    assert one["documents"] == [{"name": "rollout-deck-v1.md", "size": 7, "label": "deck:v1"}]
+    assert one["milestones"][0]["dag_id"] == "engagement_onboarding"
+    assert {e["link"] for e in one["log"]} >= {"https://github.com/o/r/pull/7"}
+    assert one["row"]["community_id"] == "openscience"
     row = script("viewer").get(API).json()["engagements"][0]
     assert row["cost"]["verdict"] == "alert"
     assert row["cost"]["amount"] == "1500.00"

@@ -28,11 +28,9 @@ from engagements.milestones import UnknownMilestone, get_milestone, record_done,
 from engagements.portfolio import (
     Filters,
     PortfolioRow,
-    as_json,
     build_portfolio,
     milestone_title,
     parse_upgrade,
-    row_json,
 )
 from engagements.settings import Settings, resolve_settings
 from engagements.store import EngagementStatus, NotFound, StoreError, get_store
@@ -48,6 +46,7 @@ from engagements.web.access import (
     login_url,
 )
 from engagements.web.runs import runs_in_progress
+from engagements.web.serialize import as_json, row_json
 
 STATIC = Path(__file__).with_name("static")
 RECORDED_VIA = "engagements portfolio"
