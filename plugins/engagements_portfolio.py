@@ -8,10 +8,14 @@ for ``/engagements`` (the app is built then, once per api-server worker).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/engagements"
+BASE_PATH = urlsplit(conf.get("api", "base_url", fallback="") or "/").path.rstrip("/")
+"""Where Airflow's UI is served (``[api] base_url``): the navigation links to the page there."""
 
 
 class PortfolioApp:
@@ -36,7 +40,7 @@ class EngagementsPortfolioPlugin(AirflowPlugin):
     external_views = [  # noqa: RUF012
         {
             "name": "Engagements",
-            "href": f"{URL_PREFIX}/",
+            "href": f"{BASE_PATH}{URL_PREFIX}/",
             "url_route": "engagements",
             "destination": "nav",
             "nav_top_level": True,

@@ -319,6 +319,22 @@ def test_sign_in_see_the_example_record_its_milestone_and_the_run_moves_on(
         timeout=60,
         every=1,
     )
-    driver.switch_to.default_content()
     say("seen inside Airflow's UI")
+    driver.switch_to.default_content()
+    driver.save_screenshot(str(ARTIFACTS / "inside-airflow.png"))
+    driver.switch_to.frame(frame[0])
+    # From the frame, the run's link moves Airflow's UI to the run's grid.
+    driver.find_element(By.CSS_SELECTOR, "tr[data-community=openscience]").find_element(
+        By.LINK_TEXT, "onboarding"
+    ).click()
+    driver.switch_to.default_content()
+    eventually(
+        lambda: (
+            f"/dags/{DAG}/runs/" in driver.current_url
+            and not driver.find_elements(By.CSS_SELECTOR, "iframe[title=Engagements]")
+        ),
+        "Airflow's own page of the run, out of the frame",
+        timeout=60,
+        every=1,
+    )
     api.close()
