@@ -212,6 +212,10 @@ def test_a_cross_site_form_post_is_refused(browser, example) -> None:
     )
     assert ok.status_code == 303
     assert example.get_milestone("openscience", FIRST).done
+    # So is a JSON post on the session that sends the page's token in its header.
+    second = f"{API}/openscience/milestones/technical_meeting_scheduled"
+    assert client.post(second, json={}, headers={"X-CSRF-Token": token}).status_code == 200
+    assert example.get_milestone("openscience", "technical_meeting_scheduled").done
 
 
 # --- what the pages show -----------------------------------------------------------------
