@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -48,6 +48,9 @@ from engagements.web.access import (
 from engagements.web.runs import runs_in_progress
 from engagements.web.serialize import as_json, row_json
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 STATIC = Path(__file__).with_name("static")
 RECORDED_VIA = "engagements portfolio"
 NOTE_MAX = 1000
@@ -79,7 +82,7 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def load_portfolio(session: SessionDep) -> list[PortfolioRow]:
+def load_portfolio(session: Session) -> list[PortfolioRow]:
     """Every engagement: one listing of each table, cost months only from the action log."""
     threshold, _ = _settings()
     store = get_store()
@@ -93,7 +96,7 @@ def load_portfolio(session: SessionDep) -> list[PortfolioRow]:
     )
 
 
-def load_dossier(session: SessionDep, community_id: str) -> Dossier:
+def load_dossier(session: Session, community_id: str) -> Dossier:
     threshold, artifacts = _settings()
     store = get_store()
     engagement = store.get_engagement(community_id)
