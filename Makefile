@@ -44,8 +44,9 @@ ifneq ($(firstword $(subst :, ,$(PATH))),$(BIN))
 export PATH := $(BIN):$(PATH)
 endif
 
-.PHONY: help run test venv airflow-home seed outbox lint format pin clean distclean print-env
+.PHONY: help run test venv airflow-home seed outbox browser lint format pin clean distclean print-env
 .PHONY: topology-up topology-down topology-status bench-parse bench-waits bench-topology bench-fanout
+.PHONY: bench-portfolio
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -53,7 +54,7 @@ help:  ## list the targets
 run: venv airflow-home  ## start Airflow standalone + the SMTP outbox on this project (Ctrl-C stops)
 	bash scripts/run.sh
 
-test: venv  ## the whole test suite, then lint (what CI runs)
+test: venv browser  ## the whole test suite, then lint (what CI runs)
 	@# Tests make their own AIRFLOW_HOME; nothing of the run environment may leak into them.
 	unset $$(compgen -e | grep -E '^(AIRFLOW_|ENGAGEMENTS_)' || true); \
 	  $(BIN)/pytest $(PYTEST_ARGS)
@@ -89,6 +90,16 @@ seed: venv  ## (re)load include/communities/*.yaml into the embedded store
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/engagements seed include/communities/*.yaml
 
+browser:  ## Debian's chromium and chromedriver for the portfolio's browser test (apt-get if missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [[ $$EUID -ne 0 ]]; then \
+	  echo "chromium/chromedriver missing: run 'sudo make browser' (apt-get install chromium" \
+	    "chromium-driver); until then the browser test is skipped" >&2; exit 0; \
+	fi; \
+	echo "installing Debian's chromium and chromium-driver (apt-get)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends chromium chromium-driver >/dev/null
+
 outbox: venv  ## only the SMTP outbox, in the foreground
 	$(BIN)/python -m engagements.outbox --host 127.0.0.1 --port $(ENGAGEMENTS_OUTBOX_PORT) \
 	  --dir $(ENGAGEMENTS_OUTBOX_DIR)
@@ -115,6 +126,9 @@ bench-topology: venv  ## 50 concurrent onboarding runs on a private Celery topol
 bench-fanout: venv  ## quarterly check-in and renewal scans over 500 communities
 	$(BIN)/python scripts/bench_fanout.py
 
+bench-portfolio: venv  ## the portfolio page for 500 engagements, SQLite and Airtable
+	$(BIN)/python scripts/bench_portfolio.py
+
 lint: venv  ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -128,7 +142,7 @@ pin: $(UV_STAMP)  ## recompile requirements*.txt from requirements*.in
 	$(BIN)/uv pip compile --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:  ## remove local state (.airflow with the embedded store, outbox, artifacts) and caches
-	rm -rf .airflow outbox artifacts logs .pytest_cache .ruff_cache build plugins/*.egg-info
+	rm -rf .airflow outbox artifacts logs test-artifacts .pytest_cache .ruff_cache build plugins/*.egg-info
 	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean  ## clean, and remove .venv too

@@ -16,8 +16,9 @@ training plan → status Active.
 **Milestones waited on** (reschedule-mode sensors, an overdue notice once per milestone):
 `rollout_coordinator_identified`, `technical_meeting_scheduled`, `technical_meeting_held`,
 `rollout_deck_reviewed`, `infrastructure_deployed`, `rollout_meeting_held`,
-`configuration_completed`. Record one with `engagements milestone mark <community_id>
-<milestone>`, in the store (Airtable), or mark the waiting `wait` task success.
+`configuration_completed`. Record one on the portfolio page (`/engagements/`), with
+`engagements milestone mark <community_id> <milestone>`, in the store (Airtable), or mark the
+waiting `wait` task success.
 
 **Human-in-the-loop forms**: `technical_decisions`, `rollout_outcome` (Required actions page).
 

@@ -158,6 +158,7 @@ cat <<EOF
 
   Airflow is up:   $API_URL
   Login:           admin / $password
+  Portfolio:       $API_URL/engagements/
   Outbox (emails): $ENGAGEMENTS_OUTBOX_DIR  (SMTP 127.0.0.1:$ENGAGEMENTS_OUTBOX_PORT)
   Artifacts:       $ENGAGEMENTS_ARTIFACTS_DIR
   Embedded store:  $ENGAGEMENTS_STORE_PATH

@@ -20,7 +20,9 @@ def _store():
 
 
 def _who(explicit: str | None) -> str:
-    return explicit or f"{getpass.getuser()} (engagements CLI)"
+    from engagements.milestones import recorded_by
+
+    return explicit or recorded_by(getpass.getuser(), "engagements CLI")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -91,22 +93,23 @@ def _print_support_hours(store, community_id: str, today: dt.date) -> None:
 
 
 def cmd_milestone_mark(args: argparse.Namespace) -> int:
-    from engagements.milestones import UnknownMilestone, get_milestone
+    from engagements.milestones import UnknownMilestone, get_milestone, record_done
+    from engagements.store import NotFound
 
     try:
         spec = get_milestone(args.milestone)
     except UnknownMilestone as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    store = _store()
-    if store.get_engagement(args.community_id) is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
+    try:
+        recording = record_done(
+            _store(), args.community_id, args.milestone, by=_who(args.by), note=args.note
+        )
+    except NotFound as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    before = store.get_milestone(args.community_id, args.milestone)
-    record = store.record_milestone(
-        args.community_id, args.milestone, by=_who(args.by), note=args.note
-    )
-    if before is not None and before.done:
+    record = recording.record
+    if recording.already:
         print(
             f"{spec.title}: already recorded by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}"
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from engagements.config import CommunityConfig
+from engagements.store.base import EngagementStore, MilestoneRecord, NotFound
 
 
 class Lifecycle(StrEnum):
@@ -196,3 +197,29 @@ def onboarding_plan(config: CommunityConfig) -> list[tuple[Milestone, dt.date | 
 def training_plan(config: CommunityConfig) -> list[tuple[Milestone, dt.date | None]]:
     """The eight training sessions, proposed weekly after the onboarding email is due."""
     return [(m, m.due(config)) for m in TRAINING_MILESTONES]
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: MilestoneRecord
+    already: bool
+    """It had been recorded before: ``record`` shows the first who and when, unchanged."""
+
+
+def recorded_by(person: str, via: str) -> str:
+    """The store's "Done by" of a person recording through a tool: ``jo (engagements CLI)``."""
+    return f"{person} ({via})"
+
+
+def record_done(
+    store: EngagementStore, community_id: str, milestone: str, *, by: str, note: str | None
+) -> Recording:
+    """Record a milestone done for a person: the CLI and the portfolio page both come here.
+
+    Idempotent: a second recording keeps the first who, when and note.
+    """
+    if store.get_engagement(community_id) is None:
+        raise NotFound(f"no engagement for {community_id!r} in the store")
+    before = store.get_milestone(community_id, milestone)
+    record = store.record_milestone(community_id, milestone, by=by, note=note)
+    return Recording(record, already=before is not None and before.done)
