@@ -95,9 +95,9 @@ def _decommission_cancelled(config: CommunityConfig) -> dict[str, Any]:
 def _upkeep_notice(config: CommunityConfig) -> dict[str, Any]:
     """The plan of the example fleet (``include/fleet.yaml``) for this cluster, or for the
     first cluster of it that has work, with the window a notice sent today would give."""
-    from engagements.maintenance import maintenance_window
     from engagements.settings import PROJECT_ROOT
     from engagements.upkeep import UpkeepSettings, load_observation, plan, setting_number
+    from engagements.upkeep.maintenance import maintenance_window
 
     today = dt.datetime.now(dt.UTC).date()
     clusters = plan(load_observation(PROJECT_ROOT / "include" / "fleet.yaml"), today)["clusters"]

@@ -33,7 +33,8 @@ import yaml
 from engagements.messages.emails import template_environment
 from engagements.milestones import UPGRADED, upgrade_milestone
 from engagements.store.base import EngagementStore, MilestoneRecord, upsert_action
-from engagements.upkeep import Chart, Policy, parse_minor
+from engagements.upkeep.observation import Chart, parse_minor
+from engagements.upkeep.settings import Policy
 
 OBSERVATION = "upkeep-observation"
 OBSERVATION_KIND = "upkeep_observation"

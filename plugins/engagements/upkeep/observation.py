@@ -1,11 +1,9 @@
-"""Platform upkeep policy: which Kubernetes and JupyterHub chart upgrades each cluster needs.
+"""The observation of the fleet the upkeep planner reads, checked with every problem named.
 
-Pure functions, no Airflow: ``engagements upkeep plan FILE`` and the upkeep DAG's plan step
-call the same :func:`plan`. Its input is an observation of the fleet (what each provider
-offers, the newest chart release, each cluster's versions), as a YAML or JSON document; its
-output the plan document: each cluster's ordered actions with their reasons and due dates, and
-the batches the work is done in (canaries first). Every number of the policy is a setting
-(:class:`UpkeepSettings`, Variables ``engagements_upkeep_<name>``).
+A YAML or JSON document: per provider the minor versions it offers with the end of their
+standard support, the newest JupyterHub chart release, and each cluster's control plane, node
+pools and chart. Versions are quoted ``1.N`` strings (a YAML number is refused), dates
+``YYYY-MM-DD``, charts ``MAJOR.MINOR.PATCH``; unknown keys are refused, so a typo never passes.
 """
 
 from __future__ import annotations
@@ -13,99 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from engagements.settings import resolve_settings
-
 PROVIDERS = ("aws", "gcp", "azure", "jetstream2")
 _MINOR = re.compile(r"1\.(0|[1-9]\d*)")
 _CHART = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-@dataclass(frozen=True)
-class UpkeepSettings:
-    """Settings of the upkeep lifecycle, resolved like :mod:`engagements.settings`.
-
-    The first seven are the policy (:class:`Policy`); the others say how the DAG observes and
-    acts. Each comes from the Variable ``engagements_<name>``, else ``ENGAGEMENTS_<NAME>``.
-    """
-
-    upkeep_supported_minors: str = "3"
-    """Control planes stay within this many newest minors their provider offers."""
-    upkeep_end_of_support_days: str = "90"
-    """Upgrade when the control plane's minor leaves standard support within these days."""
-    upkeep_control_plane_cadence_days: str = "183"
-    """Upgrade a control plane not upgraded for longer than this, when a newer minor exists."""
-    upkeep_node_pool_skew_minors: str = "2"
-    """Upgrade a node pool this many minors (or more) behind its control plane's target."""
-    upkeep_node_pool_cadence_days: str = "365"
-    """Upgrade a node pool not upgraded for longer than this, when it is behind the target."""
-    upkeep_node_pool_first_minors: str = "3"
-    """A pool this many minors behind the current control plane is upgraded before it."""
-    upkeep_batch_size: str = "5"
-    """Clusters per batch after the canary batch."""
-    upkeep_notice_days: str = "7"
-    """The maintenance window starts at least this many days after the notice."""
-    upkeep_window_days: str = "7"
-    """How many days the maintenance window lasts."""
-    upkeep_fleet_file: str = ""
-    """The observation used without connections; empty means $AIRFLOW_HOME/fleet.yaml."""
-    upkeep_kubernetes_versions: str = ""
-    """JSON: per provider, each offered minor and its end of standard support, e.g.
-    ``{"azure": {"1.32": "2026-03-31"}}``: Azure and Jetstream2 have no API for it here; for
-    GCP it dates the minors GKE offers beyond the clusters' own."""
-    upkeep_chart_repo: str = "jupyterhub/zero-to-jupyterhub-k8s"
-    """GitHub repository whose releases are the JupyterHub Helm chart's."""
-    upkeep_health_url: str = "https://{domain}/hub/health"
-    """Each hub's health check after an upgrade; ``{domain}`` is its JupyterHub domain."""
-
-
-def load_upkeep_settings(*, use_variables: bool = False) -> UpkeepSettings:
-    return resolve_settings(UpkeepSettings, use_variables=use_variables)
-
-
-class SettingError(ValueError):
-    """A setting that cannot be used; the message names it."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The numbers of the policy (see :func:`plan`); defaults as the runbook's upkeep asks."""
-
-    supported_minors: int = 3
-    end_of_support_days: int = 90
-    control_plane_cadence_days: int = 183
-    node_pool_skew_minors: int = 2
-    node_pool_cadence_days: int = 365
-    node_pool_first_minors: int = 3
-    batch_size: int = 5
-
-    @classmethod
-    def from_settings(cls, settings: UpkeepSettings) -> Policy:
-        return cls(
-            **{
-                f.name: setting_number(settings, f.name, 0 if f.name.endswith("_days") else 1)
-                for f in fields(cls)
-            }
-        )
-
-
-def setting_number(settings: UpkeepSettings, name: str, lowest: int) -> int:
-    """The whole number of setting ``upkeep_<name>``, at least ``lowest``."""
-    text = str(getattr(settings, f"upkeep_{name}")).strip()
-    if not text.isdigit() or int(text) < lowest:
-        raise SettingError(
-            f"engagements_upkeep_{name}: {text!r} is not a whole number of at least {lowest}"
-        )
-    return int(text)
-
-
-# The observation document.
 
 
 @dataclass(frozen=True, order=True)
@@ -126,6 +41,13 @@ class Chart:
 def minor_text(minor: int) -> str:
     """``31`` as the version ``1.31``: minors are compared as numbers, 1.9 before 1.10."""
     return f"1.{minor}"
+
+
+def minor_of(version: str) -> str | None:
+    """The ``1.N`` minor of a full version as providers write it: ``v1.31.4``,
+    ``1.31.5-gke.1023000``, ``1.31``, ``v1.30.9-eks-5e0fdde``."""
+    match = re.match(r"v?1\.(0|[1-9]\d*)(?:$|[.+-])", version.strip())
+    return minor_text(int(match[1])) if match else None
 
 
 def parse_minor(text: str) -> int | None:
@@ -379,127 +301,25 @@ def _pools(check: _Checker, data: Any, path: str) -> tuple[NodePool, ...] | None
     return tuple(pools) if ok else None
 
 
-# The policy.
-
-
-def plan(observation: Observation, today: dt.date, policy: Policy | None = None) -> dict[str, Any]:
-    """The plan document: every cluster in input order with its actions, then the batches.
-
-    Rules (numbers from ``policy``): a control plane is upgraded one minor when its minor is
-    older than the ``supported_minors`` newest its provider offers (``outside-window``), when
-    its minor's standard support ends within ``end_of_support_days`` or has ended
-    (``end-of-support``; ``due`` is that day), or when it was last upgraded more than
-    ``control_plane_cadence_days`` ago and a newer minor is offered (``cadence``). Node pools
-    follow the control plane's target: ``skew`` at ``node_pool_skew_minors`` behind, ``cadence``
-    after ``node_pool_cadence_days`` when behind at all; a pool ``node_pool_first_minors``
-    behind the current control plane goes first, to the current version. Then the chart, when
-    older than the newest release (``chart-behind``).
-    """
-    policy = policy or Policy()
-    clusters, due = [], []
-    for cluster in observation.clusters:
-        actions = cluster_actions(
-            cluster,
-            observation.kubernetes[cluster.provider],
-            observation.jupyterhub_chart,
-            today,
-            policy,
-        )
-        clusters.append({"name": cluster.name, "actions": actions})
-        if actions:
-            due.append(cluster)
-    return {
-        "today": today.isoformat(),
-        "clusters": clusters,
-        "batches": batches(due, policy.batch_size),
-    }
-
-
-def control_plane_reasons(
-    cluster: Cluster, offered: dict[int, dt.date], today: dt.date, policy: Policy
-) -> tuple[list[str], dt.date | None]:
-    """Why the control plane is upgraded (sorted; empty: it is not), and by when."""
-    minors = sorted(offered)
-    reasons, due = [], None
-    if cluster.minor < minors[-policy.supported_minors :][0]:
-        reasons.append("outside-window")
-    end = offered.get(cluster.minor)
-    if end is not None and (end - today).days < policy.end_of_support_days:
-        reasons.append("end-of-support")
-        due = end
-    idle = (today - cluster.upgraded_on).days
-    if idle > policy.control_plane_cadence_days and minors[-1] > cluster.minor:
-        reasons.append("cadence")
-    return sorted(reasons), due
-
-
-def cluster_actions(
-    cluster: Cluster,
-    offered: dict[int, dt.date],
-    latest: Chart,
-    today: dt.date,
-    policy: Policy,
-) -> list[dict[str, Any]]:
-    """The cluster's actions in the order to do them (see :func:`plan`)."""
-    reasons, due = control_plane_reasons(cluster, offered, today, policy)
-    upgraded = bool(reasons)
-    target = cluster.minor + 1 if upgraded else cluster.minor
-    first, after = [], []
-    for pool in cluster.node_pools:
-        behind = target - pool.minor
-        idle = (today - pool.upgraded_on).days > policy.node_pool_cadence_days and behind > 0
-        if upgraded and cluster.minor - pool.minor >= policy.node_pool_first_minors:
-            first.append(
-                _pool_action(pool, cluster.minor, ["skew", *(["cadence"] if idle else [])])
-            )
-            continue
-        why = (["skew"] if behind >= policy.node_pool_skew_minors else []) + (
-            ["cadence"] if idle else []
-        )
-        if why:
-            after.append(_pool_action(pool, target, why))
-    actions = first
-    if upgraded:
-        actions.append(
+def cluster_document(cluster: Cluster) -> dict[str, Any]:
+    """A cluster as the observation document writes it (versions as strings, dates ISO)."""
+    entry: dict[str, Any] = {
+        "name": cluster.name,
+        "provider": cluster.provider,
+        "control_plane": {
+            "version": minor_text(cluster.minor),
+            "upgraded_on": cluster.upgraded_on.isoformat(),
+        },
+        "node_pools": [
             {
-                "kind": "control_plane",
-                "from": minor_text(cluster.minor),
-                "to": minor_text(target),
-                "reasons": reasons,
-                "due": due.isoformat() if due else None,
+                "name": p.name,
+                "version": minor_text(p.minor),
+                "upgraded_on": p.upgraded_on.isoformat(),
             }
-        )
-    actions += after
-    if cluster.chart < latest:
-        actions.append(
-            {
-                "kind": "chart",
-                "from": str(cluster.chart),
-                "to": str(latest),
-                "reasons": ["chart-behind"],
-                "major": cluster.chart.major != latest.major,
-                "due": None,
-            }
-        )
-    return actions
-
-
-def _pool_action(pool: NodePool, to: int, reasons: list[str]) -> dict[str, Any]:
-    return {
-        "kind": "node_pool",
-        "pool": pool.name,
-        "from": minor_text(pool.minor),
-        "to": minor_text(to),
-        "reasons": sorted(reasons),
-        "due": None,
+            for p in cluster.node_pools
+        ],
+        "chart": str(cluster.chart),
     }
-
-
-def batches(clusters: list[Cluster], size: int) -> list[list[str]]:
-    """Canaries first as one batch, then the others in batches of ``size``; names sorted."""
-    if size < 1:
-        raise ValueError(f"a batch holds at least 1 cluster, not {size}")
-    canaries = sorted(c.name for c in clusters if c.canary)
-    others = sorted(c.name for c in clusters if not c.canary)
-    rest = [others[i : i + size] for i in range(0, len(others), size)]
-    return [canaries, *rest] if canaries else rest
+    if cluster.canary:
+        entry["canary"] = True
+    return entry
