@@ -94,12 +94,12 @@ def observe_kubernetes(
         hook = GkeVersionsHook(gcp_conn_id=conns.gcp, location=location)
         versions = hook.cluster_versions(cluster, project_id=config.cloud.account)
         dates = settings.offered("gcp")
-        own = versions["control_plane"].pop("end_of_support", None)
-        if own:
-            dates[versions["control_plane"]["version"]] = own
         minors = hook.offered_minors(project_id=config.cloud.account)
         offered = {m: dates[m] for m in minors if m in dates}
         undated = [m for m in minors if m not in dates]
+        own = versions["control_plane"].pop("end_of_support", None)
+        if own:  # still supported for this cluster, offered to new ones or not
+            offered[versions["control_plane"]["version"]] = own
         if undated:
             log.warning(
                 "GKE offers %s without an end of standard support known here: left out of the"
