@@ -94,12 +94,14 @@ def observe_kubernetes(
         hook = GkeVersionsHook(gcp_conn_id=conns.gcp, location=location)
         versions = hook.cluster_versions(cluster, project_id=config.cloud.account)
         dates = settings.offered("gcp")
+        own = versions["control_plane"].pop("end_of_support", None)
+        if own:  # GKE's own word for the cluster's minor, offered to new clusters or not
+            dates[versions["control_plane"]["version"]] = own
         minors = hook.offered_minors(project_id=config.cloud.account)
         offered = {m: dates[m] for m in minors if m in dates}
-        undated = [m for m in minors if m not in dates]
-        own = versions["control_plane"].pop("end_of_support", None)
-        if own:  # still supported for this cluster, offered to new ones or not
+        if own:
             offered[versions["control_plane"]["version"]] = own
+        undated = [m for m in minors if m not in dates]
         if undated:
             log.warning(
                 "GKE offers %s without an end of standard support known here: left out of the"
@@ -113,12 +115,12 @@ def observe_kubernetes(
         from engagements.hooks.kubernetes import ClusterVersionsHook
 
         conn_id = conns.kubernetes(cluster)
-        versions = ClusterVersionsHook(conn_id=conn_id).cluster_versions()
         offered = settings.offered(provider)
         if not offered:
             raise NotObservable(
                 f"engagements_upkeep_kubernetes_versions names no versions {provider} offers"
             )
+        versions = ClusterVersionsHook(conn_id=conn_id).cluster_versions()
         source = f"the Kubernetes API of {cluster} (connection {conn_id}); offered versions from"
         source += " engagements_upkeep_kubernetes_versions"
     else:
