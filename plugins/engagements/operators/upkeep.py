@@ -157,9 +157,10 @@ class ObserveChartReleaseOperator(_UpkeepOperator):
 class PlanUpkeepOperator(_UpkeepOperator):
     """Plan with the policy (the function ``engagements upkeep plan`` runs) and record it.
 
-    Writes the observation and the plan to ``<artifacts>/upkeep/<date>/`` (re-run the plan with
-    ``engagements upkeep plan observation.yaml --today <date>``), plans each upgrade's
-    milestones, and returns one entry per cluster with work for the per-cluster groups.
+    Writes the observation and the plan to ``<artifacts>/upkeep/<date>/`` (``<date>-<community>``
+    for a run by hand for one cluster; re-run the plan with ``engagements upkeep plan
+    observation.yaml --today <date>``), plans each upgrade's milestones, and returns one entry
+    per cluster with work for the per-cluster groups.
     """
 
     template_fields: Sequence[str] = ("selected", "observations", "release")
@@ -202,7 +203,9 @@ class PlanUpkeepOperator(_UpkeepOperator):
             raise AirflowFailException(
                 "Cannot plan:\n" + "\n".join(f"observation: {p}: {r}" for p, r in lines)
             ) from None
-        folder = self.settings.artifacts_path / "upkeep" / today.isoformat()
+        one = (context.get("params") or {}).get("community_id")
+        name = f"{today.isoformat()}-{one}" if one else today.isoformat()
+        folder = self.settings.artifacts_path / "upkeep" / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "observation.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
         (folder / "plan.json").write_text(json.dumps(result, indent=2) + "\n")
