@@ -416,7 +416,22 @@ def test_missing_required_keys():
 def test_node_pools_may_be_empty_or_absent():
     without = {k: v for k, v in cluster().items() if k != "node_pools"}
     assert parse_observation(document(without)).clusters[0].node_pools == ()
-    assert parse_observation(document(cluster(node_pools=[]))).clusters[0].node_pools == ()
+    for empty in ([], None):
+        assert parse_observation(document(cluster(node_pools=empty))).clusters[0].node_pools == ()
+    assert problems(document(cluster(node_pools="core"))) == [
+        ("clusters[0].node_pools", "expected a list of node pools")
+    ]
+
+
+def test_a_broken_provider_entry_is_reported_once():
+    doc = document()
+    doc["kubernetes"]["aws"] = ["1.31"]
+    assert problems(doc) == [
+        (
+            "kubernetes.aws",
+            "expected a mapping of each offered minor version to its end of standard support",
+        )
+    ]
 
 
 @pytest.mark.parametrize(

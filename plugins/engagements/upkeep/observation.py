@@ -190,7 +190,10 @@ def parse_observation(data: Any) -> Observation:
         if "jupyterhub_chart" in top
         else None
     )
-    clusters = _clusters(check, top.get("clusters"), kubernetes)
+    listed = top.get("kubernetes")
+    clusters = _clusters(
+        check, top.get("clusters"), set(listed) if isinstance(listed, dict) else None
+    )
     if check.problems:
         raise ObservationError(check.problems)
     return Observation(kubernetes or {}, latest or Chart(0, 0, 0), clusters or ())
@@ -225,9 +228,9 @@ def _offered(check: _Checker, data: Any) -> dict[str, dict[int, dt.date]] | None
     return offered
 
 
-def _clusters(
-    check: _Checker, data: Any, kubernetes: dict[str, dict[int, dt.date]] | None
-) -> tuple[Cluster, ...] | None:
+def _clusters(check: _Checker, data: Any, listed: set[Any] | None) -> tuple[Cluster, ...] | None:
+    """The clusters; ``listed`` are the providers the ``kubernetes`` entry names (a provider
+    whose entry is there but broken is reported there, not again for each cluster)."""
     if data is None:
         return None
     if not isinstance(data, list):
@@ -252,7 +255,7 @@ def _clusters(
                 f"{path}.provider",
                 f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}",
             )
-        elif provider is not None and kubernetes is not None and provider not in kubernetes:
+        elif provider is not None and listed is not None and provider not in listed:
             check.fail(f"{path}.provider", f"provider {provider!r} has no entry under kubernetes")
         control = None
         if "control_plane" in entry:
@@ -265,7 +268,7 @@ def _clusters(
                 minor = check.minor(control["version"], f"{path}.control_plane.version")
             if "upgraded_on" in control:
                 upgraded = check.date(control["upgraded_on"], f"{path}.control_plane.upgraded_on")
-        pools = _pools(check, entry.get("node_pools", []), f"{path}.node_pools")
+        pools = _pools(check, entry.get("node_pools") or [], f"{path}.node_pools")
         chart = check.chart(entry["chart"], f"{path}.chart") if "chart" in entry else None
         canary = entry.get("canary", False)
         if not isinstance(canary, bool):
