@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,7 +31,7 @@ from engagements.operators.upkeep import (
 )
 from engagements.sensors.upkeep import PreviousBatchSensor, UpgradeVerifiedSensor
 from engagements.settings import PROJECT_ROOT
-from engagements.upkeep import load_upkeep_settings
+from engagements.upkeep import UpkeepSettings, load_upkeep_settings
 from engagements.upkeep.maintenance import record_plan
 from tests.cluster_apis import FakeGke
 from tests.hooks.test_github import github_connection
@@ -122,7 +123,7 @@ def test_the_chart_is_read_from_the_local_repository_when_it_holds_basehub(
     fleet = read_fleet(settings)
     # Not merged yet: the base branch has no Chart.yaml, so the fleet file answers.
     assert observe_chart(example_config, settings, deployment, fleet, Connections())[0] == "4.2.0"
-    repo._git("merge", "--quiet", "upkeep")
+    subprocess.run(["git", "-C", str(local_infra), "merge", "--quiet", "upkeep"], check=True)
     version, source = observe_chart(example_config, settings, deployment, fleet, Connections())
     assert (version, source) == (
         "4.3.1",
@@ -229,7 +230,7 @@ def test_the_plan_step_batches_and_records_each_cluster(active, embedded, exampl
         observations=observations,
         release={"jupyterhub_chart": "4.3.3"},
     )
-    op.upkeep_settings = load_upkeep_settings().__class__(upkeep_batch_size="1")
+    op.upkeep_settings = UpkeepSettings(upkeep_batch_size="1")
     entries = op.execute(RUN)
     assert [(e["community_id"], e["after"]) for e in entries] == [
         ("bsci", []),

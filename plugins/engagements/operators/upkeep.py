@@ -194,6 +194,17 @@ class PlanUpkeepOperator(_UpkeepOperator):
             return []
         if not self.release:
             raise AirflowFailException("The newest JupyterHub chart release is not known")
+        for observation in observations:
+            sources = observation.get("sources") or {}
+            log.info(
+                "%s: Kubernetes versions from %s; chart from %s",
+                observation["cluster"]["name"],
+                sources.get("kubernetes"),
+                sources.get("chart"),
+            )
+        log.info(
+            "Newest chart %s from %s", self.release["jupyterhub_chart"], self.release.get("source")
+        )
         document = self.document(observations)
         try:
             policy = Policy.from_settings(self.upkeep_settings)
