@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the engagement pipelines locally with the embedded backends (no accounts needed):
 #   1. AIRFLOW_HOME=.airflow with a migrated SQLite metadata DB;
-#   2. the embedded store seeded with every config in include/communities/;
+#   2. the embedded store seeded with every config in include/communities/, and the fleet file
+#      the upkeep DAG observes without cloud connections (include/fleet.yaml, unless one is
+#      there already);
 #   3. the loopback SMTP outbox (every email lands in outbox/ as an .eml file);
 #   4. `airflow standalone` with this project's dags/ and plugins/.
 # Ctrl-C (or any exit) stops everything this script started. Normally started by `make run`,
@@ -115,6 +117,12 @@ if ((${#configs[@]})); then
     die "'engagements seed ${configs[*]}' failed"
 else
   say "no community configs in include/communities/: nothing to seed"
+fi
+
+FLEET_FILE="${ENGAGEMENTS_UPKEEP_FLEET_FILE:-$AIRFLOW_HOME/fleet.yaml}"
+if [[ ! -f "$FLEET_FILE" ]]; then
+  say "seeding the upkeep fleet file $FLEET_FILE from include/fleet.yaml"
+  cp include/fleet.yaml "$FLEET_FILE"
 fi
 
 # --- 3. the SMTP outbox ----------------------------------------------------------------

@@ -159,8 +159,12 @@ def test_upgrade_names_titles_and_waiting_dags() -> None:
     assert parse_upgrade("upgraded_nasa-cryo_1.32").cluster == "nasa-cryo"
     assert parse_upgrade("upgraded_") is None
     assert parse_upgrade("upgraded_x") is None
+    assert parse_upgrade("upgraded_openscience_latest") is None
     assert parse_upgrade("technical_meeting_held") is None
-    assert milestone_title("upgraded_openscience_1.32") == "Upgrade of openscience to 1.32 done"
+    assert (
+        milestone_title("upgraded_openscience_1.32")
+        == "Cluster openscience upgraded to Kubernetes 1.32"
+    )
     assert milestone_title("no_such_thing") == "no_such_thing"
     assert waiting_dag("rollout_deck_reviewed") == "engagement_onboarding"
     assert waiting_dag("training_grafana") == "engagement_onboarding"

@@ -29,7 +29,7 @@ from typing import Any
 from engagements.config import CommunityConfig
 from engagements.costs import Month, MonthlyCost, format_money
 from engagements.messages.emails import template_environment
-from engagements.milestones import UnknownMilestone, get_milestone
+from engagements.milestones import UPGRADED, UnknownMilestone, get_milestone
 from engagements.store.base import (
     ActionRecord,
     Engagement,
@@ -296,6 +296,10 @@ class CheckinReport:
     contract_end: dt.date
     support_included: Decimal = SUPPORT_HOURS_PER_QUARTER
     cost_estimate_month: Decimal | None = None
+    platform: dict[str, Any] | None = None
+    """The cluster's last observation by the platform upkeep (versions and since when)."""
+    open_upgrades: tuple[OpenMilestone, ...] = ()
+    """Planned upgrades not recorded done yet (``upgraded_*`` milestones)."""
 
     @property
     def reviewed(self) -> Quarter:
@@ -362,11 +366,14 @@ def build_report(
     """
     reviewed = quarter.previous()
     months = reviewed.previous().months + reviewed.months
+    from engagements.upkeep.maintenance import OBSERVATION
+
     open_milestones = [
         OpenMilestone(m.milestone, _title(m.milestone), m.due, m.overdue(run_date))
         for m in milestones
         if not m.done
     ]
+    upgrades = tuple(m for m in open_milestones if m.key.startswith(UPGRADED.prefix))
     maus = sorted(
         (a.detail["quarter"], int(a.detail["maus"]), a.detail["on"])
         for a in actions
@@ -391,9 +398,11 @@ def build_report(
             for a in actions
             if a.kind == FOLLOW_UP_ISSUE and a.detail.get("state") != "closed"
         ],
-        open_milestones=open_milestones,
+        open_milestones=[m for m in open_milestones if m not in upgrades],
         contract_end=config.contract.end,
         cost_estimate_month=Decimal(str(estimate)) if estimate is not None else None,
+        platform=next((a.detail for a in actions if a.key == OBSERVATION), None),
+        open_upgrades=upgrades,
     )
 
 

@@ -320,6 +320,51 @@ def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def cmd_upkeep_plan(args: argparse.Namespace) -> int:
+    """Print the plan as JSON; on bad input one ``FILE: key.path: reason`` line per problem on
+    stderr (stdout stays for the plan document), exit 1, nothing printed on stdout."""
+    from dataclasses import replace
+
+    from engagements.upkeep import (
+        ObservationError,
+        Policy,
+        SettingError,
+        load_observation,
+        load_upkeep_settings,
+        plan,
+    )
+
+    try:
+        policy = Policy.from_settings(load_upkeep_settings())
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    problems: list[tuple[str, str]] = []
+    try:
+        observation = load_observation(args.file)
+    except ObservationError as exc:
+        problems += exc.problems
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            problems.append(("--batch-size", f"must be at least 1, not {args.batch_size}"))
+        else:
+            policy = replace(policy, batch_size=args.batch_size)
+    if problems:
+        for path, reason in problems:
+            print(f"{args.file}: {path}: {reason}", file=sys.stderr)
+        return 1
+    today = args.today or dt.datetime.now(dt.UTC).date()
+    print(json.dumps(plan(observation, today, policy), indent=2))
+    return 0
+
+
 def cmd_trigger_conf(args: argparse.Namespace) -> int:
     from engagements.params import flatten_config
 
@@ -437,6 +482,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--how", required=True, help="what you ran and what it said")
     p.add_argument("--by", help="who checked (default: your login)")
     p.set_defaults(func=cmd_decommission_cluster_gone)
+
+    upkeep = sub.add_parser("upkeep", help="platform upkeep of the clusters").add_subparsers(
+        dest="action", required=True
+    )
+    p = upkeep.add_parser(
+        "plan", help="print, as JSON, the upgrades an observation of the fleet calls for"
+    )
+    p.add_argument("file", help="the observation (YAML or JSON): offered versions, clusters")
+    p.add_argument("--today", type=_day, help="plan as of this day, YYYY-MM-DD (default: today)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="clusters per batch after the canaries (default: engagements_upkeep_batch_size, 5)",
+    )
+    p.set_defaults(func=cmd_upkeep_plan)
 
     p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
     p.add_argument("file")

@@ -30,6 +30,7 @@ class Tag(StrEnum):
     UNDER_MANAGEMENT = "under-management"
     CHECKIN = "checkin"
     COSTS = "costs"
+    UPKEEP = "upkeep"
 
 
 def milestone_gate(milestone: str) -> TaskGroup:

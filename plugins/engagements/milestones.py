@@ -168,7 +168,41 @@ RENEWAL_DECIDED = MilestoneSeries(
     "renewed.",
 )
 """One per contract end, so that each year's renewal is decided and recorded on its own."""
-SERIES: tuple[MilestoneSeries, ...] = (CHECKIN_HELD, COST_ENTRY_RECORDED, RENEWAL_DECIDED)
+
+
+def _upgrade_display(period: str) -> str:
+    cluster, _, to = period.rpartition("_")
+    what = f"JupyterHub chart {to.removeprefix('chart-')}" if to.startswith("chart-") else to
+    return f"{cluster} upgraded to {'Kubernetes ' if what == to else ''}{what}"
+
+
+UPGRADED = MilestoneSeries(
+    "upgraded_",
+    r"[a-z][a-z0-9-]*_(?:1\.(?:0|[1-9]\d*)|chart-\d+\.\d+\.\d+)",
+    "Cluster {period}",
+    example="<cluster>_<to>",
+    display=_upgrade_display,
+    how="Upgrade as the checklist of the cluster's upkeep issue says, then record it: "
+    "engagements milestone mark <community_id> upgraded_<cluster>_<to>. The pipeline then "
+    "checks the versions and each hub's health.",
+)
+"""One per planned upgrade: ``<to>`` is the Kubernetes minor the cluster's control plane and
+node pools move to, or ``chart-<version>`` for the JupyterHub chart (build keys with
+:func:`upgrade_milestone`)."""
+SERIES: tuple[MilestoneSeries, ...] = (
+    CHECKIN_HELD,
+    COST_ENTRY_RECORDED,
+    RENEWAL_DECIDED,
+    UPGRADED,
+)
+
+
+def upgrade_milestone(cluster: str, to: str) -> str:
+    """``upgraded_<cluster>_<to>``; ``to`` is a minor such as ``1.32`` or ``chart-4.3.3``."""
+    key = f"{UPGRADED.prefix}{cluster}_{to}"
+    if UPGRADED.milestone(key) is None:
+        raise ValueError(f"{key!r} is not an upgrade milestone (upgraded_<cluster>_<to>)")
+    return key
 
 
 class UnknownMilestone(KeyError):

@@ -23,6 +23,7 @@ from engagements.milestones import (
     CHECKIN_HELD,
     COST_ENTRY_RECORDED,
     RENEWAL_DECIDED,
+    UPGRADED,
     UnknownMilestone,
     get_milestone,
 )
@@ -44,9 +45,6 @@ LIFECYCLE_DAG_IDS = (
 )
 """The DAGs whose runs and milestones the portfolio shows."""
 
-UPGRADE_PREFIX = "upgraded_"
-"""``upgraded_<cluster>_<to>``: a planned cluster or chart upgrade, open until recorded done."""
-
 
 @dataclass(frozen=True)
 class Upgrade:
@@ -57,19 +55,16 @@ class Upgrade:
 
 def parse_upgrade(milestone: str) -> Upgrade | None:
     """``upgraded_openscience_1.32`` is an upgrade of ``openscience`` to ``1.32``."""
-    if not milestone.startswith(UPGRADE_PREFIX):
+    if UPGRADED.milestone(milestone) is None:
         return None
-    cluster, sep, to = milestone.removeprefix(UPGRADE_PREFIX).rpartition("_")
-    return Upgrade(cluster, to, None) if sep and cluster and to else None
+    cluster, _, to = milestone.removeprefix(UPGRADED.prefix).rpartition("_")
+    return Upgrade(cluster, to, None)
 
 
 def milestone_title(milestone: str) -> str:
     try:
         return get_milestone(milestone).title
     except UnknownMilestone:
-        upgrade = parse_upgrade(milestone)
-        if upgrade is not None:
-            return f"Upgrade of {upgrade.cluster} to {upgrade.to} done"
         return milestone
 
 

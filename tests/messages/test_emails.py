@@ -71,6 +71,7 @@ def test_kinds_are_the_runbook_emails():
         "renewal-opened",
         "decommission-notice",
         "decommission-cancelled",
+        "upkeep-notice",
     )
     assert parse_kind("onboarding") is EmailKind.ONBOARDING
 
@@ -103,6 +104,11 @@ def test_every_kind_has_its_three_templates(kind):
         (EmailKind.SIGNOFF_PROBLEMS, ["bd@2i2c.org"], []),
         (EmailKind.PREMIUM_TIER, ["bd@2i2c.org"], []),
         (EmailKind.MILESTONE_OVERDUE, ["support@2i2c.org"], ["bd@2i2c.org"]),
+        (
+            EmailKind.UPKEEP_NOTICE,
+            ["grace@openscience.example.org"],
+            ["ada@openscience.example.org"],
+        ),
     ],
 )
 def test_recipients_by_kind(kind, to, cc, config, settings):

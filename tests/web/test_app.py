@@ -370,4 +370,4 @@ def test_open_upgrades_come_from_upgrade_milestones(script, example) -> None:
         f"{API}/openscience/milestones/upgraded_openscience_1.32", json={"note": "upgraded"}
     )
     assert done.status_code == 200
-    assert done.json()["title"] == "Upgrade of openscience to 1.32 done"
+    assert done.json()["title"] == "Cluster openscience upgraded to Kubernetes 1.32"

@@ -140,6 +140,9 @@ class InfraRepository(Protocol):
     def base_head(self) -> str:
         """The base branch's current commit: what a change proposed now starts from."""
 
+    def read_file(self, path: str) -> str | None:
+        """A file's text on the base branch, or None when it has no such file."""
+
 
 def git_blob_sha(content: str) -> str:
     """The object id git gives a file with this content, to compare without downloading it."""
@@ -217,6 +220,20 @@ class GitHubInfraRepository:
         repo, base = self._repo()
         with self.hook.errors(f"reading branch {base} of {self.full_name}"):
             return repo.get_branch(base).commit.sha
+
+    def read_file(self, path: str) -> str | None:
+        from engagements.hooks.github import GitHubNotFound
+
+        check_paths({path: None})
+        repo, base = self._repo()
+        try:
+            with self.hook.errors(f"reading {path} on {base} of {self.full_name}"):
+                content = repo.get_contents(path, ref=base)
+        except GitHubNotFound:
+            return None
+        if isinstance(content, list):
+            return None
+        return content.decoded_content.decode("utf-8")
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Close the open pull request, its body ending with the reason; merged stays merged."""
@@ -410,6 +427,15 @@ class LocalGitInfraRepository:
         if head is None:
             raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
         return head
+
+    def read_file(self, path: str) -> str | None:
+        check_paths({path: None})
+        if not (self.path / ".git").exists() or self._ref(self.base) is None:
+            return None
+        try:
+            return self._git("show", f"refs/heads/{self.base}:{path}")
+        except InfraRepositoryError:
+            return None
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Delete the branch of a change not merged (its commit is named in the log)."""

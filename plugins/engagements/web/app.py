@@ -30,7 +30,6 @@ from engagements.portfolio import (
     PortfolioRow,
     build_portfolio,
     milestone_title,
-    parse_upgrade,
 )
 from engagements.settings import Settings, resolve_settings
 from engagements.store import EngagementStatus, NotFound, StoreError, get_store
@@ -125,12 +124,11 @@ def record(community_id: str, milestone: str, user: Any, note: str | None) -> di
     if note is not None and len(note) > NOTE_MAX:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"note: at most {NOTE_MAX} characters")
     store = get_store()
-    known = parse_upgrade(milestone) is not None
     try:
         get_milestone(milestone)
         known = True
     except UnknownMilestone:
-        pass
+        known = False
     if not known and store.get_milestone(community_id, milestone) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No milestone {milestone!r} to record")
     try:
