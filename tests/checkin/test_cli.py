@@ -15,7 +15,9 @@ def seeded(run, example_path):
 @pytest.fixture
 def azure(run, tmp_path, example_dict):
     example_dict["community_id"] = "marinelab"
-    example_dict["cloud"].update(provider="azure", region="eastus", account="sub-1")
+    example_dict["cloud"].update(
+        provider="azure", region="eastus", account="0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+    )
     path = tmp_path / "marinelab.yaml"
     path.write_text(yaml.safe_dump(example_dict))
     assert run("seed", str(path)).returncode == 0

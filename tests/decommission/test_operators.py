@@ -642,8 +642,16 @@ def test_gke_check_without_google_connection_skips_with_the_command(ending, gke,
 
 
 KUBECONFIG_CLOUDS = {
-    "azure": {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"},
-    "jetstream2": {"cloud.provider": "jetstream2", "cloud.region": "IU", "cloud.account": "CIS23"},
+    "azure": {
+        "cloud.provider": "azure",
+        "cloud.region": "eastus",
+        "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+    },
+    "jetstream2": {
+        "cloud.provider": "jetstream2",
+        "cloud.region": "IU",
+        "cloud.account": "CIS230095",
+    },
 }
 
 
