@@ -12,7 +12,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskAwaitingInput
 
 from engagements.decommission import archive_bucket, lifecycle_configuration
 from engagements.operators.decommission import (
@@ -31,6 +31,7 @@ from engagements.operators.decommission import (
 from engagements.renewal import apply_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
+from tests.conftest import waiting
 from tests.decommission.conftest import ARCHIVE_DATE, REGION, put_archive, put_inventory
 
 END = dt.date(2027, 11, 30)
@@ -326,10 +327,15 @@ def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
     assert op.defaults is None
 
 
-def test_approval_needs_the_community_id_typed(ending):
-    with pytest.raises(AirflowFailException, match="not 'openscience'"):
-        approval(ending).execute_complete({}, answer("Approve", "openscienc"))
+def test_approval_needs_the_community_id_typed(ending, aws, form_requests, caplog):
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    with pytest.raises(TaskAwaitingInput):
+        approval(ending).execute_complete(waiting(CONTEXT), answer("Approve", "openscienc"))
+    assert "not 'openscience'" in caplog.text
     assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    (form,) = form_requests
+    assert form["params"]["confirm_community_id"]["schema"]["pattern"] == "^(?:openscience)?$"
     approval(ending).execute_complete({}, answer("Approve", "openscience"))
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is True
@@ -928,7 +934,7 @@ def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagemen
     ("argv", "error"),
     [
         (["openscience", "2027-11-30", "--how", " "], "say how the removal was checked"),
-        (["openscience", "30/11/2027", "--how", "x"], "is not YYYY-MM-DD"),
+        (["openscience", "30/11/2027", "--how", "x"], "expected YYYY-MM-DD"),
         (["openscience", "2027-12-31", "--how", "x"], "not 2027-12-31 as this run was told"),
         (["openscience", "2027-11-30", "--how", "x"], "was not approved and proposed"),
         (["nosuchsci", "2027-11-30", "--how", "x"], "no engagement for community 'nosuchsci'"),
