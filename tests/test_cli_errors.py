@@ -295,3 +295,17 @@ def test_seeding_with_a_bad_file_seeds_nothing(cli, store_path, tmp_path, exampl
     assert code == 1
     assert err[-1] == "nothing was seeded"
     assert not store_path.exists()
+
+
+def test_status_lists_emails_not_confirmed_sent(seeded, cli):
+    seeded.record_action(
+        "openscience", "email:welcome", "email", {"subject": "Welcome", "state": "sending"}
+    )
+    seeded.record_action("openscience", "email:other", "email", {"subject": "Sent one"})
+    code, out, _ = cli("status", "openscience")
+    assert code == 0
+    listed = out.split("Emails recorded as being sent, not confirmed sent (re-run their task):\n")[
+        1
+    ]
+    assert "email:welcome  Welcome" in listed
+    assert "Sent one" not in listed
