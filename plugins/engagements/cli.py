@@ -204,10 +204,7 @@ def cmd_support_hours_add(args: argparse.Namespace) -> int:
         hours = parse_hours(args.hours)
     except ValueError as exc:
         refuse("hours", str(exc), usage=True)
-    today = dt.datetime.now(dt.UTC).date()
-    on = parse_day(args.date, "--date") if args.date else today
-    if on > today:
-        refuse("--date", f"{on} is in the future; record time once it is spent", usage=True)
+    on = parse_day(args.date, "--date") if args.date else dt.datetime.now(dt.UTC).date()
     note, by = checked_text(args.note, "--note", multiline=True), who(args.by)
     store = open_store()
     find_engagement(store, args.community_id)

@@ -39,21 +39,21 @@ def test_support_hours_are_added_and_shown_in_status(seeded):
         "--note",
         "Pangeo pin",
         "--date",
-        "2026-02-10",
+        "2027-02-10",
         "--by",
         "ada",
     )
     assert first.returncode == 0, first.stderr
-    assert "2026Q1: 1.5 of 4 h used" in first.stdout
+    assert "2027Q1: 1.5 of 4 h used" in first.stdout
     second = seeded(
-        "support-hours", "add", "openscience", "3", "--note", "R image", "--date", "2026-03-01"
+        "support-hours", "add", "openscience", "3", "--note", "R image", "--date", "2027-03-01"
     )
-    assert "2026Q1: 4.5 of 4 h used; over the allowance" in second.stdout
+    assert "2027Q1: 4.5 of 4 h used; over the allowance" in second.stdout
     status = seeded("status", "openscience")
     assert status.returncode == 0
     assert "Image-support hours (4 h included each quarter):" in status.stdout
-    assert "2026Q1: 4.5 h used  over the allowance" in status.stdout
-    assert "2026-02-10  1.5 h  Pangeo pin (ada)" in status.stdout
+    assert "2027Q1: 4.5 h used  over the allowance" in status.stdout
+    assert "2027-02-10  1.5 h  Pangeo pin (ada)" in status.stdout
 
 
 def test_support_hours_need_a_note_and_a_positive_number(seeded):

@@ -333,9 +333,13 @@ def test_approval_needs_the_community_id_typed(ending, aws, form_requests, caplo
     with pytest.raises(TaskAwaitingInput):
         approval(ending).execute_complete(waiting(CONTEXT), answer("Approve", "openscienc"))
     assert "not 'openscience'" in caplog.text
+    partial = answer("Approve", "openscience") | {"params_input": {}}  # a REST answer
+    with pytest.raises(TaskAwaitingInput):
+        approval(ending).execute_complete(waiting(CONTEXT), partial)
     assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
-    (form,) = form_requests
+    form = form_requests[0]
     assert form["params"]["confirm_community_id"]["schema"]["pattern"] == "^(?:openscience)?$"
+    assert len(form_requests) == 2
     approval(ending).execute_complete({}, answer("Approve", "openscience"))
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is True

@@ -680,8 +680,8 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
         if "error" in event:
             return super().execute_complete(context, event)  # raises the HITL error
         self.checked()  # a renewal recorded while the form waited cancels here
+        self.checked_answer(context, event)  # options and fields, before anything is recorded
         chosen = event["chosen_options"]
-        self.validate_chosen_options(chosen)
         approved = self.APPROVE in chosen
         answer = (event.get("params_input") or {}).get("confirm_community_id") or ""
         if approved and answer.strip() != self.community_id:
