@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from engagements.middleware.conf_check import REQUIRED, ConfCheckMiddleware, Form
+from engagements.middleware.conf_check import REQUIRED, ConfCheckMiddleware, Form, Param
 from engagements.operators.hitl import _current_values, _decision_params
 from engagements.params import flatten_config, param_specs
 
@@ -19,6 +19,11 @@ ONBOARDING = "/api/v2/dags/engagement_onboarding/dagRuns"
 ANSWER = (
     "/api/v2/dags/engagement_onboarding/dagRuns/r1/taskInstances/technical_decisions/-1/hitlDetails"
 )
+
+
+def schema(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Param's JSON schema, as Airflow keeps it: every keyword but default and description."""
+    return {k: v for k, v in spec.items() if k not in ("default", "description")}
 
 
 class Lookup:
@@ -29,11 +34,14 @@ class Lookup:
     async def allowed(self, scope, dag_id, method, entity) -> bool:
         return self.is_allowed
 
-    def trigger_params(self, dag_id: str) -> dict[str, Any] | None:
+    def trigger_params(self, dag_id: str) -> dict[str, Param] | None:
         if dag_id == "engagement_onboarding":
-            return {k: spec.get("default", REQUIRED) for k, spec in param_specs().items()}
+            return {
+                key: Param(spec.get("default", REQUIRED), schema(spec))
+                for key, spec in param_specs().items()
+            }
         if dag_id == "engagement_cost_watch":
-            return {"community_id": None, "month": None}
+            return {"community_id": Param(None, {}), "month": Param(None, {})}
         return None
 
     def form(self, dag_id, run_id, task_id, map_index) -> Form | None:
@@ -94,6 +102,14 @@ def test_rules_across_keys_are_refused_in_the_words_of_validate(reached, conf):
     assert "contract: end (2026-01-01) must be after start (2026-12-01)" in problems
     assert any(p.startswith("cloud: region 'us-west-2' is not a gcp region") for p in problems)
     assert reached == []
+
+
+def test_a_value_its_param_refuses_is_left_to_airflow_which_names_the_param(reached, conf):
+    response = client(reached, Lookup()).post(
+        ONBOARDING, json={"logical_date": None, "conf": conf | {"tier": "platinum"}}
+    )
+    assert response.status_code == 200
+    assert len(reached) == 1
 
 
 def test_other_lifecycle_dags_refuse_unknown_keys(reached):

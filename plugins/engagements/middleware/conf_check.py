@@ -5,8 +5,9 @@ checks a form's answer only against its options. This ASGI middleware (installed
 server by the ``engagements_api_checks`` plugin) answers HTTP 400 before anything is created:
 
 - ``POST /api/v2/dags/<lifecycle DAG>/dagRuns``: a conf key the DAG has no Param for; and for
-  ``engagement_onboarding`` every rule of the community config, across keys too, with the
-  same model and the same messages as ``engagements validate`` (``key.path: reason``).
+  ``engagement_onboarding``, once every Param accepts its value (Airflow itself answers
+  ``Invalid input for param <key>`` otherwise), the rules of the community config across
+  keys, with the same model and messages as ``engagements validate`` (``key.path: reason``).
 - ``PATCH .../taskInstances/<task>/<map index>/hitlDetails`` of a lifecycle DAG's form: an
   answer that leaves a field out or adds one, a value its Param refuses, and the rules across
   a form's fields (the technical decisions' region of the provider, say).
@@ -42,6 +43,14 @@ REQUIRED = object()
 
 
 @dataclass(frozen=True)
+class Param:
+    """A DAG's Param as the checks need it: its default (or :data:`REQUIRED`) and schema."""
+
+    default: Any
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Form:
     """A form waiting for its answer: its fields' serialized Params and its options."""
 
@@ -54,9 +63,8 @@ class Lookup(Protocol):
 
     async def allowed(self, scope: Scope, dag_id: str, method: str, entity: str) -> bool: ...
 
-    def trigger_params(self, dag_id: str) -> dict[str, Any] | None:
-        """The default of each Param of a lifecycle DAG (:data:`REQUIRED` for a Param without
-        one); None for any other DAG."""
+    def trigger_params(self, dag_id: str) -> dict[str, Param] | None:
+        """Each Param of a lifecycle DAG; None for any other DAG."""
 
     def form(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> Form | None:
         """The lifecycle DAG's form waiting for an answer; None otherwise."""
@@ -108,8 +116,8 @@ class ConfCheckMiddleware:
             scope, dag_id, "POST", "RUN"
         ):
             return []
-        defaults = await run_in_threadpool(self.lookup.trigger_params, dag_id)
-        return [] if defaults is None else conf_problems(dag_id, conf, defaults)
+        params = await run_in_threadpool(self.lookup.trigger_params, dag_id)
+        return [] if params is None else conf_problems(dag_id, conf, params)
 
     async def _answer(self, scope: Scope, where: dict[str, str], body: dict[str, Any]) -> Problems:
         from starlette.concurrency import run_in_threadpool
@@ -127,24 +135,37 @@ class ConfCheckMiddleware:
         return answer_problems(where["task_id"], form, chosen, answer)
 
 
-def conf_problems(dag_id: str, conf: dict[str, Any], defaults: dict[str, Any]) -> Problems:
-    """A trigger's conf: keys the DAG does not take, then (onboarding) the config's rules."""
+def conf_problems(dag_id: str, conf: dict[str, Any], params: dict[str, Param]) -> Problems:
+    """A trigger's conf: keys the DAG does not take, then (onboarding) the config's rules
+    across keys. A value its own Param refuses is left to Airflow, which names the Param."""
     problems = [
         (key, "unknown key (check its spelling against the DAG's trigger form)")
         for key in conf
-        if key not in defaults
+        if key not in params
     ]
-    if problems or dag_id != ONBOARDING:
+    if problems or dag_id != ONBOARDING or _refused_by_a_param(conf, params):
         return problems
     from engagements.config import ConfigError
     from engagements.params import config_from_params
 
-    given = {key: value for key, value in defaults.items() if value is not REQUIRED}
+    given = {key: p.default for key, p in params.items() if p.default is not REQUIRED}
     try:
         config_from_params(given | conf)
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def _refused_by_a_param(conf: dict[str, Any], params: dict[str, Param]) -> bool:
+    from jsonschema import FormatChecker, validate
+    from jsonschema.exceptions import ValidationError
+
+    for key, value in conf.items():
+        try:
+            validate(value, params[key].schema, format_checker=FormatChecker())
+        except ValidationError:
+            return True
+    return any(p.default is REQUIRED and key not in conf for key, p in params.items())
 
 
 def answer_problems(
@@ -263,7 +284,7 @@ class AirflowLookup:
             user=user,
         )
 
-    def trigger_params(self, dag_id: str) -> dict[str, Any] | None:
+    def trigger_params(self, dag_id: str) -> dict[str, Param] | None:
         from airflow.models.dagbag import DBDagBag
         from airflow.serialization.definitions.notset import is_arg_set
         from airflow.utils.session import create_session
@@ -272,8 +293,11 @@ class AirflowLookup:
             dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
         if dag is None or LIFECYCLE_TAG not in (dag.tags or ()):
             return None
-        values = {key: dag.params.get_param(key).value for key in dag.params}
-        return {key: v if is_arg_set(v) else REQUIRED for key, v in values.items()}
+        params = {key: dag.params.get_param(key) for key in dag.params}
+        return {
+            key: Param(p.value if is_arg_set(p.value) else REQUIRED, dict(p.schema))
+            for key, p in params.items()
+        }
 
     def form(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> Form | None:
         from airflow.models.dagbag import DBDagBag
