@@ -123,9 +123,10 @@ class MilestoneSeries:
     example: str
     """How the period is written, e.g. ``<YYYY>q<N>``."""
     display: Callable[[str], str]
-    first_day: Callable[[str], dt.date]
-    """The first day of a period that matches ``period``; ValueError for an impossible one."""
     how: str = ""
+    first_day: Callable[[str], dt.date] | None = None
+    """The first day of a period that matches ``period`` (ValueError for an impossible one),
+    checked as any engagement date; None for a period that is not a date."""
 
     def key(self, period: str) -> str:
         key = self.prefix + period.lower().replace("-", "_")
@@ -144,7 +145,8 @@ class MilestoneSeries:
         if match is None:
             return None
         try:
-            check_date(self.first_day(match[1]))
+            if self.first_day is not None:
+                check_date(self.first_day(match[1]))
         except ValueError as exc:
             raise UnknownMilestone(key, f"{self.display(match[1])}: {exc}") from None
         title = self.title.format(period=self.display(match[1]))
