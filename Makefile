@@ -51,7 +51,7 @@ endif
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-run: venv airflow-home  ## start Airflow standalone + the SMTP outbox on this project (Ctrl-C stops)
+run: venv airflow-home  ## start Airflow (each component watched) + the SMTP outbox (Ctrl-C stops)
 	bash scripts/run.sh
 
 test: venv browser  ## the whole test suite, then lint (what CI runs)
@@ -84,7 +84,7 @@ airflow-home: $(AIRFLOW_HOME)/.migrated  ## .airflow/ with a migrated SQLite met
 $(AIRFLOW_HOME)/.migrated: $(VENV_STAMP)
 	mkdir -p $(AIRFLOW_HOME)/logs
 	airflow db migrate
-	touch $@
+	$(BIN)/python -c 'from importlib.metadata import version; print(version("apache-airflow-core"))' > $@
 
 seed: venv  ## (re)load include/communities/*.yaml into the embedded store
 	mkdir -p $(AIRFLOW_HOME)

@@ -152,7 +152,11 @@ def parse_hours(text: str | float | Decimal) -> Decimal:
         raise ValueError(f"{text!r} is not a number of hours") from None
     if not hours.is_finite() or hours <= 0 or hours > 24 * 92:
         raise ValueError(f"hours must be more than 0 and at most a quarter's worth, not {text}")
-    return hours
+    if hours != hours.quantize(Decimal("0.01")):
+        raise ValueError(
+            f"hours are recorded to the hundredth (0.01 h, under a minute), not {text}"
+        )
+    return Decimal(format(hours.normalize(), "f"))
 
 
 def record_support_hours(

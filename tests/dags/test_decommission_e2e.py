@@ -140,6 +140,7 @@ def _world(tmp_path_factory):
                 {
                     "community_id": community_id,
                     "name": name,
+                    "contract.signed_on": (END - dt.timedelta(days=375)).isoformat(),
                     "contract.start": (END - dt.timedelta(days=365)).isoformat(),
                     "contract.end": END.isoformat(),
                 }

@@ -384,8 +384,16 @@ def store(world):
             "cloud.zone": ZONE,
             "cloud.account": PROJECT,
         },
-        "azuresci": {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "sub"},
-        "jetsci": {"cloud.provider": "jetstream2", "cloud.region": "IU", "cloud.account": "TG-1"},
+        "azuresci": {
+            "cloud.provider": "azure",
+            "cloud.region": "eastus",
+            "cloud.account": "0b5c1a77-3f2e-4f51-9d0c-1a2b3c4d5e6f",
+        },
+        "jetsci": {
+            "cloud.provider": "jetstream2",
+            "cloud.region": "IU",
+            "cloud.account": "CIS230095",
+        },
     }.items():
         config = example.with_decisions({"community_id": cluster, **cloud})
         store.upsert_engagement(cluster, config.name, config.to_dict(), status="Active")

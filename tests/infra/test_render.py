@@ -466,6 +466,7 @@ def test_binder_asking_for_login_needs_a_login_method(example):
             {
                 "cloud.provider": "jetstream2",
                 "cloud.region": "IU",
+                "cloud.account": "CIS230045",
                 "hubs.community.dask_gateway": True,
             },
             "hubs.community.dask_gateway",

@@ -32,7 +32,11 @@ GCP = {
     "cloud.zone": "us-central1-b",
     "cloud.account": "openscience-project",
 }
-AZURE = {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"}
+AZURE = {
+    "cloud.provider": "azure",
+    "cloud.region": "eastus",
+    "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+}
 READY = DeploymentSettings(tooling_image="quay.io/2i2c/tooling:1", infra_repo="2i2c-org/infra")
 
 

@@ -136,12 +136,17 @@ def test_gke_minors_without_a_known_end_of_support_are_left_out_with_a_warning(
 ):
     gke = FakeGke()
     config = example_config.with_decisions(
-        {"cloud.provider": "gcp", "cloud.region": "us-central1", "cloud.account": "p"}
+        {"cloud.provider": "gcp", "cloud.region": "us-central1", "cloud.account": "open-sci-1"}
     )
-    gke.add_cluster("p", "us-central1", "openscience", "1.33.2-gke.1", {"pool": "1.33.2-gke.1"})
-    gke.valid_versions["projects/p/locations/us-central1"] = ["1.33.2-gke.1", "1.34.0-gke.2"]
+    gke.add_cluster(
+        "open-sci-1", "us-central1", "openscience", "1.33.2-gke.1", {"pool": "1.33.2-gke.1"}
+    )
+    gke.valid_versions["projects/open-sci-1/locations/us-central1"] = [
+        "1.33.2-gke.1",
+        "1.34.0-gke.2",
+    ]
     gke.end_of_support["1.33"] = "2027-06-30"
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", gke.connection("p"))
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", gke.connection("open-sci-1"))
     try:
         _, offered, _ = observe_kubernetes(config, load_upkeep_settings(), None, Connections())
         assert offered == {"1.33": "2027-06-30"}
@@ -156,7 +161,13 @@ def test_gke_minors_without_a_known_end_of_support_are_left_out_with_a_warning(
 
 
 def test_azure_needs_its_offered_versions_as_a_setting(example_config, monkeypatch):
-    config = example_config.with_decisions({"cloud.provider": "azure", "cloud.region": "eastus"})
+    config = example_config.with_decisions(
+        {
+            "cloud.provider": "azure",
+            "cloud.region": "eastus",
+            "cloud.account": "0b5c1a77-3f2e-4f51-9d0c-1a2b3c4d5e6f",
+        }
+    )
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_OPENSCIENCE", '{"conn_type": "kubernetes"}')
     with pytest.raises(NotObservable, match="names no versions azure offers"):
         observe_kubernetes(config, load_upkeep_settings(), None, Connections())

@@ -27,7 +27,9 @@ def community(example: dict[str, Any], i: int, today: dt.date) -> dict[str, Any]
     data["contract"]["signed_on"] = (today - dt.timedelta(days=i % 40)).isoformat()
     provider, region = PROVIDERS[i % len(PROVIDERS)]
     data["cloud"].update(provider=provider, region=region, zone=None)
-    if provider == "azure":
+    if provider == "gcp":
+        data["cloud"]["account"] = f"science-project-{i:04d}"
+    elif provider == "azure":
         data["cloud"]["account"] = None
     return data
 

@@ -113,7 +113,17 @@ def _scalar(value: Any) -> str:
         return "null"
     if isinstance(value, int | float):
         return repr(value)
-    return json.dumps(value)
+    return hcl_string(str(value))
+
+
+def hcl_string(text: str) -> str:
+    """A quoted HCL string that terraform reads back as exactly ``text``.
+
+    JSON's quoting is HCL's, except that HCL would expand ``${...}`` and ``%{...}`` as
+    templates: they are written as the literal escapes ``$${`` and ``%%{``.
+    """
+    quoted = json.dumps(text, ensure_ascii=False)
+    return quoted.replace("${", "$${").replace("%{", "%%{")
 
 
 def _value(value: Any, indent: int) -> str:
@@ -124,10 +134,10 @@ def _value(value: Any, indent: int) -> str:
         if isinstance(value, Map) and len(value) == 1:
             ((key, item),) = value.items()
             if not isinstance(item, dict | list):
-                return f"{{ {json.dumps(key)} = {_scalar(item)} }}"
+                return f"{{ {hcl_string(key)} = {_scalar(item)} }}"
         lines = _attributes(
             [
-                (json.dumps(k) if isinstance(value, Map) or not _BARE.match(k) else k, v)
+                (hcl_string(k) if isinstance(value, Map) or not _BARE.match(k) else k, v)
                 for k, v in value.items()
             ],
             indent + 1,
