@@ -320,8 +320,8 @@ def _day(text: str) -> dt.date:
 
 
 def cmd_upkeep_plan(args: argparse.Namespace) -> int:
-    """Print the plan as JSON; on bad input one ``FILE: key.path: reason`` line per problem on
-    stderr (stdout stays for the plan document), exit 1, nothing printed on stdout."""
+    """Print the plan as JSON; bad input is one ``FILE: key.path: reason`` line per problem
+    (the command line's error policy: on stderr, exit 1, nothing on stdout)."""
     from dataclasses import replace
 
     from engagements.upkeep import (
@@ -336,8 +336,7 @@ def cmd_upkeep_plan(args: argparse.Namespace) -> int:
     try:
         policy = Policy.from_settings(load_upkeep_settings())
     except SettingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError([str(exc)]) from None
     problems: list[tuple[str, str]] = []
     try:
         observation = load_observation(args.file)
@@ -349,9 +348,7 @@ def cmd_upkeep_plan(args: argparse.Namespace) -> int:
         else:
             policy = replace(policy, batch_size=args.batch_size)
     if problems:
-        for path, reason in problems:
-            print(f"{args.file}: {path}: {reason}", file=sys.stderr)
-        return 1
+        raise CommandError([f"{args.file}: {path}: {reason}" for path, reason in problems])
     today = args.today or dt.datetime.now(dt.UTC).date()
     print(json.dumps(plan(observation, today, policy), indent=2))
     return 0
