@@ -107,5 +107,5 @@ def test_a_bad_batch_size_setting_is_named(bad_batch_setting, run):
     result = run("upkeep", "plan", str(FLEET))
     assert result.returncode == 1
     assert result.stderr == (
-        "error: engagements_upkeep_batch_size: 'nope' is not a whole number of at least 1\n"
+        "engagements_upkeep_batch_size: 'nope' is not a whole number of at least 1\n"
     )
