@@ -133,14 +133,16 @@ def main(argv: list[str]) -> None:
     if command == "version":
         from helm_python import helm_sdk_version
 
-        print(f"version.BuildInfo{{Version:\"{helm_sdk_version()}\", via helm-python-sdk}}")
+        print(f'version.BuildInfo{{Version:"{helm_sdk_version()}", via helm-python-sdk}}')
     elif command in ("dep", "dependency") and rest and rest[0] in ("up", "update", "build"):
         dependency_update(rest[1:])
     elif command == "template":
         template(rest)
     else:
-        fail(f"unknown command {' '.join(argv[:2])!r}: this helm implements template, "
-             "dependency update and version")
+        fail(
+            f"unknown command {' '.join(argv[:2])!r}: this helm implements template, "
+            "dependency update and version"
+        )
 
 
 if __name__ == "__main__":
