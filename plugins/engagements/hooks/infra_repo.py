@@ -149,6 +149,9 @@ class InfraRepository(Protocol):
     def base_head(self) -> str:
         """The base branch's current commit: what a change proposed now starts from."""
 
+    def read_file(self, path: str) -> str | None:
+        """A file of the base branch (None when it has none): what a change edits."""
+
 
 def git_blob_sha(content: str) -> str:
     """The object id git gives a file with this content, to compare without downloading it."""
@@ -226,6 +229,19 @@ class GitHubInfraRepository:
         repo, base = self._repo()
         with self.hook.errors(f"reading branch {base} of {self.full_name}"):
             return repo.get_branch(base).commit.sha
+
+    def read_file(self, path: str) -> str | None:
+        from engagements.hooks.github import GitHubNotFound
+
+        repo, base = self._repo()
+        try:
+            with self.hook.errors(f"reading {path} of {self.full_name}"):
+                content = repo.get_contents(path, ref=base)
+        except GitHubNotFound:
+            return None
+        if isinstance(content, list):
+            return None
+        return content.decoded_content.decode("utf-8")
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Close the open pull request, its body ending with the reason; merged stays merged."""
@@ -419,6 +435,13 @@ class LocalGitInfraRepository:
         if head is None:
             raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
         return head
+
+    def read_file(self, path: str) -> str | None:
+        self.ensure()
+        try:
+            return self._git("show", f"{self.base}:{path}") + "\n"
+        except InfraRepositoryError:
+            return None
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Delete the branch of a change not merged (its commit is named in the log)."""

@@ -202,9 +202,7 @@ def _terraform(ws: Workspace, step: str, path: str, text: str) -> list[tuple[str
         result = ws.run(terraform, *args, cwd=module)
         output = result.stdout + "\n" + result.stderr
         if result.returncode or "Value for undeclared variable" in output:
-            problems.append(
-                (f"{step}: terraform {args[0]} -var-file={path}", _tail(output, 20))
-            )
+            problems.append((f"{step}: terraform {args[0]} -var-file={path}", _tail(output, 20)))
             break
     return problems
 

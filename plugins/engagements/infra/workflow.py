@@ -39,12 +39,8 @@ def _add(text: str, job: str, line: str) -> str:
     start = next((i for i, ln in enumerate(lines) if ln.rstrip() == f"  {job}:"), None)
     if start is None:
         raise WorkflowError(f"{DEPLOY_WORKFLOW}: no job {job!r}")
-    end = next(
-        (i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines)
-    )
-    outputs = next(
-        (i for i in range(start + 1, end) if lines[i].rstrip() == "    outputs:"), None
-    )
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines))
+    outputs = next((i for i in range(start + 1, end) if lines[i].rstrip() == "    outputs:"), None)
     if outputs is None:
         raise WorkflowError(f"{DEPLOY_WORKFLOW}: job {job!r} declares no outputs")
     last = outputs

@@ -37,6 +37,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLONE_DIR = "/tmp/infrastructure"
+XCOM_FILE = "/airflow/xcom/return.json"
+NOT_VERIFIED = "deployment-not-verified"
+"""Action key recorded when record_if_deployed skips: why nothing counts as deployed."""
+NFS_SERVICE = """\
+kubectl create namespace {hub} --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -f - <<'EOF'
+apiVersion: v1
+kind: Service
+metadata:
+  name: storage-quota-home-nfs
+  namespace: {hub}
+  labels: {{app.kubernetes.io/managed-by: Helm}}
+  annotations: {{meta.helm.sh/release-name: {hub}, meta.helm.sh/release-namespace: {hub}}}
+spec:
+  type: ClusterIP
+  selector: {{app: nfs-server}}
+  ports:
+  - {{name: nfs, port: 2049}}
+  - {{name: mountd, port: 20048}}
+  - {{name: rpcbind, port: 111}}
+EOF"""
+"""Reserves the address of a hub's home NFS server before its chart exists: the service is
+the one jupyterhub-home-nfs templates, marked for helm to adopt on the hub's first deploy."""
 
 
 def verification_connection(plan: dict[str, Any]) -> tuple[str, str]:
@@ -74,8 +97,14 @@ def blockers(
 
 
 def provisioning_script(plan: dict[str, Any]) -> str:
-    """The runbook's IaC steps for the plan, safe to repeat: eksctl only if absent, terraform."""
+    """The runbook's IaC steps for the plan, safe to repeat: eksctl only if absent, terraform.
+
+    Then the outputs the hubs' change needs: ``terraform output -json`` and, where hubs mount
+    their homes by the NFS server's address (AWS, Jetstream2), the address reserved for each
+    hub; both go to the pod's XCom file, which the operator records.
+    """
     cluster, region = plan["cluster_name"], plan["region"]
+    tf_dir = ""
     steps = [
         "set -eu",
         f'git clone --depth 1 --branch "$INFRA_REF" "https://github.com/$INFRA_REPO" {CLONE_DIR}',
@@ -92,11 +121,34 @@ def provisioning_script(plan: dict[str, Any]) -> str:
     for path in plan["iac_files"]:
         if path.endswith(".tfvars"):
             directory, tfvars = path.split("/projects/")
+            tf_dir = directory
             steps += [
                 f"(cd {directory} && terraform init -input=false "
                 f"&& terraform workspace select -or-create {cluster} "
                 f"&& terraform apply -input=false -auto-approve -var-file=projects/{tfvars})"
             ]
+    nfs_hubs = [
+        h["name"]
+        for h in plan.get("hubs", [])
+        if h.get("role") != "binder" and plan["provider"] in ("aws", "jetstream2")
+    ]
+    steps.append(f"(cd {tf_dir} && terraform output -json) > /tmp/terraform-outputs.json")
+    if nfs_hubs and plan["provider"] == "aws":
+        steps.append(f"aws eks update-kubeconfig --name {cluster} --region {region}")
+    fields, args = [], []
+    for i, hub in enumerate(nfs_hubs):
+        steps += [
+            NFS_SERVICE.format(hub=hub),
+            f"NFS_{i}=$(kubectl -n {hub} get svc storage-quota-home-nfs "
+            "-o jsonpath='{.spec.clusterIP}')",
+        ]
+        fields.append(f'"{hub}": "%s"')
+        args.append(f'"$NFS_{i}"')
+    steps += [
+        "mkdir -p /airflow/xcom",
+        f'printf \'{{"terraform": %s, "nfs_server_ip": {{{", ".join(fields)}}}}}\' '
+        f'"$(cat /tmp/terraform-outputs.json)" {" ".join(args)} > {XCOM_FILE}'.replace("  ", " "),
+    ]
     return "\n".join(steps)
 
 
@@ -206,6 +258,7 @@ class ProvisionClusterOperator(_DeploymentOperator):
             kubernetes_conn_id=self.kubernetes_conn_id,
             startup_timeout_seconds=self.startup_timeout_seconds,
             get_logs=True,
+            do_xcom_push=True,
             on_finish_action="delete_succeeded_pod",
         )
 
@@ -216,12 +269,14 @@ class ProvisionClusterOperator(_DeploymentOperator):
         if reasons:
             raise _skip(change["plan"], reasons)
         pod = self.pod_operator(change, settings)
-        pod.execute(context)
+        result = pod.execute(context) or {}
         detail = {
             "state": "applied",
             "image": settings.tooling_image,
             "cluster": change["plan"]["cluster_name"],
             "commit": change["commit"],
+            "terraform_outputs": result.get("terraform") or {},
+            "nfs_server_ip": result.get("nfs_server_ip") or {},
         }
         upsert_action(self.store, self.community_id, "provisioning", "infrastructure", detail)
         return detail
@@ -281,11 +336,12 @@ def ready_nodes(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConfirmDeploymentOperator(_EngagementOperator):
-    """Record ``infrastructure_deployed`` when the automated path proved it, else leave it.
+    """Record ``infrastructure_deployed`` when the automated path proved it, else skip.
 
     Proof is every hub healthy, the org work done and the Quay repository created. A skipped,
-    plan-only step is never proof: the milestone then waits for an engineer, who deploys as
-    the runbook says and records it (CLI, store, or marking the waiting task success).
+    plan-only step is never proof: this task then ends skipped with what was not verified
+    (recorded as action ``deployment-not-verified``), and the milestone waits for an engineer,
+    who deploys as the runbook says and records it (CLI, store, or marking the wait success).
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -307,11 +363,19 @@ class ConfirmDeploymentOperator(_EngagementOperator):
             if not done
         ]
         if missing:
-            log.info(
-                "infrastructure_deployed is left to an engineer; not done by the pipeline: %s",
-                "; ".join(missing),
+            reason = (
+                "Nothing recorded as deployed: the pipeline did not verify "
+                + "; ".join(missing)
+                + ". infrastructure_deployed is left to the engineer who deploys by the runbook."
             )
-            return {"recorded": False, "missing": missing}
+            upsert_action(
+                self.store,
+                self.community_id,
+                NOT_VERIFIED,
+                "infrastructure",
+                {"state": "not_verified", "missing": missing, "run_id": context["run_id"]},
+            )
+            raise AirflowSkipException(reason)
         record = self.store.record_milestone(
             self.community_id,
             "infrastructure_deployed",
@@ -320,3 +384,67 @@ class ConfirmDeploymentOperator(_EngagementOperator):
         )
         log.info("Recorded infrastructure_deployed for %s", self.community_id)
         return {"recorded": True, "done_by": record.done_by}
+
+
+class ClusterOutputsOperator(_DeploymentOperator):
+    """Collect the applied cluster's outputs for the hubs' change; stop when one is missing.
+
+    From the provisioning pod's ``terraform output -json`` and reserved NFS addresses when the
+    pipeline applied the cluster; otherwise from the outputs file an engineer keeps
+    (``<outputs_dir>/<cluster>.yaml``). With the embedded default (the change is a branch of
+    the local repository) that file is created with clearly named example outputs, which the
+    hubs' change then says it carries. A missing or placeholder output fails this task, so the
+    hubs' pull request is never opened without it.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import yaml
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from engagements.infra.layout import Layout
+        from engagements.infra.outputs import check_outputs, example_outputs, outputs_from_terraform
+        from engagements.operators.github import CLUSTER_OUTPUTS
+
+        _, config = self.engagement()
+        change = recorded_change(self.store, self.community_id)
+        settings = self.deployment_settings()
+        lay = Layout(config)
+        applied = self.store.get_action(self.community_id, "provisioning")
+        path = settings.outputs_path / f"{lay.cluster}.yaml"
+        example = False
+        if applied is not None and applied.detail.get("terraform_outputs"):
+            outputs = outputs_from_terraform(
+                lay, applied.detail["terraform_outputs"], applied.detail.get("nfs_server_ip")
+            )
+            source = f"terraform output -json of the provisioning pod (commit {change['commit']})"
+        else:
+            if not path.exists() and change.get("kind") == "local_branch":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(yaml.safe_dump(example_outputs(lay), sort_keys=False))
+                log.info("Wrote example outputs to %s; edit them to the real ones", path)
+            if not path.exists():
+                raise AirflowFailException(
+                    f"No outputs of cluster {lay.cluster}: the pipeline did not apply it and "
+                    f"{path} does not exist. Write the outputs there ("
+                    + ", ".join(o for o in change["plan"].get("outputs", []))
+                    + "), then clear cluster_outputs. The hubs' pull request waits for them."
+                )
+            outputs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            example = "_note" in outputs
+            source = (
+                f"EXAMPLE values from {path} (no cluster was applied from here): replace them "
+                "with the real outputs there and clear cluster_outputs"
+                if example
+                else f"{path}, written by an engineer"
+            )
+        problems = check_outputs(lay, outputs)
+        if problems:
+            raise AirflowFailException(
+                f"The applied cluster {lay.cluster} lacks outputs the hubs need; the hubs' pull "
+                "request is not opened:\n"
+                + "\n".join(f"  {key}: {reason}" for key, reason in problems)
+            )
+        outputs = {k: v for k, v in outputs.items() if not k.startswith("_")}
+        detail = {"outputs": outputs, "source": source, "example": example}
+        upsert_action(self.store, self.community_id, CLUSTER_OUTPUTS, "infrastructure", detail)
+        return detail
