@@ -8,16 +8,6 @@ region = "us-central1"
 budget_alert_enabled = true
 billing_account_id   = "0157F7-E3EA8C-25AC3C"
 
-# TODO: pin the Kubernetes versions before applying: take the newest version of
-# GKE's regular channel from the output regular_channel_latest_k8s_versions of
-# `terraform plan -var-file=projects/openscience.tfvars`, then uncomment.
-# k8s_versions = {
-#   min_master_version : "",
-#   core_nodes_version : "",
-#   notebook_nodes_version : "",
-#   dask_nodes_version : "",
-# }
-
 core_node_machine_type = "n2-highmem-2"
 enable_network_policy  = true
 
@@ -57,6 +47,9 @@ dask_nodes = {
   }
 }
 
+# Homes are on per-hub disks served by jupyterhub-home-nfs: no Filestore (the
+# module's default would create a 1 TiB one, about 200 USD a month).
+filestores = {}
 persistent_disks = {
   "staging" = {
     size        = 10
