@@ -11,7 +11,11 @@ import responses
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks.github import GitHubNotFound
-from engagements.infra.render import render_change
+from engagements.infra.render import (
+    example_cluster_outputs,
+    render_cluster_change,
+    render_hubs_change,
+)
 from engagements.onboarding import effective_config, record_follow_ups
 from engagements.operators.github import (
     INFRA_PR,
@@ -70,7 +74,7 @@ def git(path, *args: str) -> str:
 def test_change_is_committed_to_a_branch_of_the_local_repository(store, local_infra):
     result = make(OpenInfrastructurePullRequestOperator, store).execute({})
     config = effective_config(store.get_engagement("openscience"))
-    change = render_change(config)
+    change = render_cluster_change(config)
 
     assert result["kind"] == "local_branch"
     assert result["branch"] == "onboard-openscience"
@@ -79,17 +83,13 @@ def test_change_is_committed_to_a_branch_of_the_local_repository(store, local_in
     for path, text in change.files.items():
         assert git(local_infra, "show", f"onboard-openscience:{path}") == text
     message = git(local_infra, "log", "-1", "--format=%B", "onboard-openscience")
-    assert message.startswith("Deploy Open Science Collective (openscience): cluster and hubs")
+    assert message.startswith("Deploy Open Science Collective (openscience): cluster")
+    assert "Step 1 of 2" in message
     assert "### Reviewer checklist" in message
 
     detail = store.get_action("openscience", INFRA_PR).detail
     assert detail["commit"] == result["commit"]
-    assert detail["hubs"] == {
-        "staging": "staging.openscience.2i2c.cloud",
-        "prod": "openscience.2i2c.cloud",
-        "workshop": "workshop.openscience.2i2c.cloud",
-        "binder": "hub.binder.openscience.2i2c.cloud",
-    }
+    assert detail["hubs"] == {}  # cluster.yaml has hubs: [] until the second change
     assert detail["plan"]["cluster_name"] == "openscience"
     assert detail["follow_ups"] == list(change.follow_ups)
 
@@ -112,7 +112,12 @@ def test_refused_decisions_fail_before_anything_is_proposed(store, local_infra):
 
 
 def test_pull_request_body_lists_the_checklist_and_the_secrets_to_add(example_config):
-    change = render_change(example_config)
+    change = render_hubs_change(
+        example_config,
+        example_cluster_outputs(example_config),
+        outputs_source="examples",
+        example=True,
+    )
     body = pull_request_body(example_config, change)
     for item in change.reviewer_checklist:
         assert f"- [ ] {item}" in body
@@ -121,6 +126,7 @@ def test_pull_request_body_lists_the_checklist_and_the_secrets_to_add(example_co
         assert f"- [ ] {item}" in secrets
     assert "- binder: https://hub.binder.openscience.2i2c.cloud" in body
     assert f"{len(change.files)} files" in body
+    assert "> **Note**: EXAMPLE outputs" in body
 
 
 def test_pull_request_is_opened_on_github_once(store, fake_github):

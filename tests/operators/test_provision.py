@@ -13,7 +13,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from engagements.hooks.infra_repo import DeploymentSettings
-from engagements.infra.render import render_change
+from engagements.infra.render import render_cluster_change
 from engagements.operators.github import INFRA_PR
 from engagements.operators.provision import (
     ConfirmDeploymentOperator,
@@ -44,7 +44,7 @@ def no_cloud(monkeypatch):
 
 
 def plan_of(config, decisions=None):
-    return render_change(config.with_decisions(decisions) if decisions else config).plan
+    return render_cluster_change(config.with_decisions(decisions) if decisions else config).plan
 
 
 def record_change(store, plan, kind="pull_request"):
