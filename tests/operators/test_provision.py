@@ -16,6 +16,7 @@ from engagements.hooks.infra_repo import DeploymentSettings
 from engagements.infra.render import render_cluster_change
 from engagements.operators.github import INFRA_PR
 from engagements.operators.provision import (
+    NOT_VERIFIED,
     ConfirmDeploymentOperator,
     ProvisionApprovalOperator,
     ProvisionClusterOperator,
@@ -32,7 +33,13 @@ GCP = {
     "cloud.zone": "us-central1-b",
     "cloud.account": "openscience-project",
 }
-AZURE = {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"}
+AZURE = {
+    "cloud.provider": "azure",
+    "cloud.region": "eastus",
+    "cloud.account": "0000-sub",
+    "cloud.tenant_id": "0b8e2d1c-7a3f-4e5d-9c1b-2f4a6e8d0c13",
+}
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEngagementTestsNodeAccessKey000000000 eng@2i2c.org"
 READY = DeploymentSettings(tooling_image="quay.io/2i2c/tooling:1", infra_repo="2i2c-org/infra")
 
 
@@ -44,7 +51,8 @@ def no_cloud(monkeypatch):
 
 
 def plan_of(config, decisions=None):
-    return render_cluster_change(config.with_decisions(decisions) if decisions else config).plan
+    config = config.with_decisions(decisions) if decisions else config
+    return render_cluster_change(config, ssh_public_key=SSH_KEY).plan
 
 
 def record_change(store, plan, kind="pull_request"):
@@ -259,9 +267,10 @@ def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config
 def test_deployment_is_recorded_only_when_the_pipeline_proved_it(store):
     confirm = make(ConfirmDeploymentOperator, store)
     store.record_action("openscience", "quay-image", "container_registry", {"state": "planned"})
-    result = confirm.execute({"run_id": "r"})
-    assert result["recorded"] is False
-    assert result["missing"] == [
+    with pytest.raises(AirflowSkipException, match="Nothing recorded as deployed") as skipped:
+        confirm.execute({"run_id": "r"})
+    assert "every hub healthy (hubs_healthy)" in str(skipped.value)
+    assert store.get_action("openscience", NOT_VERIFIED).detail["missing"] == [
         "every hub healthy (hubs_healthy)",
         "the GitHub org work",
         "the Quay image repository",

@@ -437,7 +437,8 @@ class LocalGitInfraRepository:
         return head
 
     def read_file(self, path: str) -> str | None:
-        self.ensure()
+        if not (self.path / ".git").exists():
+            return None  # created when a change is proposed, not when one is read
         try:
             return self._git("show", f"{self.base}:{path}") + "\n"
         except InfraRepositoryError:
