@@ -255,6 +255,10 @@ def test_provider_blocks(example, provider, cluster_provider, iac):
 
 
 def test_own_domain(example):
+    """As the repository's own-domain BinderHubs are: the BinderHub at ``binder.<domain>``
+    (binderhub-service ingress, badge URL, OAuth callback), its JupyterHub, which cluster.yaml
+    names, at ``hub.binder.<domain>`` (config/clusters/earthscope and nasa-veda: cluster.yaml
+    and binder.values.yaml at 2i2c-org/infrastructure 9ad7cd0)."""
     change = render_change(example.with_decisions({"domain": "jupyter.openscience.org"}))
     domains = [h["domain"] for h in load(change, "cluster.yaml")["hubs"]]
     assert domains == [
@@ -263,6 +267,14 @@ def test_own_domain(example):
         "workshop.jupyter.openscience.org",
         "hub.binder.jupyter.openscience.org",
     ]
+    service = load(change, "binder.values.yaml")["binderhub-service"]
+    assert service["ingress"]["hosts"] == ["binder.jupyter.openscience.org"]
+    assert (
+        service["config"]["BinderHub"]["badge_base_url"] == "https://binder.jupyter.openscience.org"
+    )
+    assert service["config"]["BinderHub"]["hub_url"] == "https://hub.binder.jupyter.openscience.org"
+    binder = next(h for h in change.plan["hubs"] if h["name"] == "binder")
+    assert binder["url"] == "https://binder.jupyter.openscience.org"
     # Grafana stays under 2i2c's domain.
     support = load(change, "support.values.yaml")
     assert support["grafana"]["ingress"]["hosts"] == ["grafana.openscience.2i2c.cloud"]
@@ -355,8 +367,13 @@ def test_follow_ups_say_what_goes_in_each_secret(example):
     assert "enc-deployer-credentials.secret.json" in text
     assert "deployer cilogon-client create openscience prod openscience.2i2c.cloud" in text
     assert "SharedPasswordAuthenticator.user_password (at least 8 characters" in text
-    assert "deployer grafana new-token openscience" in text
     assert "openscience-grafana" in text
+    # What exists only after the merge is a step of the checklist, not a secret to add first.
+    assert "grafana-token" not in text
+    assert (
+        "After the merge deploys the support chart: `deployer grafana new-token openscience` "
+        "writes config/clusters/openscience/enc-grafana-token.secret.yaml"
+    ) in "\n".join(change.reviewer_checklist)
     github = "\n".join(render_change(example).follow_ups)
     assert (
         "GitHub OAuth app openscience-staging created in the 2i2c-org organization with callback "

@@ -207,17 +207,16 @@ def _terraform(ws: Workspace, step: str, path: str, text: str) -> list[tuple[str
     return problems
 
 
-def _workflow(ws: Workspace, change: RenderedChange, name: str, hubs: list[str]) -> list:
-    text = change.files.get(DEPLOY_WORKFLOW)
-    where = f"{change.step}: {DEPLOY_WORKFLOW}"
-    if text is None:
-        return [(where, f"the change does not add {name}'s entries to the deploy workflow")]
+def _workflow(ws: Workspace, step: str, name: str, hubs: list[str]) -> list:
+    """The checkout's deploy workflow, with the changes so far, lists the cluster's entries."""
+    text = (ws.root / DEPLOY_WORKFLOW).read_text(encoding="utf-8")
+    where = f"{step}: {DEPLOY_WORKFLOW}"
     try:
         complete = with_staging_hubs(with_cluster(text, name), name, hubs)
     except WorkflowError as exc:
         return [(where, str(exc))]
     if complete != text:
-        return [(where, f"entries of {name} missing from the upgrade jobs' outputs")]
+        return [(where, f"the change does not add {name}'s entries to the deploy workflow")]
     try:
         yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -235,18 +234,17 @@ def validate_with_checkout(
     with tempfile.TemporaryDirectory(prefix="infra-reference-") as tmp:
         ws = Workspace(root, tools, Path(tmp))
         workflow = (root / DEPLOY_WORKFLOW).read_text(encoding="utf-8")
+        ws.write(RenderedChange("base", {DEPLOY_WORKFLOW: workflow}, (), (), {}))
         for change in (cluster, hubs):
             if change is None:
                 continue
-            if DEPLOY_WORKFLOW not in change.files:
-                ws.write(RenderedChange(change.step, {DEPLOY_WORKFLOW: workflow}, (), (), {}))
             ws.write(change)
             _, spec = _cluster(change)
             name = spec["name"]
             hub_names = [hub["name"] for hub in spec.get("hubs") or []]
             staging = [h for h in hub_names if "staging" in h]
             problems += _deployer_checks(ws, change.step, name, hub_names)
-            problems += _workflow(ws, change, name, staging)
+            problems += _workflow(ws, change.step, name, staging)
             for path, text in change.files.items():
                 if path.endswith(".jsonnet") and path.startswith("eksctl/"):
                     problems += _eksctl(ws, change.step, path, name)

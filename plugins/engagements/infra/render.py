@@ -298,18 +298,26 @@ def _refuse(config: CommunityConfig, ssh_public_key: str) -> Layout:
 
 def _workflow(
     text: str | None, edit: Any, lay: Layout, files: dict[str, str], notes: list[str]
-) -> None:
-    """Add the deploy workflow entries to ``files`` when the repository's file is known."""
+) -> str:
+    """Add the deploy workflow entries to ``files`` when the repository's file lacks them.
+
+    Returns ``added``, ``present`` (the base branch has them all: the change leaves the file
+    alone, so a merged change re-rendered later is unchanged) or ``absent`` (no such file).
+    """
     if text is None:
         notes.append(
             f"{DEPLOY_WORKFLOW} is not in this repository: add the entries the checklist names "
             "by hand where the provider's repository lists its clusters."
         )
-        return
+        return "absent"
     try:
-        files[DEPLOY_WORKFLOW] = edit(text)
+        edited = edit(text)
     except WorkflowError as exc:
         raise InfraError([(DEPLOY_WORKFLOW, str(exc))], "the deploy workflow") from None
+    if edited == text:
+        return "present"
+    files[DEPLOY_WORKFLOW] = edited
+    return "added"
 
 
 def render_cluster_change(
@@ -328,13 +336,13 @@ def render_cluster_change(
     files = {lay.path(name): dump_yaml(doc) for name, doc in documents.items()}
     files |= iac_files(lay, ssh_public_key)
     notes: list[str] = []
-    _workflow(deploy_workflow, lambda t: with_cluster(t, lay.cluster), lay, files, notes)
+    workflow = _workflow(deploy_workflow, lambda t: with_cluster(t, lay.cluster), lay, files, notes)
     the_plan = plan(lay)
     return RenderedChange(
         step=CLUSTER,
         files=dict(sorted(files.items())),
         follow_ups=cluster_follow_ups(lay),
-        reviewer_checklist=cluster_checklist(lay, the_plan, DEPLOY_WORKFLOW in files),
+        reviewer_checklist=cluster_checklist(lay, the_plan, workflow),
         plan=the_plan,
         notes=tuple(notes),
     )
@@ -372,13 +380,13 @@ def render_hubs_change(
     notes = [EXAMPLE_NOTE] if example else []
     staging = [hub.name for hub in lay.staging_hubs]
     edit = lambda t: with_staging_hubs(with_cluster(t, lay.cluster), lay.cluster, staging)  # noqa: E731
-    _workflow(deploy_workflow, edit, lay, files, notes)
+    workflow = _workflow(deploy_workflow, edit, lay, files, notes)
     the_plan = plan(lay)
     return RenderedChange(
         step=HUBS,
         files=dict(sorted(files.items())),
         follow_ups=hub_follow_ups(lay),
-        reviewer_checklist=hubs_checklist(lay, the_plan, outputs_source, DEPLOY_WORKFLOW in files),
+        reviewer_checklist=hubs_checklist(lay, the_plan, values, outputs_source, workflow),
         plan=the_plan,
         notes=tuple(notes),
     )

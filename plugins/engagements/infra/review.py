@@ -1,12 +1,16 @@
 """What a reviewer of each change needs beside its files: secrets, plan, checklist.
 
 The cluster's change and the hubs' change each come with the encrypted files an engineer
-adds (never rendered), and a checklist of what to verify; the plan summarises the IaC inputs,
-hubs, DNS records and runbook commands for the approval form and the logs.
+adds before merging it (never rendered), and a checklist of what to verify: the cluster's
+names its costs, the hubs' the outputs they were written with and what follows the merge.
+Files that only the applied cluster can give (the deployer's credentials) belong to the
+hubs' change. The plan summarises the IaC inputs, hubs, DNS records and runbook commands for
+the approval form and the logs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -14,8 +18,15 @@ from engagements.config import Billing, CloudProvider, HubAuth
 
 from .iac import node_pools
 from .layout import GCP_IMAGE_REPO, IMAGEBUILDING_SECRET, Hub, Layout
-from .outputs import required_outputs
+from .outputs import lookup, required_outputs
 from .workflow import DEPLOY_WORKFLOW, staging_entry, support_entry
+
+WORKFLOW_STATE = {
+    "added": " (in this change).",
+    "present": " (already there).",
+    "absent": "; add it (the repository has no such file).",
+}
+"""How the checklist ends a deploy workflow entry: what :func:`render._workflow` found."""
 
 
 def hub_secret(lay: Layout, hub: Hub) -> str:
@@ -65,22 +76,12 @@ def registry_secret(lay: Layout) -> str:
 def cluster_follow_ups(lay: Layout) -> tuple[str, ...]:
     """The encrypted files of the cluster's change; sops encrypts any path with ``secret``."""
     c = lay.cluster
-    credentials = {
-        CloudProvider.AWS: "`terraform output -raw continuous_deployer_creds` (terraform/aws)",
-        CloudProvider.GCP: "`terraform output -raw ci_deployer_key` (terraform/gcp)",
-        CloudProvider.AZURE: "`terraform output -raw kubeconfig` (terraform/azure)",
-        CloudProvider.JETSTREAM2: f"`openstack coe cluster config {c}-cluster` (a kubeconfig)",
-    }[lay.provider]
     items = [
-        f"{lay.path(lay.deployer_key_file)}: the deployer's credentials from {credentials}, "
-        f"encrypted with `sops --output {lay.path(lay.deployer_key_file)} --encrypt <file>`.",
         f"{lay.path('enc-support.secret.values.yaml')}: the Prometheus basic-auth user and "
         "password (prometheusAuthSecret, prometheus.server.probeHeaders and serverFiles web.yml, "
         "as `deployer generate dedicated-cluster` writes them) and "
         "grafana.grafana.ini.auth.github.client_id and client_secret of the GitHub OAuth app "
         f"{c}-grafana in 2i2c-org with callback URL https://{lay.grafana_domain}/login/github.",
-        f"{lay.path('enc-grafana-token.secret.yaml')}: written by `deployer grafana new-token {c}` "
-        "once the support chart is deployed.",
     ]
     if lay.provider is CloudProvider.AWS:
         items.append(
@@ -90,10 +91,26 @@ def cluster_follow_ups(lay: Layout) -> tuple[str, ...]:
     return tuple(items)
 
 
+def deployer_credentials(lay: Layout) -> str:
+    """The key cluster.yaml names, which exists only once terraform has applied the cluster."""
+    c = lay.cluster
+    source = {
+        CloudProvider.AWS: "`terraform output -raw continuous_deployer_creds` (terraform/aws)",
+        CloudProvider.GCP: "`terraform output -raw ci_deployer_key` (terraform/gcp)",
+        CloudProvider.AZURE: "`terraform output -raw kubeconfig` (terraform/azure)",
+        CloudProvider.JETSTREAM2: f"`openstack coe cluster config {c}-cluster` (a kubeconfig)",
+    }[lay.provider]
+    path = lay.path(lay.deployer_key_file)
+    return (
+        f"{path}: the deployer's credentials for the applied cluster from {source}, "
+        f"encrypted with `sops --output {path} --encrypt <file>`."
+    )
+
+
 def hub_follow_ups(lay: Layout) -> tuple[str, ...]:
-    """The encrypted files of the hubs' change."""
+    """The encrypted files of the hubs' change, the applied cluster's credentials first."""
     shared = [registry_secret(lay)] if lay.registry_secret else []
-    return (*shared, *(hub_secret(lay, hub) for hub in lay.hubs))
+    return (deployer_credentials(lay), *shared, *(hub_secret(lay, hub) for hub in lay.hubs))
 
 
 def _dns(lay: Layout) -> list[dict[str, Any]]:
@@ -177,16 +194,51 @@ def plan(lay: Layout) -> dict[str, Any]:
     }
 
 
-def cluster_checklist(lay: Layout, the_plan: dict[str, Any], workflow: bool) -> tuple[str, ...]:
+def _payer(lay: Layout) -> str:
+    paid = lay.config.cloud.billing is Billing.PROVIDER
+    return "2i2c (passed through monthly)" if paid else "the community"
+
+
+def costs(lay: Layout, the_plan: dict[str, Any]) -> str:
+    """What the cluster costs while nobody uses it, and what grows with use."""
+    pools = the_plan["node_pools"]
+    always = ", ".join(f"{p['instance_type']} x{p['min']} ({p['name']})" for p in pools if p["min"])
+    kinds = {"notebook": "user nodes", "gpu": "GPU nodes", "dask": "Dask workers"}
+    on_demand = "; ".join(
+        f"{label} {', '.join(p['instance_type'] for p in pools if p['purpose'] == kind)}"
+        for kind, label in kinds.items()
+        if any(p["purpose"] == kind and not p["min"] for p in pools)
+    )
+    homes = len(lay.home_hubs)
+    storage = {
+        CloudProvider.AWS: f"{homes} EBS gp3 home disks of 10 GiB, grown by jupyterhub-home-nfs "
+        "as homes fill, with nightly backups",
+        CloudProvider.GCP: f"{homes} persistent home disks of 10 GiB, grown by jupyterhub-home-nfs "
+        "as homes fill; `filestores = {}`: no Filestore (the module's default is 1 TiB, about "
+        "200 USD a month)",
+        CloudProvider.AZURE: "one Azure Files share of 100 GiB for every hub's homes",
+        CloudProvider.JETSTREAM2: f"{homes} Cinder home volumes of 10 GiB, grown by "
+        "jupyterhub-home-nfs as homes fill",
+    }[lay.provider]
+    estimate = lay.config.contract.cloud_cost_estimate_usd_month
+    return (
+        "Costs"
+        + (f" (the contract estimates {estimate:,.0f} USD a month)" if estimate else "")
+        + f", billed to {_payer(lay)}: always running {always}"
+        + (f"; from zero as users start servers: {on_demand}" if on_demand else "")
+        + f"; {storage}."
+    )
+
+
+def cluster_checklist(lay: Layout, the_plan: dict[str, Any], workflow: str) -> tuple[str, ...]:
     """What a reviewer checks in the cluster's change (cluster.yaml, support, IaC inputs)."""
     config, c = lay.config, lay.cluster
-    paid = config.cloud.billing is Billing.PROVIDER
-    payer = "2i2c (passed through monthly)" if paid else "the community"
     items = [
         f"metadata.2i2c.hubspot_deal_id {config.contract.hubspot_deal_id} is the deal of "
         f"{config.name}'s current contract.",
-        f"Cloud: {lay.provider.value} {lay.region}, account {lay.account}, billed to {payer}; "
-        f"the IaC inputs ({', '.join(lay.iac_paths)}) match.",
+        f"Cloud: {lay.provider.value} {lay.region}, account {lay.account}, billed to "
+        f"{_payer(lay)}; the IaC inputs ({', '.join(lay.iac_paths)}) match.",
+        costs(lay, the_plan),
         f"DNS: {lay.support_domain} and *.{lay.support_domain} point at the support chart's "
         "load balancer once it is deployed, TTL 300 (Namecheap for *.2i2c.cloud).",
         f"cluster.yaml has `hubs: []`: the hubs follow in a second change, written with "
@@ -215,27 +267,48 @@ def cluster_checklist(lay: Layout, the_plan: dict[str, Any], workflow: bool) -> 
         )
     items += [
         f"{DEPLOY_WORKFLOW}: `{support_entry(c)}` is in the upgrade-support job's outputs"
-        + (" (in this change)." if workflow else "; add it (the repository has no such file)."),
-        f"Add {c} to .github/workflows/deploy-grafana-dashboards.yaml once Grafana has its token.",
-        "Every follow-up secret file exists and is sops-encrypted before merging.",
+        + WORKFLOW_STATE[workflow],
+        "Every secret file listed below exists and is sops-encrypted before merging; the "
+        "deployer's credentials follow with the hubs, once terraform has created them.",
     ]
     return tuple(items)
 
 
+def _outputs(lay: Layout, outputs: Mapping[str, Any], outputs_source: str) -> str:
+    needed = required_outputs(lay)
+    if not needed:
+        return "Outputs of the applied cluster: none needed (homes on Azure Files)."
+    values = "; ".join(f"{o.key} `{lookup(outputs, o.key)}` ({o.source})" for o in needed)
+    return f"Outputs of the applied cluster, from {outputs_source}: {values}."
+
+
 def hubs_checklist(
-    lay: Layout, the_plan: dict[str, Any], outputs_source: str, workflow: bool
+    lay: Layout,
+    the_plan: dict[str, Any],
+    outputs: Mapping[str, Any],
+    outputs_source: str,
+    workflow: str,
 ) -> tuple[str, ...]:
-    """What a reviewer checks in the hubs' change, starting with where its outputs came from."""
-    config = lay.config
+    """What a reviewer checks in the hubs' change, starting with the outputs it was written
+    with, and what an engineer does once it is merged and deployed."""
+    config, c = lay.config, lay.cluster
+    binder = next((h for h in lay.hubs if h.binder_domain), None)
     items = [
-        f"Outputs of the applied cluster: {outputs_source}.",
-        "Hub domains: " + ", ".join(h["url"] for h in the_plan["hubs"]) + "; DNS records as "
-        "listed in the plan, TTL 300.",
+        _outputs(lay, outputs, outputs_source),
+        "Hub URLs: "
+        + ", ".join(h["url"] for h in the_plan["hubs"])
+        + (f" (the BinderHub's JupyterHub at https://{binder.domain})" if binder else "")
+        + ".",
     ]
     if config.domain:
+        names = ", ".join(r["name"] for r in the_plan["dns"] if r["type"] == "CNAME")
         items.append(
-            f"{config.domain} belongs to the community: they create the CNAME records to "
-            f"{lay.support_domain} before the hubs can get TLS certificates."
+            f"{config.domain} belongs to the community: they create CNAME records {names} to "
+            f"{lay.support_domain}, TTL 300, before the hubs can get TLS certificates."
+        )
+    else:
+        items.append(
+            f"DNS: the *.{lay.support_domain} record of the cluster's change covers every hub."
         )
     for hub in lay.hubs:
         if hub.auth is HubAuth.GITHUB:
@@ -263,16 +336,28 @@ def hubs_checklist(
                 if config.github_org
                 else "any public GitHub repository (no github_org to restrict it to)"
             )
-            items.append(f"binder: an open BinderHub, without login, that builds {scope}.")
+            items.append(
+                f"binder: an open BinderHub, without login, that builds {scope}; anyone may "
+                "start sessions (1 CPU, 2 GB each) billed to the community's cluster."
+            )
     items.append(
         "Admin users: " + ", ".join(config.admin_users) + " (GitHub logins; email "
         "addresses on CILogon hubs)."
     )
-    staging = ", ".join(f"`{staging_entry(lay.cluster, h.name)}`" for h in lay.staging_hubs)
+    if lay.gpu:
+        items.append(
+            f"The GPU profile starts one {lay.gpu.instance_type} node for each user, billed by "
+            "the hour while the server runs."
+        )
+    images = ", ".join(image.value for image in config.images.offered)
+    staging = ", ".join(f"`{staging_entry(c, h.name)}`" for h in lay.staging_hubs)
     items += [
-        "Image tags (scipy, datascience, pangeo, rocker) are still the current ones.",
+        f"Image tags ({images}) are still the current ones.",
         f"{DEPLOY_WORKFLOW}: {staging} in the upgrade-staging job's outputs"
-        + (" (in this change)." if workflow else "; add it (the repository has no such file)."),
-        "Every follow-up secret file exists and is sops-encrypted before merging.",
+        + WORKFLOW_STATE[workflow],
+        "Every secret file listed below exists and is sops-encrypted before merging.",
+        f"After the merge deploys the support chart: `deployer grafana new-token {c}` writes "
+        f"{lay.path('enc-grafana-token.secret.yaml')} (commit it), then add {c} to "
+        ".github/workflows/deploy-grafana-dashboards.yaml.",
     ]
     return tuple(items)

@@ -109,7 +109,11 @@ def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
         *(
             [
                 "### Hubs",
-                *(f"- {n}: https://{d}" for n, d in hub_domains(change.files).items()),
+                *(
+                    f"- {h['name']}: {h['url']}"
+                    + (f" (its JupyterHub https://{h['domain']})" if h["role"] == "binder" else "")
+                    for h in plan.get("hubs", [])
+                ),
                 "",
             ]
             if change.step == "hubs"
