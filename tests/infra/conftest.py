@@ -16,6 +16,7 @@ from engagements.infra import (
     render_cluster_change,
     render_hubs_change,
 )
+from engagements.infra.reference import ReferenceError, Tools, find_tools
 from engagements.settings import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "include" / "communities" / "openscience.yaml"
@@ -83,3 +84,12 @@ def render_steps(
 def render_change(config: CommunityConfig) -> RenderedChange:
     """The repository after both changes (example outputs): what the value tests look at."""
     return combined(*render_steps(config))
+
+
+@pytest.fixture(scope="module")
+def tools() -> Tools:
+    """The validation tools of ``make reference``."""
+    try:
+        return find_tools()
+    except ReferenceError as exc:  # `make test` installs them; a bare pytest may not have
+        pytest.skip(str(exc))

@@ -15,12 +15,7 @@ import dataclasses
 import pytest
 
 from engagements.infra import example_cluster_outputs
-from engagements.infra.reference import (
-    ReferenceError,
-    check_checkout,
-    find_tools,
-    validate_with_checkout,
-)
+from engagements.infra.reference import ReferenceError, check_checkout, validate_with_checkout
 from engagements.infra.workflow import DEPLOY_WORKFLOW
 
 from .conftest import CHECKOUT, on, render_steps
@@ -67,14 +62,6 @@ COVERING = {
         {"images.dynamic_image_building": False, "hubs.binder.enabled": False},
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def tools():
-    try:
-        return find_tools()
-    except ReferenceError as exc:  # `make test` installs them; a bare pytest may not have
-        pytest.skip(str(exc))
 
 
 @pytest.mark.parametrize("case", list(COVERING))

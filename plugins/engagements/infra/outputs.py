@@ -24,7 +24,7 @@ from .layout import Hub, Layout
 EXAMPLE_NOTE = (
     "EXAMPLE outputs (no cluster was applied from here): replace each value with the real "
     "one (terraform output -json in the cluster's workspace; kubectl -n <hub> get svc "
-    "storage-quota-home-nfs), then clear cluster_outputs."
+    "storage-quota-home-nfs), delete this _note line, then clear cluster_outputs."
 )
 PLACEHOLDER = re.compile(r"PENDING|TODO|FIXME|CHANGEME|REPLACE|<[^>]*>|x{3,}", re.IGNORECASE)
 

@@ -805,7 +805,7 @@ class DestroyClusterOperator(_TeardownOperator):
             get_infra_repository,
             load_deployment_settings,
         )
-        from engagements.operators.provision import CLONE_DIR
+        from engagements.infra.apply import CLONE_DIR
 
         _, config = self.approved_engagement()
         proposed = self.action("teardown-pr")

@@ -1,18 +1,19 @@
-"""Provisioning the cluster once its change is merged: approval, tooling pod, verification.
+"""Provisioning the cluster once its change is merged: approval, tooling pod, verification,
+and the applied cluster's outputs the hubs' change is written with.
 
-The plan (provider, region, account, node pools, IaC files) is what ``open_pull_request``
-recorded. Applying it needs the infrastructure tooling image (setting ``tooling_image``), the
-change on GitHub (the pod clones the repository) and, on AWS and GCP, the cloud connection
-used to verify the result (``aws_default``, ``google_cloud_default``). Without them each step
-reports the plan and why it cannot run, and skips: nothing is ever recorded as deployed then.
-Kubeconfig clusters (Azure, Jetstream2) are verified through the connection
-``kubernetes_<cluster>`` holding the kubeconfig that terraform outputs.
+The plan (provider, region, account, node pools, IaC files) is what
+``open_cluster_pull_request`` recorded. Applying it needs the infrastructure tooling image
+(setting ``tooling_image``), the change on GitHub (the pod clones the repository) and, on AWS
+and GCP, the cloud connection used to verify the result (``aws_default``,
+``google_cloud_default``). Without them each step reports the plan and why it cannot run, and
+skips: nothing is ever recorded as deployed then. Kubeconfig clusters (Azure, Jetstream2) are
+verified through the connection ``kubernetes_<cluster>`` holding the kubeconfig that
+terraform outputs.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,37 +30,18 @@ from engagements.operators.github import _DeploymentOperator, recorded_change
 from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import Context
 
     from engagements.hooks.infra_repo import DeploymentSettings
+    from engagements.infra.layout import Layout
 
 log = logging.getLogger(__name__)
 
-CLONE_DIR = "/tmp/infrastructure"
-XCOM_FILE = "/airflow/xcom/return.json"
 NOT_VERIFIED = "deployment-not-verified"
 """Action key recorded when record_if_deployed skips: why nothing counts as deployed."""
-NFS_SERVICE = """\
-kubectl create namespace {hub} --dry-run=client -o yaml | kubectl apply -f -
-kubectl apply -f - <<'EOF'
-apiVersion: v1
-kind: Service
-metadata:
-  name: storage-quota-home-nfs
-  namespace: {hub}
-  labels: {{app.kubernetes.io/managed-by: Helm}}
-  annotations: {{meta.helm.sh/release-name: {hub}, meta.helm.sh/release-namespace: {hub}}}
-spec:
-  type: ClusterIP
-  selector: {{app: nfs-server}}
-  ports:
-  - {{name: nfs, port: 2049}}
-  - {{name: mountd, port: 20048}}
-  - {{name: rpcbind, port: 111}}
-EOF"""
-"""Reserves the address of a hub's home NFS server before its chart exists: the service is
-the one jupyterhub-home-nfs templates, marked for helm to adopt on the hub's first deploy."""
 
 
 def verification_connection(plan: dict[str, Any]) -> tuple[str, str]:
@@ -94,62 +76,6 @@ def blockers(
     if kind != "kubeconfig" and not exists(conn_id):
         reasons.append(f"no {conn_id!r} connection to reach {plan['provider']}")
     return reasons
-
-
-def provisioning_script(plan: dict[str, Any]) -> str:
-    """The runbook's IaC steps for the plan, safe to repeat: eksctl only if absent, terraform.
-
-    Then the outputs the hubs' change needs: ``terraform output -json`` and, where hubs mount
-    their homes by the NFS server's address (AWS, Jetstream2), the address reserved for each
-    hub; both go to the pod's XCom file, which the operator records.
-    """
-    cluster, region = plan["cluster_name"], plan["region"]
-    tf_dir = ""
-    steps = [
-        "set -eu",
-        f'git clone --depth 1 --branch "$INFRA_REF" "https://github.com/$INFRA_REPO" {CLONE_DIR}',
-        f"cd {CLONE_DIR}",
-    ]
-    for path in plan["iac_files"]:
-        if path.endswith(".jsonnet"):
-            config = f"eksctl/{cluster}.eksctl.yaml"
-            steps += [
-                f"jsonnet {shlex.quote(path)} > {config}",
-                f"eksctl get cluster --name {cluster} --region {region} >/dev/null 2>&1 "
-                f"|| eksctl create cluster --config-file={config}",
-            ]
-    for path in plan["iac_files"]:
-        if path.endswith(".tfvars"):
-            directory, tfvars = path.split("/projects/")
-            tf_dir = directory
-            steps += [
-                f"(cd {directory} && terraform init -input=false "
-                f"&& terraform workspace select -or-create {cluster} "
-                f"&& terraform apply -input=false -auto-approve -var-file=projects/{tfvars})"
-            ]
-    nfs_hubs = [
-        h["name"]
-        for h in plan.get("hubs", [])
-        if h.get("role") != "binder" and plan["provider"] in ("aws", "jetstream2")
-    ]
-    steps.append(f"(cd {tf_dir} && terraform output -json) > /tmp/terraform-outputs.json")
-    if nfs_hubs and plan["provider"] == "aws":
-        steps.append(f"aws eks update-kubeconfig --name {cluster} --region {region}")
-    fields, args = [], []
-    for i, hub in enumerate(nfs_hubs):
-        steps += [
-            NFS_SERVICE.format(hub=hub),
-            f"NFS_{i}=$(kubectl -n {hub} get svc storage-quota-home-nfs "
-            "-o jsonpath='{.spec.clusterIP}')",
-        ]
-        fields.append(f'"{hub}": "%s"')
-        args.append(f'"$NFS_{i}"')
-    steps += [
-        "mkdir -p /airflow/xcom",
-        f'printf \'{{"terraform": %s, "nfs_server_ip": {{{", ".join(fields)}}}}}\' '
-        f'"$(cat /tmp/terraform-outputs.json)" {" ".join(args)} > {XCOM_FILE}'.replace("  ", " "),
-    ]
-    return "\n".join(steps)
 
 
 def plan_summary(plan: dict[str, Any]) -> str:
@@ -196,6 +122,7 @@ class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.infra.apply import provisioning_script
 
         change = recorded_change(self.store, self.community_id)
         settings = load_deployment_settings(use_variables=True)
@@ -237,6 +164,8 @@ class ProvisionClusterOperator(_DeploymentOperator):
         self, change: dict[str, Any], settings: DeploymentSettings
     ) -> KubernetesPodOperator:
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+        from engagements.infra.apply import provisioning_script
 
         plan = change["plan"]
         script = settings.tooling_command or provisioning_script(plan)
@@ -373,7 +302,12 @@ class ConfirmDeploymentOperator(_EngagementOperator):
                 self.community_id,
                 NOT_VERIFIED,
                 "infrastructure",
-                {"state": "not_verified", "missing": missing, "run_id": context["run_id"]},
+                {
+                    "state": "not_verified",
+                    "missing": missing,
+                    "reason": reason,
+                    "run_id": context["run_id"],
+                },
             )
             raise AirflowSkipException(reason)
         record = self.store.record_milestone(
@@ -398,53 +332,78 @@ class ClusterOutputsOperator(_DeploymentOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import yaml
         from airflow.sdk.exceptions import AirflowFailException
 
         from engagements.infra.layout import Layout
-        from engagements.infra.outputs import check_outputs, example_outputs, outputs_from_terraform
+        from engagements.infra.outputs import check_outputs, outputs_from_terraform
         from engagements.operators.github import CLUSTER_OUTPUTS
 
         _, config = self.engagement()
         change = recorded_change(self.store, self.community_id)
-        settings = self.deployment_settings()
         lay = Layout(config)
         applied = self.store.get_action(self.community_id, "provisioning")
-        path = settings.outputs_path / f"{lay.cluster}.yaml"
-        example = False
         if applied is not None and applied.detail.get("terraform_outputs"):
             outputs = outputs_from_terraform(
                 lay, applied.detail["terraform_outputs"], applied.detail.get("nfs_server_ip")
             )
             source = f"terraform output -json of the provisioning pod (commit {change['commit']})"
-        else:
-            if not path.exists() and change.get("kind") == "local_branch":
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(yaml.safe_dump(example_outputs(lay), sort_keys=False))
-                log.info("Wrote example outputs to %s; edit them to the real ones", path)
-            if not path.exists():
-                raise AirflowFailException(
-                    f"No outputs of cluster {lay.cluster}: the pipeline did not apply it and "
-                    f"{path} does not exist. Write the outputs there ("
-                    + ", ".join(o for o in change["plan"].get("outputs", []))
-                    + "), then clear cluster_outputs. The hubs' pull request waits for them."
-                )
-            outputs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            example = "_note" in outputs
-            source = (
-                f"EXAMPLE values from {path} (no cluster was applied from here): replace them "
-                "with the real outputs there and clear cluster_outputs"
-                if example
-                else f"{path}, written by an engineer"
+            example = False
+            remedy = (
+                "check the tfvars' disks and the reserved NFS services, clear "
+                "provision_cluster to apply again, then clear this task"
             )
+        else:
+            path = self.deployment_settings().outputs_path / f"{lay.cluster}.yaml"
+            outputs, source, example = self.outputs_file(lay, path, change, applied is not None)
+            remedy = f"correct them in {path}, then clear this task"
         problems = check_outputs(lay, outputs)
         if problems:
             raise AirflowFailException(
                 f"The applied cluster {lay.cluster} lacks outputs the hubs need; the hubs' pull "
                 "request is not opened:\n"
                 + "\n".join(f"  {key}: {reason}" for key, reason in problems)
+                + f"\nTo go on: {remedy}."
             )
         outputs = {k: v for k, v in outputs.items() if not k.startswith("_")}
         detail = {"outputs": outputs, "source": source, "example": example}
         upsert_action(self.store, self.community_id, CLUSTER_OUTPUTS, "infrastructure", detail)
         return detail
+
+    @staticmethod
+    def outputs_file(
+        lay: Layout, path: Path, change: dict[str, Any], applied: bool
+    ) -> tuple[dict[str, Any], str, bool]:
+        """The outputs an engineer keeps in ``path`` (written with examples on the embedded
+        default), where they came from, and whether they are still the examples."""
+        import yaml
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from engagements.infra.outputs import example_outputs
+
+        if not path.exists() and change.get("kind") == "local_branch":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(example_outputs(lay), sort_keys=False))
+            log.info("Wrote example outputs to %s; edit them to the real ones", path)
+        if not path.exists():
+            why = (
+                "the provisioning pod reported none (a tooling_command must write "
+                '{"terraform": <terraform output -json>, "nfs_server_ip": {<hub>: <address>}} '
+                "to /airflow/xcom/return.json)"
+                if applied
+                else "the pipeline did not apply it"
+            )
+            raise AirflowFailException(
+                f"No outputs of cluster {lay.cluster}: {why}, and {path} does not exist. Write "
+                "the outputs there ("
+                + ", ".join(change["plan"].get("outputs", []))
+                + "), then clear cluster_outputs. The hubs' pull request waits for them."
+            )
+        outputs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if "_note" in outputs:
+            return (
+                outputs,
+                f"EXAMPLE values from {path} (no cluster was applied from here): write the real "
+                "outputs there, delete its _note line and clear cluster_outputs",
+                True,
+            )
+        return outputs, f"{path}, written by an engineer", False

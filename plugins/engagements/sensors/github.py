@@ -36,8 +36,8 @@ class PullRequestMergedSensor(_GitHubSensor):
 
     On GitHub that is the pull request merged; in the local git repository, the branch merged
     into main by an engineer (``git merge``). A pull request closed without merging fails the
-    wait: a reviewer turned the change down, and clearing ``open_pull_request`` proposes it
-    again.
+    wait: a reviewer turned the change down, and clearing the task that proposed it
+    (``open_cluster_pull_request`` or ``open_hubs_pull_request``) proposes it again.
 
     ``change_key`` names the recorded change to wait on: the cluster's (``infra-pr``, the
     default) or the hubs' (``infra-hubs-pr``). ``branch`` (templated) waits on that branch
