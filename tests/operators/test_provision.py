@@ -401,7 +401,7 @@ def test_the_embedded_default_writes_example_outputs_an_engineer_replaces(
     path = outputs_dir / "openscience.yaml"
     written = yaml.safe_load(path.read_text())
     assert written["_note"].startswith("EXAMPLE outputs")
-    assert "delete this _note line" in written["_note"]
+    assert "delete the file's _note line" in written["_note"]
     assert first["example"] is True
     assert first["source"].startswith(f"EXAMPLE values from {path}")
     assert "_note" not in first["outputs"]

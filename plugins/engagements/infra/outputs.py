@@ -22,9 +22,10 @@ from engagements.config import CloudProvider
 from .layout import Hub, Layout
 
 EXAMPLE_NOTE = (
-    "EXAMPLE outputs (no cluster was applied from here): replace each value with the real "
-    "one (terraform output -json in the cluster's workspace; kubectl -n <hub> get svc "
-    "storage-quota-home-nfs), delete this _note line, then clear cluster_outputs."
+    "EXAMPLE outputs (no cluster was applied from here): replace each value of the cluster's "
+    "outputs file with the real one (terraform output -json in the cluster's workspace; "
+    "kubectl -n <hub> get svc storage-quota-home-nfs), delete the file's _note line, then "
+    "clear cluster_outputs."
 )
 PLACEHOLDER = re.compile(r"PENDING|TODO|FIXME|CHANGEME|REPLACE|<[^>]*>|x{3,}", re.IGNORECASE)
 
