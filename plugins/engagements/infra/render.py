@@ -404,6 +404,19 @@ def combined(cluster: RenderedChange, hubs: RenderedChange) -> RenderedChange:
     )
 
 
+def rendered_paths(config: CommunityConfig, *, ssh_public_key: str = "") -> list[str]:
+    """Every file the two changes write for ``config`` (what a teardown removes).
+
+    Paths do not depend on the outputs' values, so the example outputs stand in for them.
+    """
+    lay = _refuse(config, ssh_public_key)
+    cluster = render_cluster_change(config, ssh_public_key=ssh_public_key)
+    hubs = render_hubs_change(
+        config, example_outputs(lay), outputs_source="examples", ssh_public_key=ssh_public_key
+    )
+    return sorted(cluster.files.keys() | hubs.files.keys())
+
+
 def example_cluster_outputs(config: CommunityConfig) -> dict[str, Any]:
     """Example outputs for ``config``'s hubs, in the shape :func:`render_hubs_change` takes."""
     return example_outputs(Layout(config))

@@ -762,10 +762,12 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
 
     def _rendered_paths(self, config: CommunityConfig) -> list[str]:
         """What the deployment renders for this community, when it still can be rendered."""
-        from engagements.infra.render import InfraError, render_change
+        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.infra.render import InfraError, rendered_paths
 
+        key = load_deployment_settings(use_variables=True).ssh_public_key
         try:
-            return list(render_change(config).files)
+            return rendered_paths(config, ssh_public_key=key)
         except InfraError as exc:
             log.warning("Cannot render the deployed files (%s); deleting the known paths", exc)
             return []
