@@ -579,3 +579,11 @@ def test_every_problem_is_reported_at_once(example):
         "cloud.account",
         "contract.hubspot_deal_id",
     ]
+
+
+def test_rendered_paths_are_the_files_of_both_changes(example):
+    cluster, hubs = render_steps(example)
+    assert render_module.rendered_paths(example) == sorted({*cluster.files, *hubs.files})
+    assert render_module.rendered_paths(example) == EXAMPLE_FILES
+    with pytest.raises(InfraError, match="engagements_ssh_public_key"):
+        render_module.rendered_paths(on(example, "azure"))
