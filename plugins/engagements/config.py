@@ -264,6 +264,12 @@ class Cloud(_Model):
         default=None,
         description="AWS account id / GCP project id / Azure subscription / Jetstream2 allocation.",
     )
+    tenant_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="Azure only: the tenant (directory) id of the subscription, which the "
+        "cluster's terraform needs (az account show -s <subscription> --query tenantId).",
+    )
     billing: Billing = Field(
         default=Billing.COMMUNITY,
         description="Who pays the cloud bill: the community's own billing account, or 2i2c "

@@ -33,14 +33,18 @@ class Tag(StrEnum):
     UPKEEP = "upkeep"
 
 
-def milestone_gate(milestone: str) -> TaskGroup:
-    """``wait`` for a human milestone, then ``record`` it if the wait was marked success."""
+def milestone_gate(milestone: str, *, trigger_rule: str | None = None) -> TaskGroup:
+    """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
+
+    ``trigger_rule`` is the wait's (default all upstream succeeded).
+    """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
         wait = MilestoneSensor(
             task_id="wait",
             milestone=milestone,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
+            **({"trigger_rule": trigger_rule} if trigger_rule else {}),
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
     return group

@@ -361,13 +361,19 @@ def test_approval_rejected_is_recorded_and_removes_nothing(ending):
 def infra_repo(tmp_path, monkeypatch, config):
     """The embedded infrastructure repository with openscience deployed and another cluster."""
     from engagements.hooks.infra_repo import LocalGitInfraRepository
-    from engagements.infra.render import render_change
+    from engagements.infra.render import (
+        combined,
+        example_cluster_outputs,
+        render_cluster_change,
+        render_hubs_change,
+    )
 
     path = tmp_path / "infrastructure"
     monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
     monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
     repo = LocalGitInfraRepository(path)
-    deployed = dict(render_change(config).files)
+    hubs = render_hubs_change(config, example_cluster_outputs(config), outputs_source="examples")
+    deployed = dict(combined(render_cluster_change(config), hubs).files)
     deployed["config/clusters/openscience/enc-prod.secret.values.yaml"] = "sops: encrypted\n"
     deployed["config/clusters/othersci/cluster.yaml"] = "name: othersci\n"
     repo.propose_change("deploy", deployed, "Deploy", "")

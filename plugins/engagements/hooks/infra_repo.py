@@ -68,6 +68,11 @@ class DeploymentSettings:
     docs_repo_template: str = "2i2c-org/community-docs-template"
     quay_namespace: str = "2i2c"
     """Quay organization that holds community images (quay.io/2i2c/<community>-image)."""
+    ssh_public_key: str = ""
+    """Public SSH key engineers reach cluster nodes with (Azure's terraform requires one)."""
+    outputs_dir: str = ""
+    """Folder of the example cluster outputs the embedded default's hubs change is rendered
+    with (``<cluster>.yaml``, editable); empty means $AIRFLOW_HOME/cluster-outputs."""
     tooling_image: str = ""
     """Image with the infrastructure tooling (deployer, terraform, eksctl) for provisioning."""
     tooling_command: str = ""
@@ -81,6 +86,10 @@ class DeploymentSettings:
     @property
     def local_repo_path(self) -> Path:
         return Path(self.infra_repo_path or Path(_default_home()) / "infrastructure")
+
+    @property
+    def outputs_path(self) -> Path:
+        return Path(self.outputs_dir or Path(_default_home()) / "cluster-outputs")
 
 
 def load_deployment_settings(*, use_variables: bool = False) -> DeploymentSettings:
@@ -431,9 +440,9 @@ class LocalGitInfraRepository:
     def read_file(self, path: str) -> str | None:
         check_paths({path: None})
         if not (self.path / ".git").exists() or self._ref(self.base) is None:
-            return None
+            return None  # created when a change is proposed, not when one is read
         try:
-            return self._git("show", f"refs/heads/{self.base}:{path}")
+            return self._git("show", f"refs/heads/{self.base}:{path}") + "\n"
         except InfraRepositoryError:
             return None
 

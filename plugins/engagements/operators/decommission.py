@@ -772,10 +772,12 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
 
     def _rendered_paths(self, config: CommunityConfig) -> list[str]:
         """What the deployment renders for this community, when it still can be rendered."""
-        from engagements.infra.render import InfraError, render_change
+        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.infra.render import InfraError, rendered_paths
 
+        key = load_deployment_settings(use_variables=True).ssh_public_key
         try:
-            return list(render_change(config).files)
+            return rendered_paths(config, ssh_public_key=key)
         except InfraError as exc:
             log.warning("Cannot render the deployed files (%s); deleting the known paths", exc)
             return []
@@ -815,7 +817,7 @@ class DestroyClusterOperator(_TeardownOperator):
             get_infra_repository,
             load_deployment_settings,
         )
-        from engagements.operators.provision import CLONE_DIR
+        from engagements.infra.apply import CLONE_DIR
 
         _, config = self.approved_engagement()
         proposed = self.action("teardown-pr")
