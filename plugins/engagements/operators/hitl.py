@@ -34,6 +34,7 @@ DECISION_KEYS: tuple[str, ...] = (
     "cloud.region",
     "cloud.zone",
     "cloud.account",
+    "cloud.tenant_id",
     "cloud.billing",
     "cloud.gpu",
     "hubs.community.auth",
