@@ -23,6 +23,8 @@ fails the backup, and nothing is removed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -625,6 +627,92 @@ def teardown_plan(config: CommunityConfig) -> TeardownPlan:
     )
 
 
+@dataclass(frozen=True)
+class TeardownSteps:
+    """What a person approves: the cluster, what the change removes, the commands that run.
+
+    The approval records these with their digest; the pull request shows them and the destroy
+    step runs exactly these commands, after checking that the plan made now is still the same.
+    """
+
+    cluster: str
+    provider: str
+    removes: tuple[str, ...]
+    commands: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the steps, as recorded: any change to any of them changes it."""
+        data = json.dumps(self._fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(data.encode()).hexdigest()
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "provider": self.provider,
+            "removes": list(self.removes),
+            "commands": list(self.commands),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._fields() | {"digest": self.digest}
+
+
+def teardown_steps(config: CommunityConfig, command: str = "") -> TeardownSteps:
+    """The steps of tearing down ``config``'s cluster as they would be approved now.
+
+    ``command`` is the ``teardown_command`` setting: when set, it replaces the provider's
+    destroy commands, and the approval form shows it in their place.
+    """
+    plan = teardown_plan(config)
+    return TeardownSteps(
+        cluster=plan.cluster,
+        provider=plan.provider.value,
+        removes=(plan.config_folder + "/", *plan.iac_inputs),
+        commands=(command.strip(),) if command.strip() else plan.destroy_commands,
+    )
+
+
+def recorded_steps(detail: Mapping[str, Any]) -> TeardownSteps:
+    """The steps an approval recorded, refused unless they still match their digest."""
+    steps = detail.get("steps")
+    if not isinstance(steps, Mapping):
+        raise DecommissionRefused(
+            "the approval records no teardown steps, so nothing can run as approved; clear "
+            "approve_teardown to approve the teardown as it is planned now. Nothing was removed."
+        )
+    found = TeardownSteps(
+        cluster=str(steps.get("cluster")),
+        provider=str(steps.get("provider")),
+        removes=tuple(steps.get("removes") or ()),
+        commands=tuple(steps.get("commands") or ()),
+    )
+    if not found.commands or found.digest != steps.get("digest"):
+        raise DecommissionRefused(
+            f"the approved teardown steps do not match their digest ({steps.get('digest')}): "
+            "the record was changed after the approval; clear approve_teardown to approve "
+            "again. Nothing was removed."
+        )
+    return found
+
+
+def check_unchanged(approved: TeardownSteps, now: TeardownSteps) -> None:
+    """Refuse when the teardown planned now differs from the one a person approved."""
+    if approved == now:
+        return
+    changed = [
+        f"{name}: approved {getattr(approved, name)!r}, now {getattr(now, name)!r}"
+        for name in ("cluster", "provider", "removes", "commands")
+        if getattr(approved, name) != getattr(now, name)
+    ]
+    raise DecommissionRefused(
+        f"the teardown plan changed since it was approved (digest {approved.digest[:12]}, now "
+        f"{now.digest[:12]}): " + "; ".join(changed) + ". Nothing runs that a person did not "
+        "approve: clear approve_teardown to approve the plan as it is now, or restore what "
+        "changed (the engagement's config or the teardown_command setting). Nothing was removed."
+    )
+
+
 def teardown_files(plan: TeardownPlan, known: Iterable[str] = ()) -> dict[str, None]:
     """Every path the teardown change deletes (``None`` deletes a path).
 
@@ -653,10 +741,12 @@ def teardown_pr_body(
     plan: TeardownPlan,
     backups: Sequence[Mapping[str, Any]],
     end: dt.date,
+    steps: TeardownSteps,
 ) -> str:
     """What a reviewer of the teardown pull request must know and check.
 
-    ``backups`` are the verified manifests' summaries (:meth:`Manifest.summary`).
+    ``backups`` are the verified manifests' summaries (:meth:`Manifest.summary`); ``steps``
+    are the approved ones, whose commands the destroy step runs.
     """
     backup_lines = "\n".join(
         f"- `{b['hub']}`: `s3://{b['bucket']}/` ({b['archived']} archives of {b['users']} home "
@@ -666,7 +756,7 @@ def teardown_pr_body(
     clients = "\n".join(f"- [ ] {c}" for c in plan.auth_clients) or "- none"
     follow = "\n".join(f"- [ ] {f}" for f in plan.follow_ups)
     removed = "\n".join(f"- `{p}`" for p in (plan.config_folder + "/", *plan.iac_inputs))
-    commands = "\n".join(plan.destroy_commands)
+    commands = "\n".join(steps.commands)
     return (
         f"Decommission **{config.name}** (`{config.community_id}`): the engagement ended on "
         f"{end} and was not renewed.\n\n"
@@ -675,6 +765,7 @@ def teardown_pr_body(
         f"### Before merging: delete these authentication clients\n{clients}\n\n"
         "### Destroy step (run by the pipeline once this is merged, from the commit this "
         "change starts from: the last one holding the inputs it deletes)\n"
+        f"Approved as shown (digest `{steps.digest}`); the pipeline runs exactly this:\n"
         f"```\n{commands}\n```\n\n"
         f"### Afterwards\n{follow}\n\n"
         f"Reviewer: check that nothing is left under `{plan.config_folder}/`; files added by "
@@ -690,13 +781,13 @@ def record_cluster_gone_by_hand(
     how: str,
     by: str,
     now: dt.datetime,
-    merged: Callable[[str], bool],
+    merged: Callable[[str, str | None], bool],
 ) -> tuple[ActionRecord, bool]:
     """Record that a person checked the cluster is gone, when the pipeline could not check.
 
     Only for a decommission whose teardown was approved, proposed and merged (``merged``
-    answers for the change's branch), and still ending on ``end``; a second call keeps the
-    first record. Returns the record and whether it is new.
+    answers for the change's branch and the commit it started from), and still ending on
+    ``end``; a second call keeps the first record. Returns the record and whether it is new.
     """
     from engagements.onboarding import effective_config, load_engagement
 
@@ -716,7 +807,7 @@ def record_cluster_gone_by_hand(
             f"{community_id}'s teardown for the end {end} was not approved and proposed: "
             "there is no removal to confirm; nothing recorded"
         )
-    if not merged(proposed.detail["branch"]):
+    if not merged(proposed.detail["branch"], proposed.detail.get("base_commit")):
         raise DecommissionRefused(
             f"the teardown change {proposed.detail['branch']} is not merged: the cluster is not "
             "to be removed before it is reviewed and merged; nothing recorded"

@@ -326,7 +326,19 @@ def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
     assert op.defaults is None
 
 
+def form_shown(store, command: str = "") -> dict[str, Any]:
+    """What preparing the form records: the steps it shows."""
+    from engagements.decommission import teardown_steps
+    from engagements.onboarding import effective_config
+
+    config = effective_config(store.get_engagement("openscience"))
+    steps = teardown_steps(config, command).to_dict()
+    record(store, "approval-form", {"steps": steps})
+    return steps
+
+
 def test_approval_needs_the_community_id_typed(ending):
+    steps = form_shown(ending)
     with pytest.raises(AirflowFailException, match="not 'openscience'"):
         approval(ending).execute_complete({}, answer("Approve", "openscienc"))
     assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
@@ -334,9 +346,42 @@ def test_approval_needs_the_community_id_typed(ending):
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is True
     assert detail["by"] == "Eve (engineer)"
+    assert detail["steps"] == steps
+    assert len(steps["digest"]) == 64
+
+
+def test_approval_records_the_steps_the_form_showed(ending, aws, config, monkeypatch):
+    """The form shows the commands that will run (the setting's, when set) and their digest."""
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    op = approval(ending)
+    op.settings = Settings(teardown_command="make destroy CLUSTER=openscience")
+    op.prepare_form(config)
+    form = ending.get_action("openscience", "decommission:approval-form:2027-11-30")
+    assert form.detail["steps"]["commands"] == ["make destroy CLUSTER=openscience"]
+    assert "```\nmake destroy CLUSTER=openscience\n```" in op.body
+    assert form.detail["steps"]["digest"] in op.body
+    assert "eksctl delete cluster" not in op.body
+
+    # Answered after the setting was changed: what the form showed is no longer the plan.
+    later = approval(ending)
+    later.settings = Settings(teardown_command="make destroy-everything")
+    with pytest.raises(AirflowFailException, match="Not approved: the teardown plan changed"):
+        later.execute_complete({}, answer("Approve", "openscience"))
+    assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    op.execute_complete({}, answer("Approve", "openscience"))
+    detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
+    assert detail["steps"] == form.detail["steps"]
+
+
+def test_an_approval_without_the_steps_shown_approves_nothing(ending):
+    with pytest.raises(AirflowFailException, match="steps this form showed are not recorded"):
+        approval(ending).execute_complete({}, answer("Approve", "openscience"))
+    assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
 
 
 def test_approval_rejected_is_recorded_and_removes_nothing(ending):
+    form_shown(ending)
     approval(ending).execute_complete({}, answer("Reject", ""))
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is False
@@ -371,9 +416,21 @@ def git(path, *args: str) -> str:
     ).stdout
 
 
+def approve(store, command: str = "") -> None:
+    """The approval as the form makes it: the steps it showed recorded, then the answer."""
+    from engagements.decommission import teardown_steps
+    from engagements.onboarding import effective_config
+
+    config = effective_config(store.get_engagement("openscience"))
+    record(store, "approval-form", {"steps": teardown_steps(config, command).to_dict()})
+    op = approval(store)
+    op.settings = Settings(teardown_command=command)
+    op.execute_complete({}, answer("Approve", "openscience"))
+
+
 def approved(store) -> None:
     record(store, "backup-verified", {"hubs": {}})
-    record(store, "approval", {"approved": True, "by": "Eve"})
+    approve(store)
 
 
 def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_repo):
@@ -393,6 +450,42 @@ def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_rep
     again = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     assert again["committed"] is False
     assert again["commit"] == detail["commit"]
+
+
+def commit_by_hand(path, message: str, *rm: str) -> None:
+    git(path, "rm", "-q", "-r", *rm)
+    git(path, "-c", "user.name=Eng", "-c", "user.email=e@2i2c.org", "commit", "-q", "-m", message)
+
+
+def test_a_teardown_that_removes_nothing_is_an_error_not_a_merge(ending, infra_repo):
+    """The cluster's files were already removed by hand: no empty change, nothing destroyed."""
+    approved(ending)
+    commit_by_hand(infra_repo, "Remove openscience", "config/clusters/openscience", "terraform",
+                   "eksctl")  # fmt: skip
+    with pytest.raises(AirflowFailException, match="The teardown change removes nothing"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
+    assert ending.get_action("openscience", "decommission:teardown-pr:2027-11-30") is None
+
+
+def test_a_teardown_must_remove_the_cluster_configuration(ending, infra_repo):
+    approved(ending)
+    commit_by_hand(infra_repo, "Remove the config only", "config/clusters/openscience")
+    with pytest.raises(AirflowFailException, match=r"does not remove the cluster's configurati"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert ending.get_action("openscience", "decommission:teardown-pr:2027-11-30") is None
+
+
+def test_an_empty_teardown_branch_is_never_taken_for_merged(ending, infra_repo, kubernetes):
+    """A branch pointing back at main's commit (reset by hand) holds no removal."""
+    approved(ending)
+    detail = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    git(infra_repo, "branch", "-f", BRANCH, detail["base_commit"])
+    with pytest.raises(AirflowFailException, match="holds no change of its own"):
+        make(TeardownMergedSensor, ending).poke(CONTEXT)
+    with pytest.raises(AirflowFailException, match="is empty, not merged"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+    assert kubernetes == []
 
 
 def test_renewal_after_approval_cancels_before_any_delete(ending, infra_repo):
@@ -504,6 +597,60 @@ done
     assert ran[0] == "deployer grafana central-ds remove openscience"
     assert ran[-1].startswith("eksctl delete cluster --config-file=eksctl/openscience.eksctl.yaml")
     assert len(ran) == 7
+
+
+def test_destroy_runs_exactly_the_approved_commands(ending, infra_repo, kubernetes, monkeypatch):
+    """A setting changed after the approval is neither run nor silently dropped: refused."""
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_CLONE_URL", infra_repo.as_uri())
+    record(ending, "backup-verified", {"hubs": {}})
+    approve(ending, command="make destroy CLUSTER=openscience")
+    as_approved = Settings(teardown_command="make destroy CLUSTER=openscience")
+    proposing = make(OpenTeardownPullRequestOperator, ending)
+    proposing.settings = as_approved
+    detail = proposing.execute(CONTEXT)
+    git(infra_repo, "merge", "--quiet", BRANCH)
+    body = git(infra_repo, "log", "-1", "--format=%B", detail["commit"])
+    assert "```\nmake destroy CLUSTER=openscience\n```" in body
+    approval = ending.get_action("openscience", "decommission:approval:2027-11-30")
+    assert approval.detail["steps"]["digest"] in body
+
+    changed = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
+    changed.settings = Settings(teardown_command="make destroy-everything")
+    with pytest.raises(AirflowFailException) as refused:
+        changed.execute(CONTEXT)
+    assert "the teardown plan changed since it was approved" in str(refused.value)
+    assert "'make destroy-everything'" in str(refused.value)
+    assert kubernetes == []
+
+    # The settings as approved: the pod runs the approved command and nothing else.
+    op = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
+    op.settings = as_approved
+    result = op.execute(CONTEXT)
+    (pod,) = kubernetes
+    assert pod.arguments[0].endswith(
+        'git checkout --quiet "$INFRA_REF" && make destroy CLUSTER=openscience'
+    )
+    assert result["approved_digest"] == approval.detail["steps"]["digest"]
+
+
+def test_a_changed_config_or_a_tampered_approval_destroys_nothing(ending, infra_repo, kubernetes):
+    approved(ending)
+    propose_and_merge(ending, infra_repo)
+    key = "decommission:approval:2027-11-30"
+    detail = ending.get_action("openscience", key).detail
+    forged = {**detail, "steps": {**detail["steps"], "commands": ["rm -rf /"]}}
+    ending.update_action("openscience", key, forged)
+    with pytest.raises(AirflowFailException, match="do not match their digest"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+
+    ending.update_action("openscience", key, detail)
+    engagement = ending.get_engagement("openscience")
+    gcp = {"provider": "gcp", "region": "us-central1", "account": "openscience-project"}
+    config = {**engagement.config, "cloud": {**engagement.config["cloud"], **gcp}}
+    ending.update_engagement("openscience", config=config)
+    with pytest.raises(AirflowFailException, match="provider: approved 'aws', now 'gcp'"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+    assert kubernetes == []
 
 
 def test_destroy_needs_the_proposed_change(ending):
@@ -868,7 +1015,7 @@ def test_a_backup_expiring_soon_blocks_the_teardown(ending, infra_repo):
     """A teardown delayed past the backup's useful life removes nothing and says what to do."""
     soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)).isoformat()
     record(ending, "backup-verified", {"hubs": {"prod": {"expires_on": soon}}})
-    record(ending, "approval", {"approved": True, "by": "Eve"})
+    approve(ending)
     with pytest.raises(AirflowFailException, match=rf"expires on {soon}, 10 days from now"):
         make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
@@ -894,7 +1041,7 @@ def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagemen
 
     ready_buckets(ending)
     make(VerifyBackupOperator, ending).execute(CONTEXT)
-    record(ending, "approval", {"approved": True, "by": "Eve"})
+    approve(ending)
     make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     with pytest.raises(AirflowFailException, match="engagements decommission cluster-gone"):
         make(RecordDecommissionedOperator, ending).execute(CONTEXT)

@@ -103,6 +103,20 @@ def test_rerunning_the_change_commits_nothing_new(store, local_infra):
     assert [a.key for a in store.list_actions("openscience", kind="pull_request")] == [INFRA_PR]
 
 
+def test_a_deployment_already_in_main_is_not_proposed_as_an_empty_change(store, local_infra):
+    """Nothing to review is an error: an empty branch would read as merged, hence deployed."""
+    from engagements.hooks.infra_repo import LocalGitInfraRepository
+
+    repo = LocalGitInfraRepository(local_infra)
+    files = render_change(effective_config(store.get_engagement("openscience"))).files
+    repo.propose_change("by-hand", files, "Deployed by hand", "")
+    git(local_infra, "merge", "--quiet", "by-hand")
+    with pytest.raises(AirflowFailException, match="onboard-openscience holds nothing"):
+        make(OpenInfrastructurePullRequestOperator, store).execute({})
+    assert "onboard-openscience" not in git(local_infra, "branch", "--list")
+    assert store.get_action("openscience", INFRA_PR) is None
+
+
 def test_refused_decisions_fail_before_anything_is_proposed(store, local_infra):
     store.update_engagement("openscience", decisions={"cloud.account": None})
     with pytest.raises(AirflowFailException, match=r"cloud\.account: missing"):

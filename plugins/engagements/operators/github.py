@@ -163,7 +163,7 @@ class OpenInfrastructurePullRequestOperator(_GitHubOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.hooks.infra_repo import get_infra_repository
+        from engagements.hooks.infra_repo import EmptyChange, get_infra_repository
         from engagements.infra.render import InfraError, render_change
 
         _, config = self.engagement()
@@ -177,9 +177,18 @@ class OpenInfrastructurePullRequestOperator(_GitHubOperator):
         repo = get_infra_repository(self.deployment_settings(), github_conn_id=self.github_conn_id)
         branch = change_branch(config.community_id)
         title = f"Deploy {config.name} ({config.community_id}): cluster and hubs"
-        proposal = repo.propose_change(
-            branch, change.files, title, pull_request_body(config, change)
-        )
+        earlier = self.store.get_action(config.community_id, INFRA_PR)
+        previous = earlier.detail.get("commit") if earlier else None
+        try:
+            proposal = repo.propose_change(
+                branch, change.files, title, pull_request_body(config, change), previous=previous
+            )
+        except EmptyChange as exc:
+            raise AirflowFailException(
+                f"{exc}. The deployment was not proposed by this pipeline, so nothing is "
+                "reviewed, merged or recorded as deployed: check who changed the repository, "
+                "then record infrastructure_deployed by hand if the hubs run."
+            ) from None
         detail = {  # the state of the change, not what this try did: a re-run records the same
             **{k: v for k, v in proposal.to_dict().items() if k != "committed"},
             "title": title,
