@@ -14,10 +14,14 @@ Archive layout (one bucket per hub, the provider's existing ``user_buckets`` pat
                                               on the home volume, archived or not
         _manifests/manifest-<date>.json       the verification's result (:class:`Manifest`)
 
-Verification trusts only what it can read back from S3: the inventory says who must have an
-archive, the sidecar says how large it must be (and its MD5), the object listing says what is
-there. A home whose archive is absent, empty, shorter than recorded or without a sidecar
-fails the backup, and nothing is removed.
+Verification does not take the archive job's word for who must have an archive: the hub's own
+users API (every user who ever started a server there has a home directory, named as
+KubeSpawner names it) is the independent list, and the job's inventory only adds directories
+the hub no longer knows. The sidecar says how large an archive must be (and its MD5), the
+object listing says what is there. A home whose archive is absent, empty, shorter than
+recorded or without a sidecar fails the backup, as do a hub whose users cannot be listed and
+an archive that is empty while the hub has users; every missing user is named, and nothing is
+removed.
 """
 
 from __future__ import annotations
@@ -260,15 +264,36 @@ class ArchiveRecord:
     home_bytes: int | None = None
 
 
+def home_directory(username: str) -> str:
+    """The home directory KubeSpawner gives a hub user (the chart's ``{escaped_username}``).
+
+    Every character but a lowercase ASCII letter or a digit becomes ``-`` followed by the
+    hexadecimal value of each of its UTF-8 bytes; the result is lowercased.
+    """
+    safe = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(
+        c if c in safe else "".join(f"-{byte:X}" for byte in c.encode()) for c in username
+    ).lower()
+
+
+LISTED_BY_HUB = "hub users API"
+LISTED_ON_VOLUME = "home volume"
+
+
 @dataclass(frozen=True)
 class ManifestEntry:
     user: str
+    """The home directory's name (the archive's key prefix)."""
     key: str
     status: EntryStatus
     size: int | None = None
     expected_size: int | None = None
     checksum: str = "not available"
     detail: str = ""
+    hub_user: str | None = None
+    """The user's name on the hub, when the hub's users API lists them."""
+    listed_by: tuple[str, ...] = ()
+    """Who says this home exists: the hub's users API, the job's inventory, or both."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +305,11 @@ class Manifest:
     entries: tuple[ManifestEntry, ...]
     inventory_found: bool = True
     extra_archives: tuple[str, ...] = ()
+    hub_users: int | None = None
+    """How many users the hub's users API lists (None: it could not be read)."""
+    hub_users_with_home: int | None = None
+    """Of those, how many ever started a server, and so have a home directory."""
+    hub_users_error: str = ""
 
     @property
     def expires_on(self) -> dt.date:
@@ -304,8 +334,20 @@ class Manifest:
     @property
     def problems(self) -> list[str]:
         found = [] if self.inventory_found else [f"{self.hub}: no inventory of the home volume"]
+        if self.hub_users is None:
+            why = self.hub_users_error or "no answer"
+            found.append(
+                f"{self.hub}: the hub's users could not be listed ({why}), so the archive "
+                "cannot be checked against them"
+            )
+        elif self.hub_users == 0:
+            found.append(
+                f"{self.hub}: the hub's users API lists no user at all (the wrong hub or token?)"
+            )
         found += [
-            f"{self.hub}/{e.user}: {e.status.value}{': ' + e.detail if e.detail else ''}"
+            f"{self.hub}/{e.user}"
+            + (f" (hub user {e.hub_user})" if e.hub_user and e.hub_user != e.user else "")
+            + f": {e.status.value}{': ' + e.detail if e.detail else ''}"
             for e in self.entries
             if e.status is not EntryStatus.OK
         ]
@@ -327,13 +369,19 @@ class Manifest:
             "archive_date": self.archive_date.isoformat(),
             "expires_on": self.expires_on.isoformat(),
             "inventory_found": self.inventory_found,
+            "hub_users": self.hub_users,
+            "hub_users_with_home": self.hub_users_with_home,
+            "hub_users_error": self.hub_users_error,
             "users": self.users,
             "archived": self.archived,
             "total_bytes": self.total_bytes,
             "ok": self.ok,
             "problems": self.problems,
             "extra_archives": list(self.extra_archives),
-            "entries": [asdict(e) | {"status": e.status.value} for e in self.entries],
+            "entries": [
+                asdict(e) | {"status": e.status.value, "listed_by": list(e.listed_by)}
+                for e in self.entries
+            ],
         }
 
     def summary(self) -> dict[str, Any]:
@@ -369,6 +417,24 @@ def _checksum(obj: StoredObject, record: ArchiveRecord) -> tuple[str, bool]:
     return f"md5 {etag}", True
 
 
+def expected_homes(
+    hub_users: Mapping[str, bool] | None, users_on_volume: Sequence[str] | None
+) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    """Home directory -> (hub user, who lists it), for every home that must have an archive.
+
+    ``hub_users`` maps each user the hub's API lists to whether they ever started a server
+    (only they have a home directory); the inventory adds homes of users the hub forgot.
+    """
+    homes: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    for name, used in sorted((hub_users or {}).items()):
+        if used:
+            homes[home_directory(name)] = (name, (LISTED_BY_HUB,))
+    for directory in sorted(set(users_on_volume or ())):
+        hub_user, listed = homes.get(directory, (None, ()))
+        homes[directory] = (hub_user, (*listed, LISTED_ON_VOLUME))
+    return dict(sorted(homes.items()))
+
+
 def verify_archives(
     *,
     community_id: str,
@@ -376,24 +442,31 @@ def verify_archives(
     bucket: str,
     archive_date: dt.date,
     users_on_volume: Sequence[str] | None,
+    hub_users: Mapping[str, bool] | None,
     objects: Mapping[str, StoredObject],
     records: Mapping[str, ArchiveRecord | None],
+    hub_users_error: str = "",
 ) -> Manifest:
-    """Compare the users found on the home volume with the archives present in the bucket.
+    """Compare who must have a home archive with the archives present in the bucket.
 
-    ``users_on_volume`` is the job's inventory (None when it is absent); ``objects`` maps keys
-    to what S3 lists; ``records`` maps each user to their sidecar (None when unreadable).
+    ``hub_users`` is the hub's users API (name -> ever started a server; None when it could
+    not be read, ``hub_users_error`` says why); ``users_on_volume`` is the archive job's
+    inventory (None when absent); ``objects`` maps keys to what S3 lists; ``records`` maps
+    each home directory to its sidecar (None when unreadable).
     """
     entries = []
-    for user in sorted(set(users_on_volume or ())):
+    for user, (hub_user, listed_by) in expected_homes(hub_users, users_on_volume).items():
         key = archive_key(user, archive_date)
         obj = objects.get(key)
         record = records.get(user)
+        who = {"hub_user": hub_user, "listed_by": listed_by}
         if obj is None:
-            entries.append(ManifestEntry(user, key, EntryStatus.MISSING, detail="no archive"))
+            entries.append(
+                ManifestEntry(user, key, EntryStatus.MISSING, detail="no archive", **who)
+            )
             continue
         expected = record.size if record else None
-        base = {"user": user, "key": key, "size": obj.size, "expected_size": expected}
+        base = {"user": user, "key": key, "size": obj.size, "expected_size": expected, **who}
         if obj.size == 0:
             entries.append(ManifestEntry(**base, status=EntryStatus.TRUNCATED, detail="empty"))
         elif record is None:
@@ -425,6 +498,9 @@ def verify_archives(
         entries=tuple(entries),
         inventory_found=users_on_volume is not None,
         extra_archives=extra,
+        hub_users=len(hub_users) if hub_users is not None else None,
+        hub_users_with_home=sum(hub_users.values()) if hub_users is not None else None,
+        hub_users_error=hub_users_error,
     )
 
 
@@ -439,6 +515,8 @@ def manifest_from_dict(data: Mapping[str, Any]) -> Manifest:
             expected_size=e.get("expected_size"),
             checksum=e.get("checksum", ""),
             detail=e.get("detail", ""),
+            hub_user=e.get("hub_user"),
+            listed_by=tuple(e.get("listed_by") or ()),
         )
         for e in data.get("entries", [])
     )
@@ -450,6 +528,9 @@ def manifest_from_dict(data: Mapping[str, Any]) -> Manifest:
         entries=entries,
         inventory_found=data.get("inventory_found", True),
         extra_archives=tuple(data.get("extra_archives", ())),
+        hub_users=data.get("hub_users"),
+        hub_users_with_home=data.get("hub_users_with_home"),
+        hub_users_error=data.get("hub_users_error", ""),
     )
 
 
@@ -461,6 +542,10 @@ def manifest_markdown(manifests: Sequence[Manifest], *, max_rows: int = 200) -> 
             f"#### Hub `{m.hub}`: {'verified' if m.ok else 'NOT verified'}",
             f"`s3://{m.bucket}/` — archive date {m.archive_date}, kept until {m.expires_on}; "
             f"{m.archived} of {m.users} home directories archived, {m.total_bytes:,} bytes.",
+            f"Checked against the hub's users API: {m.hub_users} users, "
+            f"{m.hub_users_with_home} of them ever started a server."
+            if m.hub_users is not None
+            else "Not checked against the hub's users: they could not be listed.",
             "",
         ]
         if m.problems:

@@ -7,6 +7,7 @@ the pod the operator would start (image, command, environment, volumes).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 from typing import Any
@@ -74,6 +75,26 @@ def ending(store, config):
         "openscience", config.name, data, status=EngagementStatus.DECOMMISSIONING
     )
     return store
+
+
+@pytest.fixture(autouse=True)
+def hubs(monkeypatch):
+    """Each hub's users API, listing the users ``ready_buckets`` archives homes of."""
+    import json
+
+    from tests.hooks.fake_jupyterhub import FakeJupyterHub
+
+    with contextlib.ExitStack() as stack:
+        fakes = {hub: stack.enter_context(FakeJupyterHub()) for hub in HUBS}
+        for hub, fake in fakes.items():
+            for user in ["ada", "grace"] if hub == "prod" else ["ada"]:
+                fake.add_user(user)
+            fake.add_user("bd-staff", used=False)  # an admin who never started a server
+            conn = {"conn_type": "http", "host": fake.url, "password": fake.token}
+            monkeypatch.setenv(
+                f"AIRFLOW_CONN_JUPYTERHUB_OPENSCIENCE_{hub.upper()}", json.dumps(conn)
+            )
+        yield fakes
 
 
 @pytest.fixture
@@ -285,10 +306,55 @@ def test_verification_failure_records_the_manifest_and_stops(ending, aws):
     assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
 
 
+def test_an_empty_archive_is_checked_against_the_hubs_users(ending, aws):
+    """The job found no home (a wrong volume?) and wrote an empty inventory: that is no backup."""
+    from engagements.hooks.archive import HomeArchiveHook
+
+    ready_buckets(ending)
+    client = HomeArchiveHook().get_conn()
+    for bucket in BUCKETS.values():
+        put_inventory(client, bucket, [])
+        for key in [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]:
+            if "/archive-" in key:
+                client.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    for missing in ("staging/ada", "prod/ada", "prod/grace", "workshop/ada"):
+        assert f"{missing}: missing: no archive" in str(failed.value)
+    assert "bd-staff" not in str(failed.value)  # never started a server: no home to archive
+    assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
+
+
+def test_a_home_the_job_did_not_see_is_missing(ending, aws, hubs):
+    """A user the hub lists but the job's inventory left out is named, escaped as on disk."""
+    ready_buckets(ending)
+    hubs["prod"].add_user("Jo.Doe@uni.edu")
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    assert "prod/-4ao-2e-44oe-40uni-2eedu (hub user Jo.Doe@uni.edu): missing" in str(failed.value)
+    manifest = ending.get_action("openscience", "decommission:manifest:2027-11-30")
+    assert manifest.detail["hubs"]["prod"]["hub_users"] == 4
+    assert manifest.detail["hubs"]["prod"]["hub_users_with_home"] == 3
+
+
+def test_a_hub_whose_users_cannot_be_listed_is_not_verified(ending, aws, hubs, monkeypatch):
+    ready_buckets(ending)
+    monkeypatch.delenv("AIRFLOW_CONN_JUPYTERHUB_OPENSCIENCE_WORKSHOP")
+    hubs["staging"].fail_with = (503, "hub is restarting")
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    message = str(failed.value)
+    assert "staging: the hub's users could not be listed (" in message
+    assert "HTTP 503: hub is restarting" in message
+    assert "no Airflow connection 'jupyterhub_openscience_workshop'" in message
+    assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
+
+
 def test_verified_backup_is_recorded(ending, aws):
     ready_buckets(ending)
     summary = make(VerifyBackupOperator, ending).execute(CONTEXT)
     assert summary["prod"]["users"] == 2
+    assert (summary["prod"]["hub_users"], summary["prod"]["hub_users_with_home"]) == (3, 2)
     assert summary["prod"]["expires_on"] == "2028-02-29"
     assert summary["prod"]["manifest"] == (
         "s3://openscience-prod-homedirs-archive/_manifests/manifest-2027-12-01.json"
