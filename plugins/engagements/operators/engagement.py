@@ -82,6 +82,45 @@ class _EngagementOperator(EngagementMixin, BaseOperator):
         self.smtp_conn_id = smtp_conn_id
 
 
+def dagrun_state(ti: Any, dag_id: str, run_id: str) -> str | None:
+    """The state of another run of ``dag_id``, or None when Airflow has no such run.
+
+    Only "not found" means no run: any other failure to read the state (the API server
+    unreachable, an error answer) fails the task, so that a guard built on it never lets a
+    second run through on an error.
+    """
+    try:
+        state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+    except Exception as exc:
+        if is_not_found(exc):  # deleted from Airflow's history: no longer active
+            return None
+        raise RuntimeError(
+            f"cannot tell whether run {run_id!r} of {dag_id} is still going: {exc}. Nothing "
+            "was stored; the task is retried, or clear it once Airflow answers."
+        ) from exc
+    return str(getattr(state, "value", state))
+
+
+def is_not_found(exc: Exception) -> bool:
+    """Whether the execution API answered 404.
+
+    A worker's supervisor relays the answer as an ``AirflowRuntimeError`` (``API_SERVER_ERROR``
+    with the status code); a task run in-process (``dag.test``) gets the client's
+    ``ServerResponseError`` itself.
+    """
+    from airflow.sdk.exceptions import ErrorType
+
+    error = getattr(exc, "error", None)
+    if error is not None:
+        detail = getattr(error, "detail", None)
+        return (
+            getattr(error, "error", None) is ErrorType.API_SERVER_ERROR
+            and isinstance(detail, dict)
+            and detail.get("status_code") == 404
+        )
+    return getattr(getattr(exc, "response", None), "status_code", None) == 404
+
+
 class RegisterEngagementOperator(_EngagementOperator):
     """Validate the run's config, claim the engagement for this run, plan its milestones."""
 
@@ -100,11 +139,7 @@ class RegisterEngagementOperator(_EngagementOperator):
         ti = context["ti"]
 
         def run_state(run_id: str) -> str | None:
-            try:
-                state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
-            except Exception:  # a run deleted from Airflow's history is no longer active
-                return None
-            return str(getattr(state, "value", state))
+            return dagrun_state(ti, dag_id, run_id)
 
         try:
             register(self.store, config, run_id=context["run_id"], run_state=run_state)
