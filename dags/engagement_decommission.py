@@ -5,11 +5,11 @@ Ends an engagement that was not renewed, as the runbook says: the community is n
 days before the end, at the end and 14 days after it; hubs and cluster are removed within 14
 days after the end; home directories are backed up to low-cost S3 storage and kept 90 days.
 
-**Trigger**: by `engagement_renewal` (not renewed, or no decision by the end date), or by hand
-with conf `{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store).
-The date waits are relative to `end_date`, so a past end date runs straight through; a run
-that starts after the end (no renewal decision by then) does not send the "two weeks before"
-notice, and announces the removal at least a week ahead.
+**Trigger**: by `engagement_renewal` (BD answered "Not renewed"), or by hand with conf
+`{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store). The date
+waits are relative to `end_date`, so a past end date runs straight through; a run that starts
+after the end (the decision came late) does not send the "two weeks before" notice, and
+announces the removal at least a week ahead.
 
 **Steps**: `start` (conf checked against the store, status Decommissioning) →
 `wait_until_two_weeks_before_end` → `notice_before_end` → `wait_until_end` → `notice_at_end` →

@@ -69,6 +69,7 @@ def test_kinds_are_the_runbook_emails():
         "cost-alert",
         "cost-projection",
         "renewal-opened",
+        "renewal-reminder",
         "decommission-notice",
         "decommission-cancelled",
     )

@@ -16,6 +16,7 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``cost-alert``: to every representative, cc support;
 - ``cost-projection``: to every representative, cc support and BD (the estimate is BD's);
 - ``renewal-opened``: to BD only (internal);
+- ``renewal-reminder``: to BD, cc support (internal: a decision is overdue);
 - ``decommission-notice`` and ``decommission-cancelled``: to every representative, cc BD.
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
@@ -36,6 +37,9 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``renewal-opened``: ``opened_on`` (optional date; default today, UTC), ``deadline``
   (optional date the decision is due; default the contract end), ``decision_link`` (optional
   URL of the decision form);
+- ``renewal-reminder``: ``deadline`` (required date the decision was due), ``next_reminder``
+  (required date of the next reminder), ``decision_link`` (optional URL of the form),
+  ``today`` (optional date; default today, UTC);
 - ``decommission-notice``: ``stage`` (required: ``before-end``, ``at-end`` or
   ``after-removal``), ``end_date`` and ``removal_by`` (required dates), ``backups`` (required,
   non-empty list of mappings with ``hub``, ``location`` and ``expires_on`` (a date)); the
@@ -85,6 +89,7 @@ class EmailKind(StrEnum):
     COST_ALERT = "cost-alert"
     COST_PROJECTION = "cost-projection"
     RENEWAL_OPENED = "renewal-opened"
+    RENEWAL_REMINDER = "renewal-reminder"
     DECOMMISSION_NOTICE = "decommission-notice"
     DECOMMISSION_CANCELLED = "decommission-cancelled"
 
@@ -99,6 +104,7 @@ _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.CHECKIN_INVITATION: ("report",),
     EmailKind.COST_ALERT: ("comparison",),
     EmailKind.COST_PROJECTION: ("projection", "month"),
+    EmailKind.RENEWAL_REMINDER: ("deadline", "next_reminder"),
     EmailKind.DECOMMISSION_NOTICE: ("stage", "end_date", "removal_by", "backups"),
     EmailKind.DECOMMISSION_CANCELLED: ("end_date",),
 }
@@ -107,6 +113,7 @@ _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.PREMIUM_TIER: ("reason",),
     EmailKind.MILESTONE_OVERDUE: ("milestone_key", "how", "task_id", "dag_id"),
     EmailKind.RENEWAL_OPENED: ("opened_on", "deadline", "decision_link"),
+    EmailKind.RENEWAL_REMINDER: ("decision_link", "today"),
     EmailKind.DECOMMISSION_CANCELLED: ("new_end",),
 }
 
@@ -288,6 +295,8 @@ def _recipients(
             return representatives, (settings.support_email, settings.bd_email)
         case EmailKind.RENEWAL_OPENED:
             return (settings.bd_email,), ()
+        case EmailKind.RENEWAL_REMINDER:
+            return (settings.bd_email,), (settings.support_email,)
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return representatives, (settings.bd_email,)
 
@@ -346,6 +355,13 @@ def _kind_context(
             return _under_management_context(kind, config, extra)
         case EmailKind.RENEWAL_OPENED:
             return _renewal_context(config, extra)
+        case EmailKind.RENEWAL_REMINDER:
+            return {
+                "deadline": _date(kind, "deadline", extra["deadline"]),
+                "next_reminder": _date(kind, "next_reminder", extra["next_reminder"]),
+                "decision_link": str(extra.get("decision_link") or ""),
+                "today": _date(kind, "today", extra.get("today") or dt.datetime.now(dt.UTC).date()),
+            }
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return _decommission_context(kind, extra)
 

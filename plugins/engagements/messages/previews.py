@@ -88,6 +88,13 @@ def _decommission_notice(config: CommunityConfig) -> dict[str, Any]:
     }
 
 
+def _renewal_reminder(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.renewal import MIN_DECISION_DAYS
+
+    due = config.contract.end + dt.timedelta(days=1)
+    return {"deadline": due, "next_reminder": due + dt.timedelta(days=MIN_DECISION_DAYS)}
+
+
 def _decommission_cancelled(config: CommunityConfig) -> dict[str, Any]:
     return {"end_date": config.contract.end}
 
@@ -99,6 +106,7 @@ PREVIEWS: dict[EmailKind, Callable[[CommunityConfig], dict[str, Any]]] = {
     EmailKind.CHECKIN_INVITATION: _checkin,
     EmailKind.COST_ALERT: _cost_alert,
     EmailKind.COST_PROJECTION: _cost_projection,
+    EmailKind.RENEWAL_REMINDER: _renewal_reminder,
     EmailKind.DECOMMISSION_NOTICE: _decommission_notice,
     EmailKind.DECOMMISSION_CANCELLED: _decommission_cancelled,
 }
