@@ -40,7 +40,8 @@ secrets. A step that cannot run here (no connection, local branch) reports its p
 the rest of the onboarding goes on. `infrastructure_deployed` is recorded by the pipeline only
 when every hub answered healthy and the org and Quay work were done; otherwise it stays the
 engineer's confirmation. Follow-up issues from the rollout meeting are opened in the
-infrastructure repository (`open_follow_up_issues`) when GitHub is configured.
+infrastructure repository (`open_follow_up_issues`) when GitHub is configured; without it the
+task ends skipped and each stays in the store marked not opened, with the reason.
 """
 
 from __future__ import annotations
@@ -143,7 +144,11 @@ with DAG(
     deck_v2 = BuildRolloutDeckOperator(task_id="update_rollout_deck", version=2)
     follow_ups = RecordFollowUpsOperator(task_id="record_follow_up_issues")
     open_issues = OpenFollowUpIssuesOperator(task_id="open_follow_up_issues")
-    configured = milestone_gate("configuration_completed")
+    # Opening the issues skips without GitHub (they stay in the store as not opened): the
+    # configuration is still waited for, unless the whole route was skipped (premium tier).
+    configured = milestone_gate(
+        "configuration_completed", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+    )
     onboarding_email = EngagementEmailOperator(task_id="send_onboarding_email", kind="onboarding")
     training = PlanTrainingOperator(task_id="plan_training")
     active = SetStatusOperator(task_id="mark_active", status="Active")

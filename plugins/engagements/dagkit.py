@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from airflow.sdk import Param, TaskGroup
+from airflow.sdk import Param, TaskGroup, TriggerRule
 
 from engagements.config import COMMUNITY_ID_PATTERN
 from engagements.milestones import get_milestone
@@ -32,14 +32,19 @@ class Tag(StrEnum):
     COSTS = "costs"
 
 
-def milestone_gate(milestone: str) -> TaskGroup:
-    """``wait`` for a human milestone, then ``record`` it if the wait was marked success."""
+def milestone_gate(milestone: str, *, trigger_rule: str = TriggerRule.ALL_SUCCESS) -> TaskGroup:
+    """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
+
+    ``trigger_rule`` is the wait's: after a step that may skip honestly, the wait runs as long
+    as nothing upstream failed and one step succeeded.
+    """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
         wait = MilestoneSensor(
             task_id="wait",
             milestone=milestone,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
+            trigger_rule=trigger_rule,
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
     return group

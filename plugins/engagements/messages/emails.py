@@ -21,12 +21,20 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
 
-- ``onboarding``: ``profiles`` (optional list of profile names; default: one per offered image);
+- ``welcome``: ``today`` (optional date it is sent; default today, UTC): the iteration it
+  announces is the next one to start after it, never one already started;
+- ``rollout-invitation``: ``deployment`` (required, an
+  :class:`engagements.deployment.DeploymentStatus`): a demo is promised only of what it shows
+  deployed;
+- ``onboarding``: ``deployment`` (required, a ``DeploymentStatus`` whose hubs are deployed: the
+  email says they are), ``profiles`` (required, the community hub's profiles as
+  :func:`engagements.infra.values.profile_summaries` gives them: name, images, memory);
 - ``signoff-problems``: ``problems`` (required, non-empty list of str);
 - ``premium-tier``: ``reason`` (optional str; default: the reasons the config itself gives,
   tier not advanced or access not manageable by 2i2c; required when it gives none);
 - ``milestone-overdue``: ``milestone`` (required, title), ``due`` (required, date),
-  ``days_overdue`` (required, int >= 0), ``milestone_key`` (optional, the key the CLI takes;
+  ``days_overdue`` (required, int >= 0), ``store`` (required: ``local`` or ``airtable``, the
+  store in use, which decides how to record it), ``milestone_key`` (optional, the key the CLI takes;
   default: ``milestone``), ``how`` (optional hint), ``task_id`` (optional, the sensor task
   waiting on it), ``dag_id`` (optional; default ``engagement_onboarding``);
 - ``checkin-invitation``: ``report`` (required, an :class:`engagements.checkin.CheckinReport`);
@@ -45,7 +53,6 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
   non-empty list of mappings with ``hub``, ``location`` and ``expires_on`` (a date)); the
   default key is per stage, so the three notices have three Message-IDs;
 - ``decommission-cancelled``: ``end_date`` (required date), ``new_end`` (optional date);
-- ``welcome`` and ``rollout-invitation`` take none.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ from engagements.config import (
     Billing,
     CommunityConfig,
     Tier,
+    next_iteration,
 )
 from engagements.costs import format_money
 from engagements.settings import PROJECT_ROOT, Settings
@@ -99,8 +107,10 @@ class EmailError(ValueError):
 
 
 _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
+    EmailKind.ROLLOUT_INVITATION: ("deployment",),
+    EmailKind.ONBOARDING: ("deployment", "profiles"),
     EmailKind.SIGNOFF_PROBLEMS: ("problems",),
-    EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue"),
+    EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue", "store"),
     EmailKind.CHECKIN_INVITATION: ("report",),
     EmailKind.COST_ALERT: ("comparison",),
     EmailKind.COST_PROJECTION: ("projection", "month"),
@@ -109,7 +119,7 @@ _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.DECOMMISSION_CANCELLED: ("end_date",),
 }
 _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
-    EmailKind.ONBOARDING: ("profiles",),
+    EmailKind.WELCOME: ("today",),
     EmailKind.PREMIUM_TIER: ("reason",),
     EmailKind.MILESTONE_OVERDUE: ("milestone_key", "how", "task_id", "dag_id"),
     EmailKind.RENEWAL_OPENED: ("opened_on", "deadline", "decision_link"),
@@ -330,20 +340,30 @@ def _kind_context(
 ) -> dict[str, Any]:
     match kind:
         case EmailKind.WELCOME:
-            start, end = config.iteration_window
+            today = _date(kind, "today", extra.get("today") or dt.datetime.now(dt.UTC).date())
+            start, end = next_iteration(max(config.contract.signed_on, today))
             lead = config.technical_lead
             others = [r.name for r in config.representatives if r is not lead]
             return {"lead": lead, "others": others, "iteration_start": start, "iteration_end": end}
         case EmailKind.ROLLOUT_INVITATION:
-            return {}
+            return {"deployment": extra["deployment"]}
         case EmailKind.ONBOARDING:
-            profiles = extra.get("profiles") or [IMAGE_LABELS[i] for i in config.images.offered]
+            deployment = extra["deployment"]
+            if not deployment.hubs_deployed:
+                raise EmailError(
+                    "email onboarding says the hubs are ready, but the store does not show "
+                    "them deployed: "
+                    + "; ".join(f"{h.name}: {h.evidence}" for h in deployment.hubs if not h.done)
+                )
             return {
                 "auth_label": AUTH_LABELS[config.hubs.community.auth],
                 "images": [IMAGE_LABELS[i] for i in config.images.offered],
-                "profiles": [str(p) for p in profiles],
+                "profiles": _profiles(kind, extra["profiles"]),
                 "billed_by_2i2c": config.cloud.billing is Billing.PROVIDER,
                 "provider": config.cloud.provider.value.upper(),
+                "deployment": deployment,
+                "set_up": [p for p in (*deployment.github, deployment.quay) if p.done],
+                "not_set_up": [p for p in (*deployment.github, deployment.quay) if not p.done],
             }
         case EmailKind.SIGNOFF_PROBLEMS:
             return {"problems": _string_list(kind, "problems", extra["problems"])}
@@ -364,6 +384,16 @@ def _kind_context(
             }
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return _decommission_context(kind, extra)
+
+
+def _profiles(kind: EmailKind, value: Any) -> list[dict[str, Any]]:
+    """Each profile with its name and the memory of each of its choices, all required."""
+    if not isinstance(value, list | tuple) or not value:
+        raise EmailError(f"email {kind}: extra['profiles'] must be a non-empty list")
+    for profile in value:
+        if not (isinstance(profile, Mapping) and profile.get("name") and profile.get("memory")):
+            raise EmailError(f"email {kind}: each profile needs a name and its memory")
+    return [dict(p) for p in value]
 
 
 def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
@@ -398,10 +428,13 @@ def _overdue_context(extra: dict[str, Any]) -> dict[str, Any]:
         raise EmailError("email milestone-overdue: extra['due'] must be a date")
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise EmailError("email milestone-overdue: extra['days_overdue'] must be an int >= 0")
+    if extra["store"] not in ("local", "airtable"):
+        raise EmailError("email milestone-overdue: extra['store'] must be local or airtable")
     return {
         "milestone": str(extra["milestone"]),
         "due": due,
         "days_overdue": days,
+        "store": extra["store"],
         "milestone_key": str(extra.get("milestone_key") or extra["milestone"]),
         "how": extra.get("how") or "",
         "task_id": extra.get("task_id") or "",

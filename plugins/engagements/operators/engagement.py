@@ -239,8 +239,18 @@ class EngagementEmailOperator(_EngagementOperator):
         self.kind = kind
 
     def execute(self, context: Context) -> str | None:
+        import datetime as dt
+
+        from engagements.messages.emails import EmailKind
+        from engagements.onboarding import OnboardingRefused, email_extra
+
         _, config = self.engagement()
-        sent = self.send(self.kind, config)
+        today = dt.datetime.now(dt.UTC).date()
+        try:
+            extra = email_extra(self.store, config, EmailKind(self.kind), today)
+        except OnboardingRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        sent = self.send(self.kind, config, extra=extra)
         return sent.message_id if sent else None
 
 
@@ -252,15 +262,17 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         self.version = version
 
     def execute(self, context: Context) -> dict[str, str]:
+        from engagements.deployment import deployment_status
         from engagements.messages.deck import build_deck
 
         engagement, config = self.engagement()
-        learned = None
-        if self.version > 1:
+        learned = deployment = None
+        if self.version > 1:  # after the deployment: what the store shows deployed, and not
             outcome = self.store.get_action(config.community_id, "rollout-outcome")
             learned = (
                 outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
             )
+            deployment = deployment_status(self.store, config.community_id, config.hub_urls)
         files = build_deck(
             config,
             self.settings,
@@ -268,6 +280,7 @@ class BuildRolloutDeckOperator(_EngagementOperator):
             version=self.version,
             learned=learned,
             decisions=engagement.decisions or None,
+            deployment=deployment,
         )
         detail = {"pptx": str(files.pptx), "markdown": str(files.markdown), "version": self.version}
         key = f"deck:v{self.version}"

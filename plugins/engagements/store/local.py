@@ -104,6 +104,9 @@ class LocalStore:
     first call, which creates the parent folder and the schema.
     """
 
+    backend = "local"
+    """Which store this is, for messages that tell people how to record something in it."""
+
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
