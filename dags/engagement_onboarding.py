@@ -17,7 +17,8 @@ training plan → status Active.
 `rollout_coordinator_identified`, `technical_meeting_scheduled`, `technical_meeting_held`,
 `rollout_deck_reviewed`, `infrastructure_deployed`, `rollout_meeting_held`,
 `configuration_completed`. Record one with `engagements milestone mark <community_id>
-<milestone>`, in the store (Airtable), or mark the waiting `wait` task success.
+<milestone>`, in the store (Airtable), or mark the waiting `wait` task success (the `record`
+task after it names the Airflow user who did, from Airflow's event log).
 
 **Human-in-the-loop forms**: `technical_decisions`, `rollout_outcome` (Required actions page).
 

@@ -67,6 +67,15 @@ class EngagementMixin:
         return send_once(self.store, config, self.settings, EmailKind(kind), self.deliver, **kwargs)
 
 
+def note_on_run(context: Context, text: str) -> None:
+    """Say ``text`` in the task log and on the run's note (written when the run finishes, by
+    :mod:`engagements.listeners`: a task cannot set its run's note itself)."""
+    from engagements.listeners import RUN_NOTE_XCOM
+
+    log.warning("%s", text)
+    context["ti"].xcom_push(key=RUN_NOTE_XCOM, value=text)
+
+
 class _EngagementOperator(EngagementMixin, BaseOperator):
     template_fields: Sequence[str] = ("community_id",)
 
