@@ -219,7 +219,8 @@ def test_invalid_outcome_is_refused_and_not_stored(store, tmp_path):
     assert store.list_actions("openscience", kind="checkin_outcome") == []
 
 
-def test_no_outcome_no_follow_ups(store, tmp_path):
+def test_no_outcome_no_follow_ups_and_no_green(store, tmp_path):
+    """The outcome form marked success instead of answered: nothing to record, said so."""
     op = make(
         RecordCheckinFollowUpsOperator,
         store,
@@ -227,7 +228,9 @@ def test_no_outcome_no_follow_ups(store, tmp_path):
         community_id="openscience",
         quarter="2027Q2",
     )
-    assert op.execute({}) == []
+    with pytest.raises(AirflowSkipException, match="no outcome is recorded for openscience"):
+        op.execute({})
+    assert store.list_actions("openscience", kind="follow_up_issue") == []
 
 
 def test_form_fields():

@@ -208,7 +208,7 @@ def test_run_succeeds_and_covers_the_due_communities(finished_run):
     done = {
         ti.rendered_map_index
         for ti in finished_run.get_task_instances()
-        if ti.task_id == "checkin.record_follow_up_issues" and ti.state == "success"
+        if ti.task_id == "checkin.checkin_held.record" and ti.state == "success"
     }
     assert done == set(DUE)
 

@@ -93,3 +93,17 @@ def test_in_process_answers_are_told_apart_the_same_way(store, example_dict):
     assert store.get_engagement("openscience").onboarding_run_id == "r"
     register(store, example_dict, in_process(404))
     assert store.get_engagement("openscience").onboarding_run_id == "run-2"
+
+
+def test_follow_ups_without_a_recorded_outcome_are_skipped_not_green(store):
+    """rollout_outcome marked success instead of answered: no requirement is known."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from engagements.operators.engagement import RecordFollowUpsOperator
+
+    op = RecordFollowUpsOperator(task_id="record_follow_up_issues", community_id="openscience")
+    op.store = store
+    with pytest.raises(AirflowSkipException, match="no rollout meeting outcome is recorded"):
+        op.execute({})
+    store.record_action("openscience", "rollout-outcome", "meeting", {"requirements": ["GPU"]})
+    assert len(op.execute({})) == 1

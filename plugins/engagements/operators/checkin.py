@@ -247,9 +247,12 @@ class RecordCheckinFollowUpsOperator(_EngagementOperator):
 
         quarter = Quarter.parse(self.quarter)
         outcome = self.store.get_action(self.community_id, outcome_key(quarter))
-        if outcome is None:
-            log.info("No outcome recorded for %s's %s check-in", self.community_id, quarter)
-            return []
+        if outcome is None:  # the form was marked success instead of answered
+            raise AirflowSkipException(
+                f"skipped: no outcome is recorded for {self.community_id}'s {quarter} check-in "
+                "(was checkin_outcome marked success instead of answered?), so no request is "
+                "known; clear checkin_outcome to answer it"
+            )
         keys = record_follow_ups(
             self.store, self.community_id, quarter, outcome.detail.get("requests", [])
         )

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.store.base import upsert_action
 
@@ -305,7 +305,13 @@ class RecordFollowUpsOperator(_EngagementOperator):
         from engagements.onboarding import record_follow_ups
 
         outcome = self.store.get_action(self.community_id, "rollout-outcome")
-        requirements = list(outcome.detail.get("requirements", [])) if outcome else []
+        if outcome is None:  # the form was marked success instead of answered
+            raise AirflowSkipException(
+                f"skipped: no rollout meeting outcome is recorded for {self.community_id} (was "
+                "rollout_outcome marked success instead of answered?), so no requirement is "
+                "known; clear rollout_outcome to answer it"
+            )
+        requirements = list(outcome.detail.get("requirements", []))
         keys = record_follow_ups(self.store, self.community_id, requirements)
         log.info("%d follow-up issue(s) recorded for %s", len(keys), self.community_id)
         return keys
