@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from airflow.sdk import Param, TaskGroup, TriggerRule
+from airflow.sdk import Param, TaskGroup
 
 from engagements.config import COMMUNITY_ID_PATTERN
 from engagements.milestones import get_milestone
@@ -30,13 +30,13 @@ class Tag(StrEnum):
     UNDER_MANAGEMENT = "under-management"
     CHECKIN = "checkin"
     COSTS = "costs"
+    UPKEEP = "upkeep"
 
 
-def milestone_gate(milestone: str, *, trigger_rule: str = TriggerRule.ALL_SUCCESS) -> TaskGroup:
+def milestone_gate(milestone: str, *, trigger_rule: str | None = None) -> TaskGroup:
     """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
 
-    ``trigger_rule`` is the wait's: after a step that may skip honestly, the wait runs as long
-    as nothing upstream failed and one step succeeded.
+    ``trigger_rule`` is the wait's (default all upstream succeeded).
     """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
@@ -44,7 +44,7 @@ def milestone_gate(milestone: str, *, trigger_rule: str = TriggerRule.ALL_SUCCES
             task_id="wait",
             milestone=milestone,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
-            trigger_rule=trigger_rule,
+            **({"trigger_rule": trigger_rule} if trigger_rule else {}),
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
     return group

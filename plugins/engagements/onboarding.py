@@ -14,6 +14,7 @@ from engagements.messages.emails import EmailKind, RenderedEmail, render_email
 from engagements.milestones import onboarding_plan, training_plan
 from engagements.settings import Settings
 from engagements.store.base import (
+    ActionRecord,
     Contact,
     Engagement,
     EngagementStatus,
@@ -159,6 +160,20 @@ def premium_reason(config: CommunityConfig) -> str | None:
     return None
 
 
+EMAIL_SENDING = "sending"
+"""An email's action state from just before it is handed to the mail server."""
+EMAIL_SENT = "sent"
+"""An email's action state once the mail server has taken it."""
+
+
+def email_sent(action: ActionRecord | None) -> bool:
+    """Whether the email action shows the message taken by the mail server.
+
+    Records written before emails carried a state were written after sending: they count.
+    """
+    return action is not None and action.detail.get("state", EMAIL_SENT) == EMAIL_SENT
+
+
 def send_once(
     store: EngagementStore,
     config: CommunityConfig,
@@ -171,30 +186,46 @@ def send_once(
 ) -> RenderedEmail | None:
     """Render and send an email unless the action log shows it was already sent.
 
-    Returns the sent email, or None when it had been sent before. The Message-ID is derived
-    from the key, so even a send repeated after a lost store write is the same message.
+    The intent is recorded first (with the Message-ID, state ``sending``), then the message
+    is handed to the mail server, then the action is marked ``sent``. A store that cannot
+    record the intent sends nothing; a try that stopped between handing it over and marking
+    it finds the intent on the re-run and sends again, only then, with the same Message-ID
+    (derived from the key). Returns the sent email, or None when it had been sent before.
     """
     action_key = f"email:{key or kind.value}"
     if kind is EmailKind.MILESTONE_OVERDUE:  # how to record it depends on the store in use
         extra = {"store": getattr(store, "backend", None), **(extra or {})}
-    if store.get_action(config.community_id, action_key) is not None:
+    existing = store.get_action(config.community_id, action_key)
+    if email_sent(existing):
         log.info(
             "Email %s for %s was already sent; not sending again", action_key, config.community_id
         )
         return None
     email = render_email(kind, config, settings, extra=extra, key=key)
+    detail = {
+        "template": kind.value,
+        "message_id": email.message_id,
+        "subject": email.subject,
+        "to": list(email.to),
+        "cc": list(email.cc),
+        "state": EMAIL_SENDING,
+    }
+    if existing is None:
+        store.record_action(config.community_id, action_key, "email", detail)
+    else:
+        log.warning(
+            "Email %s for %s was recorded as being sent (Message-ID %s) but not as sent: "
+            "sending it again",
+            action_key,
+            config.community_id,
+            existing.detail.get("message_id"),
+        )
+        store.update_action(config.community_id, action_key, detail)
     deliver(email.to_mime())
-    store.record_action(
+    store.update_action(
         config.community_id,
         action_key,
-        "email",
-        {
-            "template": kind.value,
-            "message_id": email.message_id,
-            "subject": email.subject,
-            "to": list(email.to),
-            "cc": list(email.cc),
-        },
+        detail | {"state": EMAIL_SENT, "sent_at": dt.datetime.now(dt.UTC).isoformat()},
     )
     log.info(
         "Sent %s to %s (Message-ID %s)",

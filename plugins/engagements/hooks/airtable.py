@@ -9,6 +9,7 @@ only ever handed to pyairtable, which sends it as a request header.
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 
 from airflow.sdk import BaseHook
@@ -22,6 +23,8 @@ from engagements.store.airtable import (
     make_api,
 )
 from engagements.store.base import StoreError
+
+NEEDS = 'it needs the Airtable access token as password and {"base_id": "app..."} as extra'
 
 
 class AirtableHook(BaseHook):
@@ -54,13 +57,32 @@ class AirtableHook(BaseHook):
     def _settings(self) -> tuple[str, str, str | None]:
         """Token, base id and endpoint from the connection (the Connection object is not kept:
         its repr shows the password)."""
-        conn = self.get_connection(self.airtable_conn_id)
-        extra = conn.extra_dejson
-        base_id = extra.get("base_id")
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from engagements.hooks import lookup_problem
+
+        try:
+            conn = self.get_connection(self.airtable_conn_id)
+        except AirflowNotFoundException:
+            problem = lookup_problem(self.airtable_conn_id)
+            if problem is None:
+                raise
+            raise StoreError(
+                f"Airflow connection {self.airtable_conn_id!r} is malformed or unreadable"
+                f" ({problem}): {NEEDS}; nothing was read or written"
+            ) from None
+        try:
+            extra = json.loads(conn.extra) if conn.extra else {}
+        except json.JSONDecodeError as exc:
+            raise StoreError(
+                f"Airflow connection {self.airtable_conn_id!r} is malformed (its extra is not"
+                f" JSON: {exc.msg}): {NEEDS}; nothing was read or written"
+            ) from None
+        base_id = extra.get("base_id") if isinstance(extra, dict) else None
         if not conn.password or not base_id:
             raise StoreError(
-                f"Airflow connection {self.airtable_conn_id!r} needs the Airtable access token"
-                ' as password and {"base_id": "app..."} as extra'
+                f"Airflow connection {self.airtable_conn_id!r} is malformed: {NEEDS};"
+                " nothing was read or written"
             )
         return conn.password, base_id, extra.get("endpoint_url") or None
 
