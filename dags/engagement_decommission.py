@@ -5,26 +5,30 @@ Ends an engagement that was not renewed, as the runbook says: the community is n
 days before the end, at the end and 14 days after it; hubs and cluster are removed within 14
 days after the end; home directories are backed up to low-cost S3 storage and kept 90 days.
 
-**Trigger**: by `engagement_renewal` (not renewed, or no decision by the end date), or by hand
-with conf `{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store).
-The date waits are relative to `end_date`, so a past end date runs straight through; a run
-that starts after the end (no renewal decision by then) does not send the "two weeks before"
-notice, and announces the removal at least a week ahead.
+**Trigger**: by `engagement_renewal` (BD answered "Not renewed"), or by hand with conf
+`{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store). The date
+waits are relative to `end_date`, so a past end date runs straight through; a run that starts
+after the end (the decision came late) does not send the "two weeks before" notice, and
+announces the removal at least a week ahead.
 
 **Steps**: `start` (conf checked against the store, status Decommissioning) →
 `wait_until_two_weeks_before_end` → `notice_before_end` → `wait_until_end` → `notice_at_end` →
 `create_archive_buckets` (`<cluster>-<hub>-homedirs-archive`: public access blocked, encrypted,
 GLACIER_IR after 3 days, deleted after 90) → `archive_home_directories` (a KubernetesPodOperator
-job per hub: `s3://<bucket>/<user>/archive-<date>.tar.gz`) → `verify_backup` (users on the home
-volume against archives: count, sizes, MD5; a manifest per bucket; **any gap fails the run and
-nothing is removed**) → `approve_teardown` → `open_teardown_pr`
-(removes `config/clusters/<cluster>/` and the terraform/eksctl inputs; lists the OAuth/CILogon
-clients to delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
+job per hub: `s3://<bucket>/<user>/archive-<date>.tar.gz`) → `verify_backup` (every user the
+hub's own users API lists as having started a server, plus any other home the job found,
+against the archives: count, sizes, MD5; a manifest per bucket; **any gap, an empty archive of
+a used hub, or a hub whose users cannot be listed fails the run and nothing is removed**) →
+`approve_teardown` (records the steps it shows: removed paths and destroy commands, with their
+digest) → `open_teardown_pr` (removes `config/clusters/<cluster>/` and the terraform/eksctl
+inputs, and must: a change that removes nothing fails; lists the OAuth/CILogon clients to
+delete; the community's GitHub repositories are left to it) → `teardown_pr_merged`
 (waits, in reschedule mode, until an engineer has reviewed and merged the teardown change:
 branch `decommission-<cluster>-<end_date>`, merged into main by `git merge` in the local
 repository; a renewal recorded meanwhile withdraws the change) →
-`destroy_cluster` (checks the change is merged, then runs the tooling image on the commit the
-change started from, the last one holding the cluster's inputs) → `verify_cluster_gone` (EKS
+`destroy_cluster` (checks the change is merged and the plan is still the approved one, then
+runs exactly the approved commands in the tooling image on the commit the change started from,
+the last one holding the cluster's inputs) → `verify_cluster_gone` (EKS
 through the amazon provider, GKE through the google provider, Azure and Jetstream2 through the
 cncf-kubernetes provider: the API server's name must not resolve, or its address must refuse
 connections, on three attempts 30 s apart; any answer means it is still there, and a timeout
@@ -48,13 +52,15 @@ are not archived again).
 
 **Connections**: `smtp_default`, `airtable_default` (store), `aws_default` (archive buckets, EKS
 check), `kubernetes_<community_id>` (the community's cluster: the archive job, and the removal
-check on Azure and Jetstream2), `kubernetes_default` (the tooling cluster, for the destroy job),
-`google_cloud_default` (GKE check), `github_default` with the
-Variable `engagements_infra_repo` (else the local git repository). A step whose connection is
-missing skips and logs its plan; nothing is reported done that was not done. When
-`verify_cluster_gone` cannot check, an engineer checks by hand, records it with
-`engagements decommission cluster-gone <community_id> <end_date> --how "..."`, and clears
-`record_decommissioned`.
+check on Azure and Jetstream2), `jupyterhub_<community_id>_<hub>` for each hub with homes
+(staging, prod, workshop: the hub's API token as password, scopes `list:users`, `read:users`,
+`read:servers`; host defaults to the hub's address), used by `verify_backup`,
+`kubernetes_default` (the tooling cluster, for the destroy job), `google_cloud_default` (GKE
+check), `github_default` with the Variable `engagements_infra_repo` (else the local git
+repository). A step whose connection is missing skips and logs its plan; nothing is reported
+done that was not done. When `verify_cluster_gone` cannot check, an engineer checks by hand,
+records it with `engagements decommission cluster-gone <community_id> <end_date> --how "..."`,
+and clears `record_decommissioned`.
 """
 
 from __future__ import annotations

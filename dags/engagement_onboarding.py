@@ -18,7 +18,8 @@ training plan → status Active.
 `rollout_deck_reviewed`, `infrastructure_deployed`, `rollout_meeting_held`,
 `configuration_completed`. Record one on the portfolio page (`/engagements/`), with
 `engagements milestone mark <community_id> <milestone>`, in the store (Airtable), or mark the
-waiting `wait` task success.
+waiting `wait` task success (the `record` task after it names the Airflow user who did, from
+Airflow's event log).
 
 **Human-in-the-loop forms**: `technical_decisions`, `rollout_outcome` (Required actions page).
 
@@ -48,7 +49,8 @@ the rest of the onboarding goes on. `record_if_deployed` records `infrastructure
 when every hub answered healthy and the org and Quay work were done; otherwise it ends skipped
 with what was not verified (action `deployment-not-verified`) and the milestone stays the
 engineer's confirmation. Follow-up issues from the rollout meeting are opened in the
-infrastructure repository (`open_follow_up_issues`) when GitHub is configured.
+infrastructure repository (`open_follow_up_issues`) when GitHub is configured; without it the
+task ends skipped and each stays in the store marked not opened, with the reason.
 """
 
 from __future__ import annotations
@@ -160,7 +162,11 @@ with DAG(
     deck_v2 = BuildRolloutDeckOperator(task_id="update_rollout_deck", version=2)
     follow_ups = RecordFollowUpsOperator(task_id="record_follow_up_issues")
     open_issues = OpenFollowUpIssuesOperator(task_id="open_follow_up_issues")
-    configured = milestone_gate("configuration_completed")
+    # Opening the issues skips without GitHub (they stay in the store as not opened): the
+    # configuration is still waited for, unless the whole route was skipped (premium tier).
+    configured = milestone_gate(
+        "configuration_completed", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+    )
     onboarding_email = EngagementEmailOperator(task_id="send_onboarding_email", kind="onboarding")
     training = PlanTrainingOperator(task_id="plan_training")
     active = SetStatusOperator(task_id="mark_active", status="Active")

@@ -4,9 +4,11 @@
 Runs at 06:00 UTC on the first day of each quarter for every **Active** engagement (one mapped
 `checkin` group per community). **Trigger** it by hand with `community_id` to cover one
 community, and optionally `quarter` (`2027Q2`; default: the quarter of the run). A check-in
-held in a quarter reviews the quarter before it. A community whose engagement started less
-than a month ago, or that is not Active, is skipped; the reason is in the log of
-`select_engagements` and in its `skipped` XCom.
+held in a quarter reviews the quarter before it. **Rule**: a check-in is held with each Active
+engagement that started at least one month before the run date (its first check-in is the next
+quarter's). A community skipped by the rule, also one named by hand, is listed with its reason
+and the rule in the log of `select_engagements`, its `skipped` XCom and the run's note; with
+nobody due, `select_engagements` ends skipped, saying why.
 
 **Steps per community**: `report_and_invite` builds the report (cloud cost of each month of
 the reviewed quarter and the trend against the quarter before, expected against observed

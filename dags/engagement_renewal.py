@@ -15,10 +15,12 @@ removed).
 `renewal_decided_<YYYY>_<MM>_<DD>` due on the contract end, email to BD with the engagement
 summary and a link to the form) → `renewal_decided`, a human-in-the-loop branch form with no
 default → **Renewed**: `apply_renewal` stores the new contract dates (re-validated), status
-Active, no decommission is ever scheduled → **Not renewed**, or no answer by the end of the
-contract's last day (at least a week after the form opens): `hand_over` sets Decommissioning
-and `trigger_decommission` starts `engagement_decommission` with conf
-`{"community_id", "end_date"}`.
+Active, no decommission is ever scheduled → **Not renewed**: `hand_over` sets
+Decommissioning and `trigger_decommission` starts `engagement_decommission` with conf
+`{"community_id", "end_date"}`. **No answer** by the end of the contract's last day (at least a
+week after the form opens) decides nothing: BD is reminded (`renewal-reminder`, cc support) and
+the form keeps waiting a week more, again and again; only a person's answer starts a
+decommission. A renewal recorded elsewhere meanwhile closes the form unanswered (skipped).
 
 **Human-in-the-loop form**: `renewal_decided` (Required actions; fields `new_end`,
 `new_start`, `note`). **Milestone**: `renewal_decided_<end date>`, recorded from the form.

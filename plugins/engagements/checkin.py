@@ -110,6 +110,14 @@ def _one_month_after(day: dt.date) -> dt.date:
     return dt.date(month.year, month.month, min(day.day, last_day))
 
 
+CHECKIN_RULE = (
+    "a quarterly check-in is held with each Active engagement that started at least one month "
+    "before the run date; an engagement that started later gets its first check-in the next "
+    "quarter"
+)
+"""The rule every skipped check-in names (in the task log, the run's note and the README)."""
+
+
 def skip_reason(engagement: Engagement, run_date: dt.date) -> str | None:
     """Why this engagement gets no check-in on ``run_date``, or None when it is due one."""
     if engagement.status is not EngagementStatus.ACTIVE:

@@ -258,7 +258,7 @@ def cmd_cost_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _change_merged(branch: str) -> bool:
+def _change_merged(branch: str, since: str | None) -> bool:
     from engagements.hooks.infra_repo import (
         ChangeState,
         get_infra_repository,
@@ -266,7 +266,7 @@ def _change_merged(branch: str) -> bool:
     )
 
     repo = get_infra_repository(load_deployment_settings())
-    return repo.change_state(branch) is ChangeState.MERGED
+    return repo.change_state(branch, since=since) is ChangeState.MERGED
 
 
 def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:

@@ -55,6 +55,13 @@ ITERATION_EPOCH = dt.date(2026, 1, 5)
 ITERATION_DAYS = 14
 
 
+def next_iteration(after: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day of the first two-week team iteration starting after ``after``."""
+    periods = (after - ITERATION_EPOCH).days // ITERATION_DAYS + 1
+    start = ITERATION_EPOCH + dt.timedelta(days=periods * ITERATION_DAYS)
+    return start, start + dt.timedelta(days=ITERATION_DAYS - 1)
+
+
 class Tier(StrEnum):
     ADVANCED = "advanced"
     PREMIUM = "premium"
@@ -490,10 +497,7 @@ class CommunityConfig(_Model):
     @property
     def iteration_window(self) -> tuple[dt.date, dt.date]:
         """The first full two-week iteration starting after the contract is signed."""
-        days_since = (self.contract.signed_on - ITERATION_EPOCH).days
-        periods = days_since // ITERATION_DAYS + 1
-        start = ITERATION_EPOCH + dt.timedelta(days=periods * ITERATION_DAYS)
-        return start, start + dt.timedelta(days=ITERATION_DAYS - 1)
+        return next_iteration(self.contract.signed_on)
 
     @property
     def missing_answers(self) -> list[str]:

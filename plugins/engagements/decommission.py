@@ -14,15 +14,21 @@ Archive layout (one bucket per hub, the provider's existing ``user_buckets`` pat
                                               on the home volume, archived or not
         _manifests/manifest-<date>.json       the verification's result (:class:`Manifest`)
 
-Verification trusts only what it can read back from S3: the inventory says who must have an
-archive, the sidecar says how large it must be (and its MD5), the object listing says what is
-there. A home whose archive is absent, empty, shorter than recorded or without a sidecar
-fails the backup, and nothing is removed.
+Verification does not take the archive job's word for who must have an archive: the hub's own
+users API (every user who ever started a server there has a home directory, named as
+KubeSpawner names it) is the independent list, and the job's inventory only adds directories
+the hub no longer knows. The sidecar says how large an archive must be (and its MD5), the
+object listing says what is there. A home whose archive is absent, empty, shorter than
+recorded or without a sidecar fails the backup, as do a hub whose users cannot be listed and
+an archive that is empty while the hub has users; every missing user is named, and nothing is
+removed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -258,15 +264,36 @@ class ArchiveRecord:
     home_bytes: int | None = None
 
 
+def home_directory(username: str) -> str:
+    """The home directory KubeSpawner gives a hub user (the chart's ``{escaped_username}``).
+
+    Every character but a lowercase ASCII letter or a digit becomes ``-`` followed by the
+    hexadecimal value of each of its UTF-8 bytes; the result is lowercased.
+    """
+    safe = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(
+        c if c in safe else "".join(f"-{byte:X}" for byte in c.encode()) for c in username
+    ).lower()
+
+
+LISTED_BY_HUB = "hub users API"
+LISTED_ON_VOLUME = "home volume"
+
+
 @dataclass(frozen=True)
 class ManifestEntry:
     user: str
+    """The home directory's name (the archive's key prefix)."""
     key: str
     status: EntryStatus
     size: int | None = None
     expected_size: int | None = None
     checksum: str = "not available"
     detail: str = ""
+    hub_user: str | None = None
+    """The user's name on the hub, when the hub's users API lists them."""
+    listed_by: tuple[str, ...] = ()
+    """Who says this home exists: the hub's users API, the job's inventory, or both."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +305,11 @@ class Manifest:
     entries: tuple[ManifestEntry, ...]
     inventory_found: bool = True
     extra_archives: tuple[str, ...] = ()
+    hub_users: int | None = None
+    """How many users the hub's users API lists (None: it could not be read)."""
+    hub_users_with_home: int | None = None
+    """Of those, how many ever started a server, and so have a home directory."""
+    hub_users_error: str = ""
 
     @property
     def expires_on(self) -> dt.date:
@@ -302,8 +334,20 @@ class Manifest:
     @property
     def problems(self) -> list[str]:
         found = [] if self.inventory_found else [f"{self.hub}: no inventory of the home volume"]
+        if self.hub_users is None:
+            why = self.hub_users_error or "no answer"
+            found.append(
+                f"{self.hub}: the hub's users could not be listed ({why}), so the archive "
+                "cannot be checked against them"
+            )
+        elif self.hub_users == 0:
+            found.append(
+                f"{self.hub}: the hub's users API lists no user at all (the wrong hub or token?)"
+            )
         found += [
-            f"{self.hub}/{e.user}: {e.status.value}{': ' + e.detail if e.detail else ''}"
+            f"{self.hub}/{e.user}"
+            + (f" (hub user {e.hub_user})" if e.hub_user and e.hub_user != e.user else "")
+            + f": {e.status.value}{': ' + e.detail if e.detail else ''}"
             for e in self.entries
             if e.status is not EntryStatus.OK
         ]
@@ -325,13 +369,19 @@ class Manifest:
             "archive_date": self.archive_date.isoformat(),
             "expires_on": self.expires_on.isoformat(),
             "inventory_found": self.inventory_found,
+            "hub_users": self.hub_users,
+            "hub_users_with_home": self.hub_users_with_home,
+            "hub_users_error": self.hub_users_error,
             "users": self.users,
             "archived": self.archived,
             "total_bytes": self.total_bytes,
             "ok": self.ok,
             "problems": self.problems,
             "extra_archives": list(self.extra_archives),
-            "entries": [asdict(e) | {"status": e.status.value} for e in self.entries],
+            "entries": [
+                asdict(e) | {"status": e.status.value, "listed_by": list(e.listed_by)}
+                for e in self.entries
+            ],
         }
 
     def summary(self) -> dict[str, Any]:
@@ -367,6 +417,24 @@ def _checksum(obj: StoredObject, record: ArchiveRecord) -> tuple[str, bool]:
     return f"md5 {etag}", True
 
 
+def expected_homes(
+    hub_users: Mapping[str, bool] | None, users_on_volume: Sequence[str] | None
+) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    """Home directory -> (hub user, who lists it), for every home that must have an archive.
+
+    ``hub_users`` maps each user the hub's API lists to whether they ever started a server
+    (only they have a home directory); the inventory adds homes of users the hub forgot.
+    """
+    homes: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    for name, used in sorted((hub_users or {}).items()):
+        if used:
+            homes[home_directory(name)] = (name, (LISTED_BY_HUB,))
+    for directory in sorted(set(users_on_volume or ())):
+        hub_user, listed = homes.get(directory, (None, ()))
+        homes[directory] = (hub_user, (*listed, LISTED_ON_VOLUME))
+    return dict(sorted(homes.items()))
+
+
 def verify_archives(
     *,
     community_id: str,
@@ -374,24 +442,31 @@ def verify_archives(
     bucket: str,
     archive_date: dt.date,
     users_on_volume: Sequence[str] | None,
+    hub_users: Mapping[str, bool] | None,
     objects: Mapping[str, StoredObject],
     records: Mapping[str, ArchiveRecord | None],
+    hub_users_error: str = "",
 ) -> Manifest:
-    """Compare the users found on the home volume with the archives present in the bucket.
+    """Compare who must have a home archive with the archives present in the bucket.
 
-    ``users_on_volume`` is the job's inventory (None when it is absent); ``objects`` maps keys
-    to what S3 lists; ``records`` maps each user to their sidecar (None when unreadable).
+    ``hub_users`` is the hub's users API (name -> ever started a server; None when it could
+    not be read, ``hub_users_error`` says why); ``users_on_volume`` is the archive job's
+    inventory (None when absent); ``objects`` maps keys to what S3 lists; ``records`` maps
+    each home directory to its sidecar (None when unreadable).
     """
     entries = []
-    for user in sorted(set(users_on_volume or ())):
+    for user, (hub_user, listed_by) in expected_homes(hub_users, users_on_volume).items():
         key = archive_key(user, archive_date)
         obj = objects.get(key)
         record = records.get(user)
+        who = {"hub_user": hub_user, "listed_by": listed_by}
         if obj is None:
-            entries.append(ManifestEntry(user, key, EntryStatus.MISSING, detail="no archive"))
+            entries.append(
+                ManifestEntry(user, key, EntryStatus.MISSING, detail="no archive", **who)
+            )
             continue
         expected = record.size if record else None
-        base = {"user": user, "key": key, "size": obj.size, "expected_size": expected}
+        base = {"user": user, "key": key, "size": obj.size, "expected_size": expected, **who}
         if obj.size == 0:
             entries.append(ManifestEntry(**base, status=EntryStatus.TRUNCATED, detail="empty"))
         elif record is None:
@@ -423,6 +498,9 @@ def verify_archives(
         entries=tuple(entries),
         inventory_found=users_on_volume is not None,
         extra_archives=extra,
+        hub_users=len(hub_users) if hub_users is not None else None,
+        hub_users_with_home=sum(hub_users.values()) if hub_users is not None else None,
+        hub_users_error=hub_users_error,
     )
 
 
@@ -437,6 +515,8 @@ def manifest_from_dict(data: Mapping[str, Any]) -> Manifest:
             expected_size=e.get("expected_size"),
             checksum=e.get("checksum", ""),
             detail=e.get("detail", ""),
+            hub_user=e.get("hub_user"),
+            listed_by=tuple(e.get("listed_by") or ()),
         )
         for e in data.get("entries", [])
     )
@@ -448,6 +528,9 @@ def manifest_from_dict(data: Mapping[str, Any]) -> Manifest:
         entries=entries,
         inventory_found=data.get("inventory_found", True),
         extra_archives=tuple(data.get("extra_archives", ())),
+        hub_users=data.get("hub_users"),
+        hub_users_with_home=data.get("hub_users_with_home"),
+        hub_users_error=data.get("hub_users_error", ""),
     )
 
 
@@ -459,6 +542,10 @@ def manifest_markdown(manifests: Sequence[Manifest], *, max_rows: int = 200) -> 
             f"#### Hub `{m.hub}`: {'verified' if m.ok else 'NOT verified'}",
             f"`s3://{m.bucket}/` — archive date {m.archive_date}, kept until {m.expires_on}; "
             f"{m.archived} of {m.users} home directories archived, {m.total_bytes:,} bytes.",
+            f"Checked against the hub's users API: {m.hub_users} users, "
+            f"{m.hub_users_with_home} of them ever started a server."
+            if m.hub_users is not None
+            else "Not checked against the hub's users: they could not be listed.",
             "",
         ]
         if m.problems:
@@ -625,6 +712,92 @@ def teardown_plan(config: CommunityConfig) -> TeardownPlan:
     )
 
 
+@dataclass(frozen=True)
+class TeardownSteps:
+    """What a person approves: the cluster, what the change removes, the commands that run.
+
+    The approval records these with their digest; the pull request shows them and the destroy
+    step runs exactly these commands, after checking that the plan made now is still the same.
+    """
+
+    cluster: str
+    provider: str
+    removes: tuple[str, ...]
+    commands: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the steps, as recorded: any change to any of them changes it."""
+        data = json.dumps(self._fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(data.encode()).hexdigest()
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "provider": self.provider,
+            "removes": list(self.removes),
+            "commands": list(self.commands),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._fields() | {"digest": self.digest}
+
+
+def teardown_steps(config: CommunityConfig, command: str = "") -> TeardownSteps:
+    """The steps of tearing down ``config``'s cluster as they would be approved now.
+
+    ``command`` is the ``teardown_command`` setting: when set, it replaces the provider's
+    destroy commands, and the approval form shows it in their place.
+    """
+    plan = teardown_plan(config)
+    return TeardownSteps(
+        cluster=plan.cluster,
+        provider=plan.provider.value,
+        removes=(plan.config_folder + "/", *plan.iac_inputs),
+        commands=(command.strip(),) if command.strip() else plan.destroy_commands,
+    )
+
+
+def recorded_steps(detail: Mapping[str, Any]) -> TeardownSteps:
+    """The steps an approval recorded, refused unless they still match their digest."""
+    steps = detail.get("steps")
+    if not isinstance(steps, Mapping):
+        raise DecommissionRefused(
+            "the approval records no teardown steps, so nothing can run as approved; clear "
+            "approve_teardown to approve the teardown as it is planned now. Nothing was removed."
+        )
+    found = TeardownSteps(
+        cluster=str(steps.get("cluster")),
+        provider=str(steps.get("provider")),
+        removes=tuple(steps.get("removes") or ()),
+        commands=tuple(steps.get("commands") or ()),
+    )
+    if not found.commands or found.digest != steps.get("digest"):
+        raise DecommissionRefused(
+            f"the approved teardown steps do not match their digest ({steps.get('digest')}): "
+            "the record was changed after the approval; clear approve_teardown to approve "
+            "again. Nothing was removed."
+        )
+    return found
+
+
+def check_unchanged(approved: TeardownSteps, now: TeardownSteps) -> None:
+    """Refuse when the teardown planned now differs from the one a person approved."""
+    if approved == now:
+        return
+    changed = [
+        f"{name}: approved {getattr(approved, name)!r}, now {getattr(now, name)!r}"
+        for name in ("cluster", "provider", "removes", "commands")
+        if getattr(approved, name) != getattr(now, name)
+    ]
+    raise DecommissionRefused(
+        f"the teardown plan changed since it was approved (digest {approved.digest[:12]}, now "
+        f"{now.digest[:12]}): " + "; ".join(changed) + ". Nothing runs that a person did not "
+        "approve: clear approve_teardown to approve the plan as it is now, or restore what "
+        "changed (the engagement's config or the teardown_command setting). Nothing was removed."
+    )
+
+
 def teardown_files(plan: TeardownPlan, known: Iterable[str] = ()) -> dict[str, None]:
     """Every path the teardown change deletes (``None`` deletes a path).
 
@@ -653,10 +826,12 @@ def teardown_pr_body(
     plan: TeardownPlan,
     backups: Sequence[Mapping[str, Any]],
     end: dt.date,
+    steps: TeardownSteps,
 ) -> str:
     """What a reviewer of the teardown pull request must know and check.
 
-    ``backups`` are the verified manifests' summaries (:meth:`Manifest.summary`).
+    ``backups`` are the verified manifests' summaries (:meth:`Manifest.summary`); ``steps``
+    are the approved ones, whose commands the destroy step runs.
     """
     backup_lines = "\n".join(
         f"- `{b['hub']}`: `s3://{b['bucket']}/` ({b['archived']} archives of {b['users']} home "
@@ -666,7 +841,7 @@ def teardown_pr_body(
     clients = "\n".join(f"- [ ] {c}" for c in plan.auth_clients) or "- none"
     follow = "\n".join(f"- [ ] {f}" for f in plan.follow_ups)
     removed = "\n".join(f"- `{p}`" for p in (plan.config_folder + "/", *plan.iac_inputs))
-    commands = "\n".join(plan.destroy_commands)
+    commands = "\n".join(steps.commands)
     return (
         f"Decommission **{config.name}** (`{config.community_id}`): the engagement ended on "
         f"{end} and was not renewed.\n\n"
@@ -675,6 +850,7 @@ def teardown_pr_body(
         f"### Before merging: delete these authentication clients\n{clients}\n\n"
         "### Destroy step (run by the pipeline once this is merged, from the commit this "
         "change starts from: the last one holding the inputs it deletes)\n"
+        f"Approved as shown (digest `{steps.digest}`); the pipeline runs exactly this:\n"
         f"```\n{commands}\n```\n\n"
         f"### Afterwards\n{follow}\n\n"
         f"Reviewer: check that nothing is left under `{plan.config_folder}/`; files added by "
@@ -690,13 +866,13 @@ def record_cluster_gone_by_hand(
     how: str,
     by: str,
     now: dt.datetime,
-    merged: Callable[[str], bool],
+    merged: Callable[[str, str | None], bool],
 ) -> tuple[ActionRecord, bool]:
     """Record that a person checked the cluster is gone, when the pipeline could not check.
 
     Only for a decommission whose teardown was approved, proposed and merged (``merged``
-    answers for the change's branch), and still ending on ``end``; a second call keeps the
-    first record. Returns the record and whether it is new.
+    answers for the change's branch and the commit it started from), and still ending on
+    ``end``; a second call keeps the first record. Returns the record and whether it is new.
     """
     from engagements.onboarding import effective_config, load_engagement
 
@@ -716,7 +892,7 @@ def record_cluster_gone_by_hand(
             f"{community_id}'s teardown for the end {end} was not approved and proposed: "
             "there is no removal to confirm; nothing recorded"
         )
-    if not merged(proposed.detail["branch"]):
+    if not merged(proposed.detail["branch"], proposed.detail.get("base_commit")):
         raise DecommissionRefused(
             f"the teardown change {proposed.detail['branch']} is not merged: the cluster is not "
             "to be removed before it is reviewed and merged; nothing recorded"

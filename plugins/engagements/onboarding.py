@@ -193,6 +193,8 @@ def send_once(
     (derived from the key). Returns the sent email, or None when it had been sent before.
     """
     action_key = f"email:{key or kind.value}"
+    if kind is EmailKind.MILESTONE_OVERDUE:  # how to record it depends on the store in use
+        extra = {"store": getattr(store, "backend", None), **(extra or {})}
     existing = store.get_action(config.community_id, action_key)
     if email_sent(existing):
         log.info(
@@ -232,6 +234,38 @@ def send_once(
         email.message_id,
     )
     return email
+
+
+def email_extra(
+    store: EngagementStore, config: CommunityConfig, kind: EmailKind, today: dt.date
+) -> dict[str, Any]:
+    """What an onboarding email needs to say only what happened, read from the store now.
+
+    The welcome email announces the next iteration after ``today``; the rollout invitation
+    promises a demo only of what is deployed; the onboarding email is sent only once the hubs
+    are recorded deployed, naming what else is set up and what is not, the meeting's requests,
+    and each profile's memory.
+    """
+    from engagements.deployment import deployment_status
+    from engagements.infra.layout import Layout
+    from engagements.infra.values import profile_summaries
+
+    if kind is EmailKind.WELCOME:
+        return {"today": today}
+    if kind not in (EmailKind.ROLLOUT_INVITATION, EmailKind.ONBOARDING):
+        return {}
+    status = deployment_status(store, config.community_id, config.hub_urls)
+    if kind is EmailKind.ROLLOUT_INVITATION:
+        return {"deployment": status}
+    if not status.hubs_deployed:
+        raise OnboardingRefused(
+            f"the onboarding email says {config.community_id}'s hubs are ready, but the store "
+            "does not show them deployed ("
+            + "; ".join(f"{h.name}: {h.evidence}" for h in status.hubs if not h.done)
+            + "): record infrastructure_deployed once they run, then clear this task. Nothing "
+            "was sent."
+        )
+    return {"deployment": status, "profiles": profile_summaries(Layout(config))}
 
 
 def problems_key(problems: list[str]) -> str:

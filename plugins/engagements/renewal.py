@@ -1,8 +1,9 @@
 """The renewal conversation as plain functions over a store: no Airflow needed to run them.
 
 The runbook: about 60 days before a contract ends, BD starts the renewal conversation. A
-renewed engagement gets its new contract dates and stays Active; one that is not renewed, or
-has no decision by the end date, is handed over to decommissioning.
+renewed engagement gets its new contract dates and stays Active; one that BD decides not to
+renew is handed over to decommissioning. No decision is ever taken for BD: a form left
+unanswered past its deadline reminds BD and keeps waiting.
 
 Every step is keyed by the contract end it is about (``renewal-opened:<end>``,
 ``renewal-decision:<end>:<choice>``), so that next year's renewal of the same community is a

@@ -7,7 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskAwaitingInput
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSkipException,
+    TaskAwaitingInput,
+)
 
 from engagements.checkin import Quarter
 from engagements.operators.checkin import (
@@ -75,8 +79,26 @@ def test_manual_run_for_a_community_that_is_not_active_is_skipped(store, tmp_pat
     store.update_engagement("openscience", status="Onboarding")
     op = make(SelectCheckinOperator, store, tmp_path, community_id="openscience", quarter="")
     ctx = context()
-    assert op.execute(ctx) == []
+    with pytest.raises(AirflowSkipException, match="openscience: status is Onboarding, not Act"):
+        op.execute(ctx)
     assert ctx["ti"].pushed["skipped"] == {"openscience": "status is Onboarding, not Active"}
+    assert ctx["ti"].pushed["run_note"].startswith("No 2027Q2 check-in for openscience: status")
+
+
+def test_a_recent_engagement_skipped_by_hand_names_the_rule(store, tmp_path):
+    """Triggered by hand weeks after the start: skipped, and the rule is said, not silent."""
+    engagement = store.get_engagement("openscience")
+    config = {**engagement.config, "contract": {**engagement.config["contract"],
+                                                "start": "2027-03-20"}}  # fmt: skip
+    store.update_engagement("openscience", status="Active", config=config)
+    op = make(SelectCheckinOperator, store, tmp_path, community_id="openscience", quarter="")
+    ctx = context()
+    with pytest.raises(AirflowSkipException) as skipped:
+        op.execute(ctx)
+    message = str(skipped.value)
+    assert "started on 2027-03-20, less than a month before 2027-04-01" in message
+    assert "rule: a quarterly check-in is held with each Active engagement" in message
+    assert "Rule: a quarterly check-in is held" in ctx["ti"].pushed["run_note"]
 
 
 def test_bad_quarter_fails_the_run(store, tmp_path):
@@ -203,7 +225,8 @@ def test_invalid_outcome_asks_again_and_stores_nothing(store, tmp_path, form_req
     assert store.list_actions("openscience", kind="checkin_outcome") == []
 
 
-def test_no_outcome_no_follow_ups(store, tmp_path):
+def test_no_outcome_no_follow_ups_and_no_green(store, tmp_path):
+    """The outcome form marked success instead of answered: nothing to record, said so."""
     op = make(
         RecordCheckinFollowUpsOperator,
         store,
@@ -211,7 +234,9 @@ def test_no_outcome_no_follow_ups(store, tmp_path):
         community_id="openscience",
         quarter="2027Q2",
     )
-    assert op.execute({}) == []
+    with pytest.raises(AirflowSkipException, match="no outcome is recorded for openscience"):
+        op.execute({})
+    assert store.list_actions("openscience", kind="follow_up_issue") == []
 
 
 def test_form_fields():

@@ -94,3 +94,27 @@ def own_environment(home: Path, dag_id: str, values: dict[str, str]) -> Iterator
             patch.setenv(name, value)
         patch.setattr(settings, "DAGS_FOLDER", str(dags))  # what the dags-folder bundle reads
         yield home
+
+
+class AirflowApi:
+    """Airflow's own REST API in-process (its FastAPI app, as the API server runs it), with a
+    token for ``username``: what a person does in the UI goes through these same routes,
+    their event logging and their listeners."""
+
+    def __init__(self, username: str) -> None:
+        from airflow.api_fastapi.app import create_app, get_auth_manager
+        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+        from fastapi.testclient import TestClient
+
+        self.client = TestClient(create_app(apps="core"))
+        user = SimpleAuthManagerUser(username=username, role="admin")
+        self.headers = {"Authorization": f"Bearer {get_auth_manager().generate_jwt(user)}"}
+
+    def mark_success(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        """The UI's "Mark as success" on one task instance."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        answer = self.client.patch(path, json={"new_state": "success"}, headers=self.headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()

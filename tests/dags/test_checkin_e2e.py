@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.e2e import WaitWatcher, cli, own_environment, parse_dag
+from tests.dags.e2e import AirflowApi, WaitWatcher, cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -30,20 +30,74 @@ DUE = ("openscience", "nocost")
 CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 
 
+MARKED_IN_UI = "nocost"
+"""Its meeting is recorded by marking its waiting sensor success as bea, over Airflow's API."""
+
+
 class MeetingClerk(WaitWatcher):
-    """Records each check-in meeting with the CLI once the sensors have waited once."""
+    """Records openscience's check-in meeting with the CLI once the sensors have waited once;
+    bea marks nocost's waiting sensor success through Airflow's REST API (the UI's route).
+
+    Between two pokes the sensor is ``up_for_reschedule`` until its reschedule date, one second
+    here; in production two hours. Before bea marks it, that date is moved an hour ahead (as
+    a longer poke interval would have it), so that no poke can start while she marks it.
+    """
 
     def __init__(self) -> None:
         super().__init__(DAG_ID)
         self.results: list[subprocess.CompletedProcess] = []
+        self.marked: list[dict] = []
+        self.errors: list[str] = []
 
     def on_waiting(self, task_ids: set[str]) -> None:
-        if "checkin.checkin_held.wait" in task_ids:
-            for community in DUE:
-                self.results.append(
-                    cli("milestone", "mark", community, "checkin_held_2027q2", "--note", "held")
-                )
+        if "checkin.checkin_held.wait" not in task_ids:
+            return
+        if not self.results:
+            self.results.append(
+                cli("milestone", "mark", "openscience", "checkin_held_2027q2", "--note", "held")
+            )
+        try:
+            waiting = self.hold_between_pokes()
+            if waiting is not None:
+                api = AirflowApi("bea")
+                self.marked.append(api.mark_success(DAG_ID, *waiting))
+                self.stop.set()
+        except Exception as exc:
+            self.errors.append(repr(exc))
             self.stop.set()
+
+    def hold_between_pokes(self) -> tuple[str, str, int] | None:
+        """(run id, task id, map index) of nocost's wait, held an hour before its next poke;
+        None if it is not between two pokes right now."""
+        from airflow import settings
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.taskreschedule import TaskReschedule
+        from sqlalchemy import update
+
+        task_id = "checkin.checkin_held.wait"
+        with settings.Session() as session:
+            ti = (
+                session.query(TaskInstance)
+                .filter_by(dag_id=DAG_ID, task_id=task_id, rendered_map_index=MARKED_IN_UI)
+                .one()
+            )
+            # The write first: it takes the database's write lock, so the state checked
+            # here cannot change before the reschedule date moves.
+            held = session.execute(
+                update(TaskInstance)
+                .where(TaskInstance.id == ti.id, TaskInstance.state == "up_for_reschedule")
+                .values(state="up_for_reschedule")
+            ).rowcount
+            if not held:
+                session.rollback()
+                return None
+            session.execute(
+                update(TaskReschedule)
+                .where(TaskReschedule.ti_id == ti.id)
+                .values(reschedule_date=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+            )
+            session.commit()
+            return ti.run_id, task_id, ti.map_index
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +177,8 @@ def finished_run(airflow_db, outbox, cost_explorer, seeded, dag):
     finally:
         clerk.stop.set()
         clerk.join(10)
-    assert [r.returncode for r in clerk.results] == [0, 0], [r.stderr for r in clerk.results]
+    assert [r.returncode for r in clerk.results] == [0], [r.stderr for r in clerk.results]
+    assert not clerk.errors, clerk.errors
     return run
 
 
@@ -153,7 +208,7 @@ def test_run_succeeds_and_covers_the_due_communities(finished_run):
     done = {
         ti.rendered_map_index
         for ti in finished_run.get_task_instances()
-        if ti.task_id == "checkin.record_follow_up_issues" and ti.state == "success"
+        if ti.task_id == "checkin.checkin_held.record" and ti.state == "success"
     }
     assert done == set(DUE)
 
@@ -200,9 +255,54 @@ def test_meetings_were_recorded_by_the_engineer(finished_run, seeded):
     for community in DUE:
         record = seeded.get_milestone(community, "checkin_held_2027q2")
         assert record.done
-        assert "engagements CLI" in record.done_by
         assert record.due == dt.date(2027, 4, 30)
+    assert "engagements CLI" in seeded.get_milestone("openscience", "checkin_held_2027q2").done_by
     assert seeded.get_milestone("newhub", "checkin_held_2027q2") is None
+
+
+def test_a_meeting_marked_in_the_ui_records_who_marked_it(finished_run, seeded):
+    """Airflow's event log of the state change names bea; the record task stores her."""
+    from airflow import settings
+    from airflow.models.log import Log
+
+    record = seeded.get_milestone(MARKED_IN_UI, "checkin_held_2027q2")
+    assert record.done_by == "bea (Airflow user)"
+    assert "marked checkin.checkin_held.wait success in Airflow at " in record.note
+    with settings.Session() as session:
+        events = session.query(Log).filter_by(
+            dag_id=DAG_ID, task_id="checkin.checkin_held.wait", event="patch_task_instance"
+        )
+        assert {event.owner for event in events} == {"bea"}
+
+
+def run_note(run_id: str) -> str | None:
+    """The run's note as Airflow stores it (and the UI shows it)."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    with settings.Session() as session:
+        return session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run_id).one().note
+
+
+def test_the_runs_note_names_who_was_skipped_and_the_rule(finished_run):
+    note = run_note(finished_run.run_id)
+    assert note.startswith(
+        "No 2027Q2 check-in for newhub: the engagement started on 2027-03-20, less than a month "
+        "before 2027-04-01.\nRule: a quarterly check-in is held with each Active engagement"
+    )
+
+
+def test_a_check_in_triggered_by_hand_too_early_says_why(finished_run, dag, seeded):
+    """Every step is skipped, and the task log and the run's note say which rule skipped it."""
+    when = RUN + dt.timedelta(days=3)
+    run = dag.test(logical_date=when, run_after=when, run_conf={"community_id": "newhub"})
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["select_engagements"] == "skipped"
+    note = run_note(run.run_id)
+    assert note.startswith("No 2027Q2 check-in for newhub: the engagement started on 2027-03-20")
+    assert "less than a month before 2027-04-04" in note
+    assert "Rule: a quarterly check-in is held" in note
 
 
 def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag, seeded):
@@ -223,3 +323,27 @@ def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag, see
     for community, actions in actions_before.items():
         after = seeded.list_actions(community)
         assert [(a.key, a.kind) for a in after] == [(a.key, a.kind) for a in actions]
+
+
+def test_in_the_scheduler_the_note_is_written_in_its_own_session(finished_run):
+    """The scheduler finishes a run in a session holding it: the listener writes the note
+    there (appended after a person's note), never through a second connection."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+
+    from engagements.listeners import RUN_NOTE_XCOM, write_run_notes
+
+    with settings.Session() as session:
+        run = session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=finished_run.run_id).one()
+        run.note = "Looked at by Jo."
+        ti = next(t for t in run.get_task_instances(session=session) if "select" not in t.task_id)
+        XComModel.set(RUN_NOTE_XCOM, "No 2027Q2 check-in for latesci: rule.", dag_id=DAG_ID,
+                      task_id=ti.task_id, run_id=run.run_id, map_index=ti.map_index,
+                      serialize=False, session=session)  # fmt: skip
+        write_run_notes(run)
+        session.commit()
+    note = run_note(finished_run.run_id)
+    assert note.startswith("Looked at by Jo.\n\nNo 2027Q2 check-in for ")
+    assert "No 2027Q2 check-in for latesci: rule." in note
+    assert "No 2027Q2 check-in for newhub" in note

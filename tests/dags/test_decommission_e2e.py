@@ -19,6 +19,7 @@ the run is cancelled before any removal and the community is told.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -98,6 +99,21 @@ def world(tmp_path_factory):
 
 
 def _world(tmp_path_factory):
+    from tests.hooks.fake_jupyterhub import FakeJupyterHub
+
+    tmp = tmp_path_factory.mktemp("decommission")
+    runner = PodRunner(tmp / "homes", tmp / "pods")
+    with contextlib.ExitStack() as stack:
+        hubs = {hub: stack.enter_context(FakeJupyterHub()) for hub in HOMES}
+        for hub, users in HOMES.items():
+            for user in users:
+                if not user.startswith("_"):  # _shared is a folder, not a user
+                    hubs[hub].add_user(user)
+            hubs[hub].add_user("2i2c-staff", used=False)
+        yield from _world_with_hubs(tmp, runner, hubs)
+
+
+def _world_with_hubs(tmp, runner, hubs):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from moto import mock_aws
 
@@ -113,9 +129,14 @@ def _world(tmp_path_factory):
     from engagements.store.local import LocalStore
     from tests.conftest import EXAMPLE
 
-    tmp = tmp_path_factory.mktemp("decommission")
-    runner = PodRunner(tmp / "homes", tmp / "pods")
     with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for community_id in ("openscience", "renewedsci"):
+            for hub, fake in hubs.items():
+                conn = {"conn_type": "http", "host": fake.url, "password": fake.token}
+                patch.setenv(
+                    f"AIRFLOW_CONN_JUPYTERHUB_{community_id.upper()}_{hub.upper()}",
+                    json.dumps(conn),
+                )
         for name, value in {
             "ENGAGEMENTS_STORE_PATH": str(tmp / "engagements.sqlite"),
             "ENGAGEMENTS_INFRA_REPO_PATH": str(tmp / "infrastructure"),
@@ -356,7 +377,19 @@ def test_approval_showed_the_verified_manifest(second_attempt):
     assert "#### Hub `prod`: verified" in form.body
     assert f"| grace | `grace/archive-{TODAY}.tar.gz` |" in form.body
     assert "NOT verified" not in form.body
+    # Checked against each hub's own users (2i2c-staff never started a server there).
+    assert "Checked against the hub's users API: 3 users, 2 of them ever started" in form.body
     assert form.answer == (["Approve"], {"confirm_community_id": "openscience"})
+
+
+def test_what_ran_is_what_was_approved(second_attempt, world):
+    store = world["store"]
+    approval = store.get_action("openscience", f"decommission:approval:{END}").detail
+    destroy = store.get_action("openscience", f"decommission:destroy:{END}").detail
+    (form,) = second_attempt["seen"]
+    assert approval["steps"]["digest"] in form.body
+    assert destroy["approved_digest"] == approval["steps"]["digest"]
+    assert destroy["script"].endswith(" && ".join(approval["steps"]["commands"]))
 
 
 def test_teardown_is_a_reviewed_change_then_the_cluster_is_gone(second_attempt, world):

@@ -239,9 +239,47 @@ def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_
     deployed = store.get_milestone("openscience", "infrastructure_deployed")
     assert deployed.done
     assert "engagements CLI" in deployed.done_by
-    assert states["open_follow_up_issues"] == "success"
+    # Nothing to open (no requirement was recorded): skipped, not green for nothing; the
+    # configuration is still waited for.
+    assert states["open_follow_up_issues"] == "skipped"
+    assert states["configuration_completed.wait"] == "success"
     quay = store.get_action("openscience", "quay-image").detail
     assert quay["state"] == "planned"
+
+
+def test_emails_and_deck_say_only_what_happened(finished_run, outbox):
+    """The plan-only steps skipped: nothing says they were deployed."""
+    from engagements.settings import load_settings
+
+    messages = outbox.messages()
+    (invitation,) = [m for m in messages if m["Message-ID"].startswith("<rollout-invitation.")]
+    text = " ".join(invitation.get_body(("plain",)).get_content().split())
+    assert "demo of the infrastructure we deployed" not in text  # sent before the deployment
+    assert "the Community hub, being deployed" in text
+
+    (onboarding,) = [m for m in messages if m["Message-ID"].startswith("<onboarding.")]
+    text = " ".join(onboarding.get_body(("plain",)).get_content().split())
+    still = text.split("Still being set up by 2i2c")[1].split("Configuration you asked for")[0]
+    for part in ("GitHub organization teams", "JupyterBook companion site repository",
+                 "Quay image repository"):  # fmt: skip
+        assert part in still, part
+    assert "Set up for your community ------------------------- - Nothing beyond the hubs" in text
+    assert "memory per user server, to choose from: ~4 GB RAM, ~0.5 CPUs" in text
+    assert "Dask Gateway" in text
+
+    (welcome,) = [m for m in messages if m["Message-ID"].startswith("<welcome.")]
+    sent = dt.datetime.now(dt.UTC).date()
+    text = " ".join(welcome.get_body(("plain",)).get_content().split())
+    start = text.split("the next one runs from ")[1].split(" to ")[0]
+    assert dt.datetime.strptime(start, "%A %d %B %Y").date() > sent
+
+    deck = load_settings().artifacts_path / "openscience" / "rollout-deck-v2.md"
+    slides = deck.read_text()
+    assert "## Platform components: deployed, and still to do" in slides
+    assert "Quay image repository: not yet (planned only)" in slides
+    assert "Community hub: https://openscience.2i2c.cloud: deployed (confirmed by" in slides
+    v1 = (deck.parent / "rollout-deck-v1.md").read_text()
+    assert "## Platform components to deploy" in v1
 
 
 def test_store_shows_onboarding_complete(finished_run):

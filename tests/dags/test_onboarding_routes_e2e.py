@@ -44,8 +44,13 @@ def test_incomplete_signoff_fails_the_run_and_emails_bd_once(airflow_db, outbox,
     assert "CS&S" in body
     assert "answers.data" in body
 
+    # The record names a run Airflow no longer has (deleted from its history): the execution
+    # API answers 404 through the real task runner, and only that lets the next run register.
+    get_store().update_engagement("unsigned", onboarding_run_id="manual__deleted-run")
     second = run(config, 2)
     assert second.state == "failed"
+    assert states(second)["register"] == "success"
+    assert get_store().get_engagement("unsigned").onboarding_run_id == second.run_id
     again = [
         m for m in outbox.messages() if m["Message-ID"].startswith("<signoff-problems.unsigned.")
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import threading
 
 import pytest
 
@@ -56,10 +57,67 @@ def store(tmp_path_factory):
         yield store
 
 
+def reminded(community_id: str) -> bool:
+    from engagements.store import get_store
+
+    return any(
+        a.key.startswith(f"email:renewal-reminder:{END}:")
+        for a in get_store().list_actions(community_id)
+    )
+
+
 def decide(form: SeenForm):
+    """renewsci is renewed at once; endsci's form times out first (nobody answers by the
+    deadline), and BD answers "Not renewed" only after the reminder."""
     if "renewsci" in form.subject:
         return ["Renewed"], {"new_end": NEW_END.isoformat(), "new_start": None, "note": "signed"}
+    if not reminded("endsci"):
+        return None
     return ["Not renewed"], {"new_end": None, "new_start": None, "note": "funding ended"}
+
+
+class DeadlinePasser(threading.Thread):
+    """Lets endsci's form reach its deadline once: the waiting task's timeout is moved to the
+    past, then the scheduler's own sweep (``check_awaiting_input_timeouts``) resolves it, as
+    it does every loop."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.passed: list[str] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.passed:
+            try:
+                self._pass_deadline()
+            except Exception as exc:  # a locked database: try again, but report it
+                self.errors.append(repr(exc))
+            self.stop.wait(0.5)
+
+    def _pass_deadline(self) -> None:
+        from airflow import settings
+        from airflow.jobs.job import Job
+        from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+        from airflow.models.taskinstance import TaskInstance
+
+        with settings.Session() as session:
+            ti = (
+                session.query(TaskInstance)
+                .filter(
+                    TaskInstance.dag_id == DAG_ID,
+                    TaskInstance.run_id == f"renewal__endsci__{END}",
+                    TaskInstance.task_id == "renewal_decided",
+                    TaskInstance.state == "awaiting_input",
+                )
+                .one_or_none()
+            )
+            if ti is None:
+                return
+            ti.trigger_timeout = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            session.commit()
+        SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+        self.passed.append(ti.run_id)
 
 
 def runs_of(dag_id: str) -> dict[str, dict]:
@@ -139,17 +197,24 @@ def decisions(same_day_rescan, started, store):
 
     ids = {conf["community_id"]: run_id for run_id, conf in started.items()}
     runs = {}
-    with FormResponder(DAG_ID, {"renewal_decided": decide}) as responder:
-        for community_id in ("renewsci", "endsci"):
-            run_id = ids[community_id]
-            with settings.Session() as session:
-                queued = DagRun.find(dag_id=DAG_ID, run_id=run_id, session=session)[0]
-                logical_date = queued.logical_date
-            with executing_started_run(run_id):
-                runs[community_id] = parse_dag(DAG_ID).test(
-                    logical_date=logical_date, run_after=logical_date
-                )
+    deadline = DeadlinePasser()
+    deadline.start()
+    try:
+        with FormResponder(DAG_ID, {"renewal_decided": decide}) as responder:
+            for community_id in ("renewsci", "endsci"):
+                run_id = ids[community_id]
+                with settings.Session() as session:
+                    queued = DagRun.find(dag_id=DAG_ID, run_id=run_id, session=session)[0]
+                    logical_date = queued.logical_date
+                with executing_started_run(run_id):
+                    runs[community_id] = parse_dag(DAG_ID).test(
+                        logical_date=logical_date, run_after=logical_date
+                    )
+    finally:
+        deadline.stop.set()
+        deadline.join(10)
     assert not responder.errors, responder.errors
+    assert deadline.passed == [ids["endsci"]], deadline.errors
     return runs, responder.seen
 
 
@@ -210,6 +275,22 @@ def test_renewed_path_extends_the_contract_and_never_decommissions(decisions, st
     assert not any("renewsci" in run_id for run_id in runs_of("engagement_decommission"))
     (form,) = [f for f in seen if "renewsci" in f.subject]
     assert f"**{END}**" in form.body
+
+
+def test_a_form_past_its_deadline_reminds_bd_and_only_an_answer_decides(decisions, outbox, store):
+    """The scheduler timed endsci's form out: BD was reminded and the form waited again; the
+    decision that handed it over is BD's answer, never the silence."""
+    (reminder,) = [
+        m for m in outbox.messages() if m["Message-ID"].strip().startswith("<renewal-reminder.")
+    ]
+    assert (reminder["To"], reminder["Cc"]) == ("bd@2i2c.org", "support@2i2c.org")
+    assert "endsci" in reminder["Subject"]
+    body = " ".join(reminder.get_body(("plain",)).get_content().split())
+    assert "it is not decommissioned" in body
+    (form,) = [f for f in decisions[1] if "endsci" in f.subject]
+    assert form.answer[0] == ["Not renewed"]
+    milestone = store.get_milestone("endsci", f"renewal_decided_{END:%Y_%m_%d}")
+    assert (milestone.done_by, milestone.note) == ("bea", "funding ended")
 
 
 def test_not_renewed_path_hands_over_to_decommission(decisions, store):

@@ -100,6 +100,7 @@ def test_manifest_comparison_finds_missing_and_truncated(hook):
         bucket=BUCKET,
         archive_date=ARCHIVE_DATE,
         users_on_volume=users,
+        hub_users={"ada": True, "grace": True, "hedy": True, "jo": False},
         objects=objects,
         records=records,
     )

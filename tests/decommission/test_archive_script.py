@@ -51,6 +51,7 @@ def verify(hook):
         bucket=BUCKET,
         archive_date=ARCHIVE_DATE,
         users_on_volume=users,
+        hub_users={"ada": True, "grace": True},
         objects=objects,
         records=hook.read_records(BUCKET, users or [], ARCHIVE_DATE, set(objects)),
     )

@@ -119,7 +119,26 @@ def test_renewal_opened_goes_to_bd_only(config):
         assert "60 days after Friday 1 October 2027" in body
         assert "Expected monthly active users: 120" in body
         assert "renewal_decided/required_actions" in body
-        assert "treated as not renewed" in body
+        assert "only a person's answer starts decommissioning" in body
+        assert "treated as not renewed" not in body
+
+
+def test_renewal_reminder_says_nothing_was_decided(config):
+    rendered = render_email(
+        EmailKind.RENEWAL_REMINDER,
+        config,
+        Settings(bd_email="partnerships@2i2c.org", support_email="support@2i2c.org"),
+        extra={
+            "deadline": dt.date(2027, 12, 1),
+            "next_reminder": dt.date(2027, 12, 8),
+            "today": dt.date(2027, 12, 1),
+        },
+    )
+    assert (rendered.to, rendered.cc) == (("partnerships@2i2c.org",), ("support@2i2c.org",))
+    for body in both(rendered):
+        assert "the contract ended on Tuesday 30 November 2027" in body
+        assert "it is not decommissioned" in body
+        assert "still unanswered on Wednesday 8 December 2027" in body
 
 
 def test_html_is_escaped(config):

@@ -7,6 +7,7 @@ the pod the operator would start (image, command, environment, volumes).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 from typing import Any
@@ -75,6 +76,26 @@ def ending(store, config):
         "openscience", config.name, data, status=EngagementStatus.DECOMMISSIONING
     )
     return store
+
+
+@pytest.fixture(autouse=True)
+def hubs(monkeypatch):
+    """Each hub's users API, listing the users ``ready_buckets`` archives homes of."""
+    import json
+
+    from tests.hooks.fake_jupyterhub import FakeJupyterHub
+
+    with contextlib.ExitStack() as stack:
+        fakes = {hub: stack.enter_context(FakeJupyterHub()) for hub in HUBS}
+        for hub, fake in fakes.items():
+            for user in ["ada", "grace"] if hub == "prod" else ["ada"]:
+                fake.add_user(user)
+            fake.add_user("bd-staff", used=False)  # an admin who never started a server
+            conn = {"conn_type": "http", "host": fake.url, "password": fake.token}
+            monkeypatch.setenv(
+                f"AIRFLOW_CONN_JUPYTERHUB_OPENSCIENCE_{hub.upper()}", json.dumps(conn)
+            )
+        yield fakes
 
 
 @pytest.fixture
@@ -286,10 +307,55 @@ def test_verification_failure_records_the_manifest_and_stops(ending, aws):
     assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
 
 
+def test_an_empty_archive_is_checked_against_the_hubs_users(ending, aws):
+    """The job found no home (a wrong volume?) and wrote an empty inventory: that is no backup."""
+    from engagements.hooks.archive import HomeArchiveHook
+
+    ready_buckets(ending)
+    client = HomeArchiveHook().get_conn()
+    for bucket in BUCKETS.values():
+        put_inventory(client, bucket, [])
+        for key in [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]:
+            if "/archive-" in key:
+                client.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    for missing in ("staging/ada", "prod/ada", "prod/grace", "workshop/ada"):
+        assert f"{missing}: missing: no archive" in str(failed.value)
+    assert "bd-staff" not in str(failed.value)  # never started a server: no home to archive
+    assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
+
+
+def test_a_home_the_job_did_not_see_is_missing(ending, aws, hubs):
+    """A user the hub lists but the job's inventory left out is named, escaped as on disk."""
+    ready_buckets(ending)
+    hubs["prod"].add_user("Jo.Doe@uni.edu")
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    assert "prod/-4ao-2e-44oe-40uni-2eedu (hub user Jo.Doe@uni.edu): missing" in str(failed.value)
+    manifest = ending.get_action("openscience", "decommission:manifest:2027-11-30")
+    assert manifest.detail["hubs"]["prod"]["hub_users"] == 4
+    assert manifest.detail["hubs"]["prod"]["hub_users_with_home"] == 3
+
+
+def test_a_hub_whose_users_cannot_be_listed_is_not_verified(ending, aws, hubs, monkeypatch):
+    ready_buckets(ending)
+    monkeypatch.delenv("AIRFLOW_CONN_JUPYTERHUB_OPENSCIENCE_WORKSHOP")
+    hubs["staging"].fail_with = (503, "hub is restarting")
+    with pytest.raises(AirflowFailException) as failed:
+        make(VerifyBackupOperator, ending).execute(CONTEXT)
+    message = str(failed.value)
+    assert "staging: the hub's users could not be listed (" in message
+    assert "HTTP 503: hub is restarting" in message
+    assert "no Airflow connection 'jupyterhub_openscience_workshop'" in message
+    assert ending.get_action("openscience", "decommission:backup-verified:2027-11-30") is None
+
+
 def test_verified_backup_is_recorded(ending, aws):
     ready_buckets(ending)
     summary = make(VerifyBackupOperator, ending).execute(CONTEXT)
     assert summary["prod"]["users"] == 2
+    assert (summary["prod"]["hub_users"], summary["prod"]["hub_users_with_home"]) == (3, 2)
     assert summary["prod"]["expires_on"] == "2028-02-29"
     assert summary["prod"]["manifest"] == (
         "s3://openscience-prod-homedirs-archive/_manifests/manifest-2027-12-01.json"
@@ -327,6 +393,17 @@ def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
     assert op.defaults is None
 
 
+def form_shown(store, command: str = "") -> dict[str, Any]:
+    """What preparing the form records: the steps it shows."""
+    from engagements.decommission import teardown_steps
+    from engagements.onboarding import effective_config
+
+    config = effective_config(store.get_engagement("openscience"))
+    steps = teardown_steps(config, command).to_dict()
+    record(store, "approval-form", {"steps": steps})
+    return steps
+
+
 def test_approval_needs_the_community_id_typed(ending, aws, form_requests, caplog):
     ready_buckets(ending)
     make(VerifyBackupOperator, ending).execute(CONTEXT)
@@ -344,9 +421,53 @@ def test_approval_needs_the_community_id_typed(ending, aws, form_requests, caplo
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is True
     assert detail["by"] == "Eve (engineer)"
+    steps = ending.get_action("openscience", "decommission:approval-form:2027-11-30").detail
+    steps = steps["steps"]
+    assert detail["steps"] == steps
+    assert len(steps["digest"]) == 64
+
+
+def test_approval_records_the_steps_the_form_showed(ending, aws, config, form_requests, caplog):
+    """The form shows the commands that will run (the setting's, when set) and their digest."""
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    op = approval(ending)
+    op.settings = Settings(teardown_command="make destroy CLUSTER=openscience")
+    op.prepare_form(config)
+    form = ending.get_action("openscience", "decommission:approval-form:2027-11-30")
+    assert form.detail["steps"]["commands"] == ["make destroy CLUSTER=openscience"]
+    assert "```\nmake destroy CLUSTER=openscience\n```" in op.body
+    assert form.detail["steps"]["digest"] in op.body
+    assert "eksctl delete cluster" not in op.body
+
+    # Answered after the setting was changed: what the form showed is no longer the plan, so
+    # nothing is approved and the form asks again, showing the plan as it is now.
+    later = approval(ending)
+    later.settings = Settings(teardown_command="make destroy-everything")
+    with pytest.raises(TaskAwaitingInput):
+        later.execute_complete(waiting(CONTEXT), answer("Approve", "openscience"))
+    assert "not approved: the teardown plan changed" in caplog.text
+    assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    shown_again = ending.get_action("openscience", "decommission:approval-form:2027-11-30")
+    assert shown_again.detail["steps"]["commands"] == ["make destroy-everything"]
+    assert "```\nmake destroy-everything\n```" in form_requests[-1]["body"]
+    later.execute_complete({}, answer("Approve", "openscience"))
+    detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
+    assert detail["steps"] == shown_again.detail["steps"]
+
+
+def test_an_approval_without_the_steps_shown_approves_nothing(ending, aws, form_requests, caplog):
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    with pytest.raises(TaskAwaitingInput):
+        approval(ending).execute_complete(waiting(CONTEXT), answer("Approve", "openscience"))
+    assert "steps this form showed are not recorded" in caplog.text
+    assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    assert ending.get_action("openscience", "decommission:approval-form:2027-11-30") is not None
 
 
 def test_approval_rejected_is_recorded_and_removes_nothing(ending):
+    form_shown(ending)
     approval(ending).execute_complete({}, answer("Reject", ""))
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is False
@@ -387,9 +508,21 @@ def git(path, *args: str) -> str:
     ).stdout
 
 
+def approve(store, command: str = "") -> None:
+    """The approval as the form makes it: the steps it showed recorded, then the answer."""
+    from engagements.decommission import teardown_steps
+    from engagements.onboarding import effective_config
+
+    config = effective_config(store.get_engagement("openscience"))
+    record(store, "approval-form", {"steps": teardown_steps(config, command).to_dict()})
+    op = approval(store)
+    op.settings = Settings(teardown_command=command)
+    op.execute_complete({}, answer("Approve", "openscience"))
+
+
 def approved(store) -> None:
     record(store, "backup-verified", {"hubs": {}})
-    record(store, "approval", {"approved": True, "by": "Eve"})
+    approve(store)
 
 
 def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_repo):
@@ -409,6 +542,42 @@ def test_teardown_pull_request_removes_the_cluster_and_its_iac(ending, infra_rep
     again = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     assert again["committed"] is False
     assert again["commit"] == detail["commit"]
+
+
+def commit_by_hand(path, message: str, *rm: str) -> None:
+    git(path, "rm", "-q", "-r", *rm)
+    git(path, "-c", "user.name=Eng", "-c", "user.email=e@2i2c.org", "commit", "-q", "-m", message)
+
+
+def test_a_teardown_that_removes_nothing_is_an_error_not_a_merge(ending, infra_repo):
+    """The cluster's files were already removed by hand: no empty change, nothing destroyed."""
+    approved(ending)
+    commit_by_hand(infra_repo, "Remove openscience", "config/clusters/openscience", "terraform",
+                   "eksctl")  # fmt: skip
+    with pytest.raises(AirflowFailException, match="The teardown change removes nothing"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
+    assert ending.get_action("openscience", "decommission:teardown-pr:2027-11-30") is None
+
+
+def test_a_teardown_must_remove_the_cluster_configuration(ending, infra_repo):
+    approved(ending)
+    commit_by_hand(infra_repo, "Remove the config only", "config/clusters/openscience")
+    with pytest.raises(AirflowFailException, match=r"does not remove the cluster's configurati"):
+        make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    assert ending.get_action("openscience", "decommission:teardown-pr:2027-11-30") is None
+
+
+def test_an_empty_teardown_branch_is_never_taken_for_merged(ending, infra_repo, kubernetes):
+    """A branch pointing back at main's commit (reset by hand) holds no removal."""
+    approved(ending)
+    detail = make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
+    git(infra_repo, "branch", "-f", BRANCH, detail["base_commit"])
+    with pytest.raises(AirflowFailException, match="holds no change of its own"):
+        make(TeardownMergedSensor, ending).poke(CONTEXT)
+    with pytest.raises(AirflowFailException, match="is empty, not merged"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+    assert kubernetes == []
 
 
 def test_renewal_after_approval_cancels_before_any_delete(ending, infra_repo):
@@ -520,6 +689,60 @@ done
     assert ran[0] == "deployer grafana central-ds remove openscience"
     assert ran[-1].startswith("eksctl delete cluster --config-file=eksctl/openscience.eksctl.yaml")
     assert len(ran) == 7
+
+
+def test_destroy_runs_exactly_the_approved_commands(ending, infra_repo, kubernetes, monkeypatch):
+    """A setting changed after the approval is neither run nor silently dropped: refused."""
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_CLONE_URL", infra_repo.as_uri())
+    record(ending, "backup-verified", {"hubs": {}})
+    approve(ending, command="make destroy CLUSTER=openscience")
+    as_approved = Settings(teardown_command="make destroy CLUSTER=openscience")
+    proposing = make(OpenTeardownPullRequestOperator, ending)
+    proposing.settings = as_approved
+    detail = proposing.execute(CONTEXT)
+    git(infra_repo, "merge", "--quiet", BRANCH)
+    body = git(infra_repo, "log", "-1", "--format=%B", detail["commit"])
+    assert "```\nmake destroy CLUSTER=openscience\n```" in body
+    approval = ending.get_action("openscience", "decommission:approval:2027-11-30")
+    assert approval.detail["steps"]["digest"] in body
+
+    changed = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
+    changed.settings = Settings(teardown_command="make destroy-everything")
+    with pytest.raises(AirflowFailException) as refused:
+        changed.execute(CONTEXT)
+    assert "the teardown plan changed since it was approved" in str(refused.value)
+    assert "'make destroy-everything'" in str(refused.value)
+    assert kubernetes == []
+
+    # The settings as approved: the pod runs the approved command and nothing else.
+    op = make(DestroyClusterOperator, ending, image="quay.io/2i2c/tooling:1")
+    op.settings = as_approved
+    result = op.execute(CONTEXT)
+    (pod,) = kubernetes
+    assert pod.arguments[0].endswith(
+        'git checkout --quiet "$INFRA_REF" && make destroy CLUSTER=openscience'
+    )
+    assert result["approved_digest"] == approval.detail["steps"]["digest"]
+
+
+def test_a_changed_config_or_a_tampered_approval_destroys_nothing(ending, infra_repo, kubernetes):
+    approved(ending)
+    propose_and_merge(ending, infra_repo)
+    key = "decommission:approval:2027-11-30"
+    detail = ending.get_action("openscience", key).detail
+    forged = {**detail, "steps": {**detail["steps"], "commands": ["rm -rf /"]}}
+    ending.update_action("openscience", key, forged)
+    with pytest.raises(AirflowFailException, match="do not match their digest"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+
+    ending.update_action("openscience", key, detail)
+    engagement = ending.get_engagement("openscience")
+    gcp = {"provider": "gcp", "region": "us-central1", "account": "openscience-project"}
+    config = {**engagement.config, "cloud": {**engagement.config["cloud"], **gcp}}
+    ending.update_engagement("openscience", config=config)
+    with pytest.raises(AirflowFailException, match="provider: approved 'aws', now 'gcp'"):
+        make(DestroyClusterOperator, ending, image="x").execute(CONTEXT)
+    assert kubernetes == []
 
 
 def test_destroy_needs_the_proposed_change(ending):
@@ -892,7 +1115,7 @@ def test_a_backup_expiring_soon_blocks_the_teardown(ending, infra_repo):
     """A teardown delayed past the backup's useful life removes nothing and says what to do."""
     soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)).isoformat()
     record(ending, "backup-verified", {"hubs": {"prod": {"expires_on": soon}}})
-    record(ending, "approval", {"approved": True, "by": "Eve"})
+    approve(ending)
     with pytest.raises(AirflowFailException, match=rf"expires on {soon}, 10 days from now"):
         make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     assert "decommission-openscience" not in git(infra_repo, "branch", "--list")
@@ -918,7 +1141,7 @@ def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagemen
 
     ready_buckets(ending)
     make(VerifyBackupOperator, ending).execute(CONTEXT)
-    record(ending, "approval", {"approved": True, "by": "Eve"})
+    approve(ending)
     make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)
     with pytest.raises(AirflowFailException, match="engagements decommission cluster-gone"):
         make(RecordDecommissionedOperator, ending).execute(CONTEXT)

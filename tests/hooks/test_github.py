@@ -622,8 +622,36 @@ class FakeGitHub:
             status = "ahead"
         else:
             status = "diverged"
+        # As GitHub compares base...head: commits and files since their merge base.
+        common = repo.ancestors(base_sha) & repo.ancestors(head_sha)
+        merge_base = next(
+            c for c in common if not any(c in repo.ancestors(o) - {o} for o in common)
+        )
+        before, after = repo.files_at(merge_base), repo.files_at(head_sha)
+        files = [
+            {
+                "filename": path,
+                "status": "added"
+                if path not in before
+                else "removed"
+                if path not in after
+                else "modified",
+                "sha": _sha("blob", after.get(path, "")),
+            }
+            for path in sorted(set(before) | set(after))
+            if before.get(path) != after.get(path)
+        ]
         url = f"{self.url}/repos/{repo.full_name}/compare/{base}...{head}"
-        return 200, {"url": url, "status": status, "ahead_by": 0, "behind_by": 0}, {}
+        answer = {
+            "url": url,
+            "status": status,
+            "ahead_by": len(repo.ancestors(head_sha) - repo.ancestors(base_sha)),
+            "behind_by": len(repo.ancestors(base_sha) - repo.ancestors(head_sha)),
+            "total_commits": len(repo.ancestors(head_sha) - repo.ancestors(base_sha)),
+            "commits": [],
+            "files": files,
+        }
+        return 200, answer, {}
 
     def r_get_label(self, owner, name, label, *, body, query):
         repo = self._get_repo(owner, name)

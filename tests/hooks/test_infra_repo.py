@@ -10,6 +10,7 @@ from engagements.hooks.github import GitHubError, GitHubHook
 from engagements.hooks.infra_repo import (
     ChangeState,
     DeploymentSettings,
+    EmptyChange,
     GitHubInfraRepository,
     InfraRepository,
     InfraRepositoryError,
@@ -101,11 +102,49 @@ def test_merged_into_main_by_an_engineer_is_seen_as_merged(tmp_path):
     assert repo.change_state(BRANCH) is ChangeState.MERGED
     assert repo.change_state("some-other-branch") is ChangeState.MISSING
 
-    # A re-run after the merge (and after the branch was deleted) changes nothing.
+    # A re-run after the merge (and after the branch was deleted) changes nothing: the
+    # recorded commit of the proposal is in main, so the branch comes back as it was.
+    proposed = git(path, "rev-parse", BRANCH)
     git(path, "branch", "-q", "-D", BRANCH)
-    again = repo.propose_change(BRANCH, FILES, "Onboard", "body")
-    assert not again.committed
+    again = repo.propose_change(BRANCH, FILES, "Onboard", "body", previous=proposed)
+    assert (again.commit, again.committed) == (proposed, False)
     assert repo.change_state(BRANCH) is ChangeState.MERGED
+
+
+def test_a_change_that_holds_nothing_is_never_proposed_nor_merged(tmp_path):
+    """Files main already has make no branch; an empty branch is never "merged"."""
+    path = tmp_path / "infra"
+    repo = LocalGitInfraRepository(path)
+    start = repo.base_head()
+    readme = tree(path, "main")["README.md"]
+    with pytest.raises(EmptyChange, match=f"{BRANCH} holds nothing"):
+        repo.propose_change(BRANCH, {"README.md": readme, "gone.yaml": None}, "t", "b")
+    assert repo.change_state(BRANCH) is ChangeState.MISSING
+    # Without the recorded commit of an earlier proposal nothing is restored either.
+    with pytest.raises(EmptyChange):
+        repo.propose_change(BRANCH, {"README.md": readme}, "t", "b", previous="0" * 40)
+
+    # A branch that points at a commit of main (made by hand, or left by a crash) holds no
+    # change of its own since the commit it started from: empty, not merged.
+    git(path, "branch", BRANCH, start)
+    assert repo.change_state(BRANCH, since=start) is ChangeState.EMPTY
+    assert repo.change_state(BRANCH) is ChangeState.MERGED  # what the ancestry alone says
+
+
+def test_changed_paths_name_what_the_change_removes(tmp_path):
+    path = tmp_path / "infra"
+    repo = LocalGitInfraRepository(path)
+    repo.propose_change("onboard", FILES, "Onboard", "body")
+    git(path, "merge", "--quiet", "onboard")
+    start = repo.base_head()
+    removal = dict.fromkeys([*FILES, "config/clusters/openscience/never-there.yaml"])
+    proposal = repo.propose_change("teardown", removal, "Remove", "body")
+    assert repo.changed_paths("teardown", start) == dict.fromkeys(FILES, "removed")
+    assert repo.change_state("teardown", since=start) is ChangeState.OPEN
+    git(path, "merge", "--quiet", "teardown")
+    assert repo.change_state("teardown", since=start) is ChangeState.MERGED
+    assert repo.changed_paths("teardown", start) == dict.fromkeys(FILES, "removed")
+    assert proposal.committed
 
 
 def test_an_existing_repository_is_used_as_it_is(tmp_path):
@@ -268,12 +307,38 @@ def test_a_push_by_someone_else_in_between_is_not_overwritten(fake_github, infra
 
 
 def test_nothing_to_propose_when_main_already_has_the_files(fake_github):
+    """An empty diff is an error, never a branch that compares "identical" and so "merged"."""
     infra = fake_github.add_repo("2i2c-org/infrastructure", dict(FILES))
-    proposal = github_repo().propose_change(BRANCH, FILES, "Onboard", "body")
-    assert (proposal.number, proposal.committed) == (None, False)
-    assert proposal.url_or_path.endswith(f"/tree/{BRANCH}")
-    assert infra.pulls == []
-    assert github_repo().change_state(BRANCH) is ChangeState.MERGED
+    with pytest.raises(EmptyChange, match=f"{BRANCH} holds nothing: main of 2i2c-org"):
+        github_repo().propose_change(BRANCH, FILES, "Onboard", "body")
+    assert (infra.pulls, BRANCH in infra.refs) == ([], False)
+    assert fake_github.calls("POST", "/git/refs$") == []
+    assert github_repo().change_state(BRANCH) is ChangeState.MISSING
+
+
+def test_a_branch_without_a_pull_request_is_never_merged_by_being_empty(fake_github, infra):
+    """GitHub compares an empty branch "identical" (or "behind" once main moves on)."""
+    start = infra.refs["main"]
+    infra.refs[BRANCH] = start
+    assert github_repo().change_state(BRANCH) is ChangeState.EMPTY
+    infra.refs["main"] = infra.add_commit({"README.md": "# moved on\n"}, [start], "Other work")
+    assert github_repo().change_state(BRANCH, since=start) is ChangeState.EMPTY
+    # A commit of its own, not in main and without a pull request: still to be reviewed.
+    infra.refs[BRANCH] = infra.add_commit({"x.yaml": "x\n"}, [start], "Change")
+    assert github_repo().change_state(BRANCH, since=start) is ChangeState.OPEN
+    # Pushed to main without a pull request: its own commit is in main.
+    infra.refs["main"] = infra.add_commit({"x.yaml": "x\n"}, [infra.refs[BRANCH]], "Push")
+    assert github_repo().change_state(BRANCH, since=start) is ChangeState.MERGED
+
+
+def test_github_changed_paths_name_what_the_change_removes(fake_github):
+    infra = fake_github.add_repo("2i2c-org/infrastructure", dict(FILES))
+    start = infra.refs["main"]
+    removal = dict.fromkeys([*FILES, "config/clusters/openscience/never-there.yaml"])
+    proposal = github_repo().propose_change("teardown", removal, "Remove", "body")
+    assert github_repo().changed_paths("teardown", start) == dict.fromkeys(FILES, "removed")
+    fake_github.merge("2i2c-org/infrastructure", proposal.number)
+    assert github_repo().change_state("teardown", since=start) is ChangeState.MERGED
 
 
 def test_the_repository_default_branch_is_the_base(fake_github):

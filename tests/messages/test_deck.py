@@ -21,7 +21,7 @@ SECTIONS = [
     "Website and GitHub",
     "Sample workflows and projects",
     "Technical requirements from the technical meeting",
-    "Platform components deployed",
+    "Platform components to deploy",
     "Remaining actions needing your guidance",
 ]
 LEARNED = {
@@ -147,6 +147,29 @@ def test_technical_requirements_and_components(v1):
         "Build your own image (dynamic image building)",
     ):
         assert fact in text, fact
+
+
+def test_v1_claims_nothing_deployed(v1):
+    text = v1.markdown.read_text()
+    assert "Platform components to deploy" in text
+    assert "deployed (" not in text
+
+
+def test_v2_says_per_component_what_the_store_shows(store, config, settings, tmp_path):
+    """Hubs confirmed by an engineer; Quay only planned (its step skipped): not deployed."""
+    from engagements.deployment import deployment_status
+
+    store.record_milestone("openscience", "infrastructure_deployed", by="Eve (engineer)")
+    store.record_action("openscience", "quay-image", "container_registry", {"state": "planned"})
+    status = deployment_status(store, "openscience", config.hub_urls)
+    files = build_deck(config, settings, out_dir=tmp_path, version=2, learned=LEARNED,
+                       deployment=status)  # fmt: skip
+    text = files.markdown.read_text()
+    assert "## Platform components: deployed, and still to do" in text
+    assert "Community hub: https://openscience.2i2c.cloud: deployed (confirmed by Eve" in text
+    assert "Quay image repository: not yet (planned only)" in text
+    assert "GitHub organization teams: not yet (not recorded as done)" in text
+    assert "Sample binder project repository: not yet" in text
 
 
 def test_decisions_override_the_config(config, settings, tmp_path):

@@ -35,8 +35,10 @@ OVERDUE = {
     "due": dt.date(2026, 11, 23),
     "days_overdue": 4,
     "task_id": "wait_technical_meeting_scheduled",
+    "store": "local",
 }
 EXTRA: dict[EmailKind, dict] = {
+    EmailKind.WELCOME: {"today": dt.date(2026, 11, 20)},  # the day the example was signed
     EmailKind.SIGNOFF_PROBLEMS: {"problems": PROBLEMS},
     EmailKind.PREMIUM_TIER: {"reason": "the community uses an institutional cloud account"},
     EmailKind.MILESTONE_OVERDUE: OVERDUE,
@@ -69,6 +71,7 @@ def test_kinds_are_the_runbook_emails():
         "cost-alert",
         "cost-projection",
         "renewal-opened",
+        "renewal-reminder",
         "decommission-notice",
         "decommission-cancelled",
         "upkeep-notice",
@@ -223,12 +226,118 @@ def test_onboarding_states_who_pays_the_cloud_bill(make_config, settings):
 
 def test_onboarding_quota_and_profiles_come_from_config_and_extra(make_config, settings):
     config = make_config({"storage.home_quota_gb": 25})
-    profiles = ["Small: 1 CPU, 4 GB RAM", "Large: 4 CPU, 16 GB RAM"]
-    rendered = render(EmailKind.ONBOARDING, config, settings, extra={"profiles": profiles})
+    profiles = [
+        {"name": "Small", "images": ["Pangeo notebook"], "memory": ["~4 GB RAM, ~0.5 CPUs"]},
+        {"name": "GPU", "images": [], "memory": ["14 GB RAM guaranteed, one GPU"]},
+    ]
+    extra = preview_extra(EmailKind.ONBOARDING, config) | {"profiles": profiles}
+    rendered = render(EmailKind.ONBOARDING, config, settings, extra=extra)
     for body in both(rendered):
         assert "home directory quota of 25 GB" in body
-        for profile in profiles:
-            assert profile in body
+        assert "Small" in body
+        assert "images: Pangeo notebook" in body
+        assert "memory per user server, to choose from: ~4 GB RAM, ~0.5 CPUs" in body
+        assert "14 GB RAM guaranteed, one GPU" in body
+
+
+def test_onboarding_names_the_memory_of_each_profile_as_deployed(config, settings):
+    """The profiles and their memory are the rendered hub values', not a list of images."""
+    for body in both(render(EmailKind.ONBOARDING, config, settings)):
+        assert "Choose your environment and resources" in body
+        assert "images: Jupyter Docker Stacks scipy-notebook" in body
+        assert "to choose from: ~4 GB RAM, ~0.5 CPUs" in body
+        assert "~7 GB RAM, ~0.9 CPUs" in body
+        assert "~29 GB RAM, ~4 CPUs" in body
+
+
+def test_onboarding_names_the_dask_gateway(make_config, settings):
+    with_dask = render(EmailKind.ONBOARDING, make_config({"hubs.community.dask_gateway": True}),
+                       settings)  # fmt: skip
+    without = render(EmailKind.ONBOARDING, make_config({"hubs.community.dask_gateway": False}),
+                     settings)  # fmt: skip
+    for body in both(with_dask):
+        assert "Dask Gateway runs on the community hub" in body
+        assert "dask_gateway.Gateway().new_cluster()" in body
+    for body in both(without):
+        assert "Dask Gateway is not deployed on your hubs" in body
+
+
+def test_onboarding_says_only_what_the_store_shows_deployed(store, config, settings):
+    """Hubs confirmed by an engineer; the GitHub org step ran, the Quay step only planned."""
+    from engagements.deployment import deployment_status
+
+    store.record_milestone("openscience", "infrastructure_deployed", by="Eve (engineer)")
+    store.record_action("openscience", "github-org", "github", {
+        "org": "openscience-org",
+        "teams": ["hub-admins", "hub-users"],
+        "repositories": {"hub-docs": "https://github.com/openscience-org/hub-docs"},
+    })  # fmt: skip
+    store.record_action("openscience", "quay-image", "container_registry", {"state": "planned"})
+    store.record_action("openscience", "rollout-outcome", "meeting", {
+        "notes": "", "workflows": [], "requirements": ["A shared bucket", "GPU for the course"],
+    })  # fmt: skip
+    store.record_action("openscience", "follow-up:1", "follow_up_issue", {
+        "title": "[openscience] A shared bucket", "state": "opened",
+        "url": "https://github.com/2i2c-org/infrastructure/issues/7",
+    })  # fmt: skip
+    status = deployment_status(store, "openscience", config.hub_urls)
+    extra = preview_extra(EmailKind.ONBOARDING, config) | {"deployment": status}
+    rendered = render(EmailKind.ONBOARDING, config, settings, extra=extra)
+    for body in both(rendered):
+        assert "GitHub organization teams: openscience-org/hub-admins" in body
+        assert "JupyterBook companion site repository: https://github.com/openscience-org" in body
+        still = body.split("Still being set up by 2i2c")[1].split("Configuration you asked")[0]
+        assert "Quay image repository" in still
+        assert "Sample binder project repository" in still
+        assert (
+            "A shared bucket (tracked at https://github.com/2i2c-org/infrastructure/issues/7)"
+            in body
+        )
+        assert "GPU for the course" in body
+        assert "still working on this configuration" in body
+    assert "Quay image repository:" not in rendered.text  # never listed as set up
+
+
+def test_onboarding_is_not_sent_for_hubs_not_recorded_deployed(store, config, settings):
+    from engagements.deployment import deployment_status
+
+    status = deployment_status(store, "openscience", config.hub_urls)
+    extra = preview_extra(EmailKind.ONBOARDING, config) | {"deployment": status}
+    with pytest.raises(EmailError, match="does not show them deployed: Community hub: not"):
+        render(EmailKind.ONBOARDING, config, settings, extra=extra)
+
+
+def test_welcome_announces_an_iteration_that_has_not_started(config, settings):
+    """Sent weeks after the contract was signed, the welcome email names the next iteration,
+    not the one after the signature, which is over."""
+    late = render(EmailKind.WELCOME, config, settings, extra={"today": dt.date(2026, 12, 9)})
+    for body in both(late):
+        assert "Monday 21 December 2026 to Sunday 3 January 2027" in body
+        assert "23 November 2026" not in body
+    on_the_day = render(EmailKind.WELCOME, config, settings, extra={"today": dt.date(2026, 12, 7)})
+    assert "Monday 21 December 2026" in on_the_day.text  # the iteration starting today has begun
+
+
+def test_rollout_invitation_promises_no_demo_of_hubs_not_deployed(store, config, settings):
+    from engagements.deployment import deployment_status
+
+    before = deployment_status(store, "openscience", config.hub_urls)
+    rendered = render(EmailKind.ROLLOUT_INVITATION, config, settings, extra={"deployment": before})
+    for body in both(rendered):
+        assert "demo of the infrastructure we deployed" not in body
+        assert "as far as it is ready by the meeting" in body
+        assert "Community hub, being deployed" in body
+        assert "JupyterBook companion site, being set up" in body
+    store.record_action("openscience", "hubs-healthy", "health_check", {
+        "prod": "https://openscience.2i2c.cloud/hub/health",
+        "workshop": "https://workshop.openscience.2i2c.cloud/hub/health",
+        "binder": "https://hub.binder.openscience.2i2c.cloud/hub/health",
+    })  # fmt: skip
+    after = deployment_status(store, "openscience", config.hub_urls)
+    rendered = render(EmailKind.ROLLOUT_INVITATION, config, settings, extra={"deployment": after})
+    for body in both(rendered):
+        assert "see a demo of the infrastructure we deployed for you" in body
+        assert "Community hub (https://openscience.2i2c.cloud)" in body
 
 
 def test_onboarding_uses_the_communitys_own_domain(make_config, settings):
@@ -293,8 +402,20 @@ def test_milestone_overdue_says_which_when_and_how_to_record(config, settings):
         assert "Monday 23 November 2026" in body
         assert "4 days overdue" in body
         assert "engagements milestone mark openscience technical_meeting_scheduled" in body
-        assert "Airtable" in body
+        assert "Airtable" not in body  # the embedded store is in use: the CLI records it
         assert "wait_technical_meeting_scheduled as success" in body
+
+
+def test_milestone_overdue_in_production_says_to_record_it_in_airtable(config, settings):
+    rendered = render(
+        EmailKind.MILESTONE_OVERDUE, config, settings, extra=OVERDUE | {"store": "airtable"}
+    )
+    for body in both(rendered):
+        assert 'set "Done at" and "Done by" on the record' in body
+        assert "openscience/technical_meeting_scheduled" in body
+        assert "engagements milestone mark" not in body
+    with pytest.raises(EmailError, match="must be local or airtable"):
+        render(EmailKind.MILESTONE_OVERDUE, config, settings, extra=OVERDUE | {"store": "s3"})
 
 
 def test_milestone_due_today_is_zero_days_overdue(config, settings):

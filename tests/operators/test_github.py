@@ -111,6 +111,20 @@ def test_rerunning_the_change_commits_nothing_new(store, local_infra):
     assert [a.key for a in store.list_actions("openscience", kind="pull_request")] == [INFRA_PR]
 
 
+def test_a_deployment_already_in_main_is_not_proposed_as_an_empty_change(store, local_infra):
+    """Nothing to review is an error: an empty branch would read as merged, hence deployed."""
+    from engagements.hooks.infra_repo import LocalGitInfraRepository
+
+    repo = LocalGitInfraRepository(local_infra)
+    files = render_cluster_change(effective_config(store.get_engagement("openscience"))).files
+    repo.propose_change("by-hand", files, "Deployed by hand", "")
+    git(local_infra, "merge", "--quiet", "by-hand")
+    with pytest.raises(AirflowFailException, match="onboard-openscience holds nothing"):
+        make(OpenInfrastructurePullRequestOperator, store).execute({})
+    assert "onboard-openscience" not in git(local_infra, "branch", "--list")
+    assert store.get_action("openscience", INFRA_PR) is None
+
+
 def test_refused_decisions_fail_before_anything_is_proposed(store, local_infra):
     store.update_engagement("openscience", decisions={"cloud.account": None})
     with pytest.raises(AirflowFailException, match=r"cloud\.account: missing"):
@@ -235,11 +249,35 @@ def test_an_issue_opened_before_a_lost_store_write_is_found_by_title(store, fake
     assert store.get_action("openscience", key).detail["number"] == lost["number"]
 
 
-def test_follow_ups_without_github_stay_recorded_and_onboarding_goes_on(store, local_infra):
+def test_follow_ups_without_github_skip_and_the_store_says_why(store, local_infra):
+    """Nothing opened is never green: skipped, and each follow-up is marked not opened."""
     (key,) = record_follow_ups(store, "openscience", ["GPU for the summer school"])
-    result = make(OpenFollowUpIssuesOperator, store).execute({})
-    assert result == {"opened": [], "not_opened": ["[openscience] GPU for the summer school"]}
-    assert store.get_action("openscience", key).detail["state"] == "recorded"
+    with pytest.raises(AirflowSkipException) as skipped:
+        make(OpenFollowUpIssuesOperator, store).execute({})
+    assert "1 follow-up issue(s) not opened" in str(skipped.value)
+    assert "[openscience] GPU for the summer school" in str(skipped.value)
+    detail = store.get_action("openscience", key).detail
+    assert detail["state"] == "not opened"
+    assert "GitHub is not configured" in detail["not_opened_reason"]
+
+
+def test_no_follow_up_to_open_is_a_skip_not_a_success(store, local_infra):
+    with pytest.raises(AirflowSkipException, match="no follow-up issue is recorded"):
+        make(OpenFollowUpIssuesOperator, store).execute({})
+
+
+def test_follow_ups_not_opened_before_are_opened_once_github_is_there(store, fake_github):
+    (key,) = record_follow_ups(store, "openscience", ["GPU for the summer school"])
+    store.update_action(
+        "openscience",
+        key,
+        {**store.get_action("openscience", key).detail, "state": "not opened",
+         "not_opened_reason": "GitHub is not configured"},
+    )  # fmt: skip
+    make(OpenFollowUpIssuesOperator, store).execute({})
+    detail = store.get_action("openscience", key).detail
+    assert detail["state"] == "opened"
+    assert "not_opened_reason" not in detail
 
 
 # Quay: the image repository, its robot, and the robot's token in GitHub Actions.

@@ -155,7 +155,8 @@ def test_form_has_no_default_and_is_due_at_the_contract_end(active, config):
     now = dt.datetime(2027, 10, 1, 12, tzinfo=dt.UTC)
     op.prepare_form(config.with_decisions({"contract.end": END.isoformat()}), now)
     assert now + op.response_timeout == dt.datetime(2027, 12, 1, tzinfo=dt.UTC)
-    assert "Without an answer by 2027-12-01 00:00 UTC" in op.body
+    assert "Please answer by 2027-12-01 00:00 UTC. Without an answer nothing is decided" in op.body
+    assert "not renewed" not in op.body.split("Please answer")[1]
 
 
 def test_renewed_answer_branches_to_apply_renewal(active):
@@ -194,15 +195,38 @@ def test_not_renewed_answer_branches_to_hand_over(active):
     assert decision["reason"] == "grant ended"
 
 
-def test_no_answer_by_the_deadline_is_not_renewed(active):
+TIMEOUT = {"error": "The response timeout has passed", "error_type": "timeout"}
+
+
+def test_no_answer_by_the_deadline_reminds_bd_and_keeps_waiting(active):
+    """Silence is never "not renewed": BD is reminded, the form waits again, nothing branches."""
+    sent: list = []
     op = decision_op(active)
-    timeout = {"error": "The response timeout has passed", "error_type": "timeout"}
+    op.deliver = sent.append
+    waiting: list = []
+    op.execute = waiting.append  # the HITL wait itself is exercised end to end
     ctx = context(OPENED)
-    op.execute_complete(ctx, timeout)
-    decision = op.decided(ctx)
-    assert op.branched == ["hand_over"]
-    assert decision["decision"] == "Not renewed"
-    assert "no renewal decision" in decision["reason"]
+    op.execute_complete(ctx, TIMEOUT)
+    assert waiting == [ctx]
+    assert op.branched == []
+    assert ("self", "decision") not in ctx["ti"].xcoms
+    (mail,) = sent
+    assert (mail["To"], mail["Cc"]) == ("bd@2i2c.org", "support@2i2c.org")
+    body = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "it is not decommissioned" in body
+    assert "you will get this reminder again" in body
+    assert active.get_engagement("openscience").status is not EngagementStatus.DECOMMISSIONING
+    op.execute_complete(ctx, TIMEOUT)  # the same day again: one reminder a day at most
+    assert len(sent) == 1
+    assert len(waiting) == 2
+
+
+def test_a_timeout_after_a_renewal_recorded_elsewhere_decides_nothing(active):
+    op = decision_op(active)
+    renew(active)
+    with pytest.raises(AirflowSkipException, match="decided meanwhile"):
+        op.execute_complete(context(OPENED), TIMEOUT)
+    assert op.branched == []
 
 
 def test_apply_renewal_from_the_decision(active):

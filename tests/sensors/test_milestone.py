@@ -4,7 +4,6 @@ import datetime as dt
 
 from airflow.sdk import PokeReturnValue
 
-from engagements.operators.milestone import ConfirmMilestoneOperator
 from engagements.sensors.milestone import MilestoneSensor
 
 
@@ -58,17 +57,3 @@ def test_failed_overdue_notice_does_not_fail_the_wait(store):
     assert op.poke({}) is False
     intent = store.get_action("openscience", "email:overdue:technical_meeting_held")
     assert not email_sent(intent)  # the next poke sends it
-
-
-def test_marked_success_in_the_ui_is_recorded_by_the_pipeline(store):
-    op = ConfirmMilestoneOperator(
-        task_id="record", milestone="rollout_meeting_held", community_id="openscience"
-    )
-    op.store = store
-    result = op.execute({"run_id": "manual__1"})
-    record = store.get_milestone("openscience", "rollout_meeting_held")
-    assert record.done
-    assert "marked success" in record.done_by
-    assert result["done_by"] == record.done_by
-    again = op.execute({"run_id": "manual__1"})
-    assert again == result

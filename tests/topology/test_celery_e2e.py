@@ -187,8 +187,10 @@ def test_the_store_shows_what_the_pipeline_did(topology: Topology, finished_run)
         assert milestones[m.key].done, m.key
     for key in finished_run["operator"].recorded_with_cli:
         assert "engagements CLI" in milestones[key].done_by, key
-    # The milestone marked success in the UI was recorded by the pipeline's `record` task.
-    assert milestones[MARKED_IN_UI].done_by == "Airflow UI (waiting task marked success)"
+    # The milestone marked success over REST was recorded by the pipeline's `record` task,
+    # naming the Airflow user from the API server's event log of that state change.
+    assert milestones[MARKED_IN_UI].done_by == "admin (Airflow user)"
+    assert "success in Airflow at " in milestones[MARKED_IN_UI].note
     decisions = store.get_action(COMMUNITY, "technical-decisions")
     assert decisions.detail["decisions"]["cloud.region"] == "us-west-2"
     assert decisions.detail["responded_by"] == "admin"

@@ -11,7 +11,9 @@ it after review. :func:`get_infra_repository` picks the backend by configuration
   branch and commits; an engineer reviews it and runs ``git merge`` to accept it.
 
 Either way ``propose_change`` is idempotent: the same files on the same branch make no new
-commit, and a re-run finds the branch and pull request instead of opening new ones.
+commit, and a re-run finds the branch and pull request instead of opening new ones. A change
+that holds nothing (the files are already so in the base branch) is never proposed: it is an
+:class:`EmptyChange` error, so that an empty branch can never be taken for a merged change.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ class InfraRepositoryError(RuntimeError):
     """The change could not be proposed or read; the message names the repository."""
 
 
+class EmptyChange(InfraRepositoryError):
+    """The files make no difference to the base branch and nothing was proposed before."""
+
+
 class ChangeState(StrEnum):
     OPEN = "open"
     """Proposed and waiting for review."""
@@ -110,6 +116,8 @@ class ChangeState(StrEnum):
     """The pull request was closed without merging: a reviewer turned it down."""
     MISSING = "missing"
     """No such branch or pull request."""
+    EMPTY = "empty"
+    """The branch holds no commit of its own: there is nothing to review or merge."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +141,31 @@ class InfraRepository(Protocol):
     """What onboarding and decommissioning need from the infrastructure repository."""
 
     def propose_change(
-        self, branch: str, files: dict[str, str | None], title: str, body: str
+        self,
+        branch: str,
+        files: dict[str, str | None],
+        title: str,
+        body: str,
+        *,
+        previous: str | None = None,
     ) -> Proposal:
-        """Make ``branch`` hold these files (None deletes a path) and propose it for review."""
+        """Make ``branch`` hold these files (None deletes a path) and propose it for review.
 
-    def change_state(self, branch: str) -> ChangeState:
-        """Whether the change on ``branch`` is still open, merged, closed or unknown."""
+        ``previous`` is the commit this change was proposed with before, when recorded: a
+        change already merged is found by it even after its branch was deleted. A change
+        that holds nothing and was never proposed raises :class:`EmptyChange`.
+        """
+
+    def change_state(self, branch: str, *, since: str | None = None) -> ChangeState:
+        """Whether the change on ``branch`` is still open, merged, closed, empty or unknown.
+
+        ``since`` is the commit the change started from, when the caller recorded it: a branch
+        with no commit after it holds no change (EMPTY), whatever the base branch holds.
+        """
+
+    def changed_paths(self, ref: str, since: str) -> dict[str, str]:
+        """What ``ref`` (a branch or commit) changes since ``since``: path -> added, modified
+        or removed."""
 
     def describe(self, branch: str) -> str:
         """Where the change is and how a person accepts it, for logs and messages."""
@@ -183,13 +210,34 @@ class GitHubInfraRepository:
         return f"pull request from {branch} in GitHub repository {self.full_name}"
 
     def propose_change(
-        self, branch: str, files: dict[str, str | None], title: str, body: str
+        self,
+        branch: str,
+        files: dict[str, str | None],
+        title: str,
+        body: str,
+        *,
+        previous: str | None = None,
     ) -> Proposal:
+        """``previous`` is not needed here: a merged change is found by its pull request."""
         check_paths(files)
         repo, base = self._repo()
         errors = self.hook.errors
-        head = self._head(repo, branch) or self._create_branch(repo, base, branch)
-        elements = self._changes(repo, head, files)
+        head = self._head(repo, branch)
+        if head is None:
+            start = self._branch_head(repo, base)
+            elements = self._changes(repo, start, files)
+            if not elements:
+                # Nothing differs from the base: a change merged before (its branch deleted
+                # since) is that proposal; with nothing ever proposed there is no change.
+                merged = self._pull(repo, base, branch)
+                if merged is None:
+                    raise self._empty(branch, base)
+                return Proposal("pull_request", merged.html_url, branch, merged.number, start)
+            head = self._create_branch(repo, base, branch, start)
+            if head != start:  # created meanwhile by another run, from another commit
+                elements = self._changes(repo, head, files)
+        else:
+            elements = self._changes(repo, head, files)
         committed = False
         if elements:
             with errors(f"committing {len(elements)} file(s) to {branch} of {self.full_name}"):
@@ -207,12 +255,18 @@ class GitHubInfraRepository:
                     pull.edit(title=title, body=body)
         elif pull is None or committed or pull.merged_at is None:
             pull = self._open_pull(repo, base, branch, title, body) or pull
-        if pull is None:  # nothing differs from the base branch and nothing was ever proposed
-            url = f"{repo.html_url}/tree/{branch}"
-            return Proposal("pull_request", url, branch, None, head, committed)
+        if pull is None:  # a branch with no commit of its own, and nothing ever proposed
+            raise self._empty(branch, base)
         return Proposal("pull_request", pull.html_url, branch, pull.number, head, committed)
 
-    def change_state(self, branch: str) -> ChangeState:
+    def _empty(self, branch: str, base: str) -> EmptyChange:
+        return EmptyChange(
+            f"the change {branch} holds nothing: {base} of {self.full_name} already has these "
+            "files as they are, so there is nothing to review or merge"
+        )
+
+    def change_state(self, branch: str, *, since: str | None = None) -> ChangeState:
+        """A pull request says it; without one a change is never merged by an empty branch."""
         repo, base = self._repo()
         pull = self._pull(repo, base, branch)
         if pull is not None:
@@ -221,14 +275,25 @@ class GitHubInfraRepository:
             return ChangeState.OPEN if pull.state == "open" else ChangeState.CLOSED
         if self._head(repo, branch) is None:
             return ChangeState.MISSING
-        with self.hook.errors(f"comparing {branch} with {base} in {self.full_name}"):
-            status = repo.compare(base, branch).status
-        return ChangeState.MERGED if status in ("identical", "behind") else ChangeState.OPEN
+        with self.hook.errors(f"comparing {branch} with {since or base} in {self.full_name}"):
+            own = repo.compare(since, branch).ahead_by if since else None
+            ahead = repo.compare(base, branch).ahead_by
+        if ahead:
+            return ChangeState.OPEN  # commits not in the base, and no pull request yet
+        if own:
+            return ChangeState.MERGED  # its own commits reached the base without a pull request
+        return ChangeState.EMPTY
+
+    def changed_paths(self, ref: str, since: str) -> dict[str, str]:
+        repo, _ = self._repo()
+        with self.hook.errors(f"comparing {ref} with {since} in {self.full_name}"):
+            files = repo.compare(since, ref).files
+        kinds = {"added": "added", "removed": "removed"}
+        return {f.filename: kinds.get(f.status, "modified") for f in files}
 
     def base_head(self) -> str:
         repo, base = self._repo()
-        with self.hook.errors(f"reading branch {base} of {self.full_name}"):
-            return repo.get_branch(base).commit.sha
+        return self._branch_head(repo, base)
 
     def read_file(self, path: str) -> str | None:
         from engagements.hooks.github import GitHubNotFound
@@ -264,11 +329,13 @@ class GitHubInfraRepository:
         except GitHubNotFound:
             return None
 
-    def _create_branch(self, repo: Repository, base: str, branch: str) -> str:
+    def _branch_head(self, repo: Repository, base: str) -> str:
+        with self.hook.errors(f"reading branch {base} of {self.full_name}"):
+            return repo.get_branch(base).commit.sha
+
+    def _create_branch(self, repo: Repository, base: str, branch: str, head: str) -> str:
         from engagements.hooks.github import GitHubError
 
-        with self.hook.errors(f"reading branch {base} of {self.full_name}"):
-            head = repo.get_branch(base).commit.sha
         try:
             with self.hook.errors(f"creating branch {branch} in {self.full_name}"):
                 repo.create_git_ref(f"refs/heads/{branch}", head)
@@ -400,20 +467,24 @@ class LocalGitInfraRepository:
         log.info("Created the local infrastructure repository %s", self.path)
 
     def propose_change(
-        self, branch: str, files: dict[str, str | None], title: str, body: str
+        self,
+        branch: str,
+        files: dict[str, str | None],
+        title: str,
+        body: str,
+        *,
+        previous: str | None = None,
     ) -> Proposal:
         check_paths(files)
         self.ensure()
         self._git("check-ref-format", "--branch", branch)
         head = self._ref(branch)
-        if head is None:
-            head = self._ref(self.base)
-            if head is None:
-                raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
-            self._git("update-ref", f"refs/heads/{branch}", head, "")
+        start = head or self._ref(self.base)
+        if start is None:
+            raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
         with tempfile.TemporaryDirectory() as tmp:
             index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self._git("read-tree", head, env=index)
+            self._git("read-tree", start, env=index)
             lines = []
             for path, content in sorted(files.items()):
                 if content is None:
@@ -423,10 +494,19 @@ class LocalGitInfraRepository:
                     lines.append(f"100644 {blob}\t{path}")
             self._git("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=index)
             tree = self._git("write-tree", env=index)
-        if tree == self._git("rev-parse", f"{head}^{{tree}}"):
+        if tree == self._git("rev-parse", f"{start}^{{tree}}"):
+            if head is None and previous and self._merged_commit(previous):
+                # Proposed and merged before, its branch deleted since: the branch comes back.
+                self._git("update-ref", f"refs/heads/{branch}", previous, "")
+                return Proposal("local_branch", str(self.path), branch, None, previous, False)
+            if head is None:  # no branch is made for a change that holds nothing
+                raise EmptyChange(
+                    f"the change {branch} holds nothing: {self.base} of {self.path} already has "
+                    "these files as they are, so there is nothing to review or merge"
+                )
             return Proposal("local_branch", str(self.path), branch, None, head, False)
-        commit = self._git("commit-tree", tree, "-p", head, "-m", title, "-m", body)
-        self._git("update-ref", f"refs/heads/{branch}", commit, head)
+        commit = self._git("commit-tree", tree, "-p", start, "-m", title, "-m", body)
+        self._git("update-ref", f"refs/heads/{branch}", commit, head or "")
         log.info("Committed %s to %s in %s", commit[:12], branch, self.path)
         return Proposal("local_branch", str(self.path), branch, None, commit, True)
 
@@ -456,21 +536,46 @@ class LocalGitInfraRepository:
             return ChangeState.MISSING
         return state
 
-    def change_state(self, branch: str) -> ChangeState:
+    def change_state(self, branch: str, *, since: str | None = None) -> ChangeState:
+        """MERGED when the branch's head is in the base branch (``git merge``, fast-forward
+        or not), unless it has no commit after ``since``: then it never held a change."""
         if not (self.path / ".git").exists():
             return ChangeState.MISSING
         head = self._ref(branch)
         if head is None:
             return ChangeState.MISSING
+        if since and self._git("rev-list", "--count", f"{since}..{head}") == "0":
+            return ChangeState.EMPTY
+        return ChangeState.MERGED if self._is_ancestor(head, self.base) else ChangeState.OPEN
+
+    def _merged_commit(self, commit: str) -> bool:
+        """Whether ``commit`` exists here and is in the base branch."""
+        try:
+            self._git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+        except InfraRepositoryError:
+            return False
+        return self._is_ancestor(commit, self.base)
+
+    def _is_ancestor(self, commit: str, ref: str) -> bool:
         result = subprocess.run(
-            ["git", "-C", str(self.path), "merge-base", "--is-ancestor", head, self.base],
+            ["git", "-C", str(self.path), "merge-base", "--is-ancestor", commit, ref],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode not in (0, 1):
-            raise InfraRepositoryError(f"cannot compare {branch} with {self.base}: {result.stderr}")
-        return ChangeState.MERGED if result.returncode == 0 else ChangeState.OPEN
+            raise InfraRepositoryError(f"cannot compare {commit} with {ref}: {result.stderr}")
+        return result.returncode == 0
+
+    def changed_paths(self, ref: str, since: str) -> dict[str, str]:
+        kinds = {"A": "added", "D": "removed"}
+        out = self._git("diff", "--name-status", "--no-renames", "-z", since, ref, "--")
+        fields = out.split("\0")
+        return {
+            path: kinds.get(status, "modified")
+            for status, path in zip(fields[::2], fields[1::2], strict=False)
+            if path
+        }
 
 
 def get_infra_repository(

@@ -142,6 +142,23 @@ def _image_option(lay: Layout) -> dict[str, Any]:
     return option
 
 
+def profile_summaries(lay: Layout) -> list[dict[str, Any]]:
+    """What the community hub's profile list offers, for people: each profile's name, its
+    images, and the memory (and CPUs) of each resource choice, from the same values."""
+    summaries = []
+    for profile in profile_list(lay, gpu=True):
+        options = profile.get("profile_options", {})
+        images = [c["display_name"] for c in options["image"].get("choices", {}).values()]
+        choices = options.get("resources", {}).get("choices", {})
+        if choices:
+            memory = [c["display_name"] for c in choices.values()]
+        else:  # a profile of its own node: its guaranteed memory
+            guarantee = profile["kubespawner_override"]["mem_guarantee"]
+            memory = [f"{guarantee.rstrip('G')} GB RAM guaranteed, one GPU"]
+        summaries.append({"name": profile["display_name"], "images": images, "memory": memory})
+    return summaries
+
+
 def profile_list(lay: Layout, *, gpu: bool) -> list[dict[str, Any]]:
     """The fancy-profiles list: image and resources, plus a GPU profile where chosen."""
     profiles: list[dict[str, Any]] = [

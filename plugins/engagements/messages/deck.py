@@ -99,8 +99,15 @@ def deck_outline(
     version: int,
     learned: Mapping[str, Any] | None = None,
     decisions: Mapping[str, Any] | None = None,
+    deployment: Any = None,
 ) -> DeckOutline:
-    """What the deck says, as data; ``decisions`` (dotted config keys) override the config."""
+    """What the deck says, as data; ``decisions`` (dotted config keys) override the config.
+
+    ``deployment`` is what the store shows deployed (an
+    :class:`engagements.deployment.DeploymentStatus`): with it, each platform component says
+    whether it is deployed and on what evidence; without it (before the deployment) the
+    components are listed as planned, claiming nothing.
+    """
     if version < 1:
         raise ValueError(f"deck version must be 1 or more, got {version}")
     if decisions:
@@ -118,7 +125,7 @@ def deck_outline(
         _web_and_github(config),
         _workflows(workflows),
         _requirements(config),
-        _components(config, settings),
+        _components(config, settings, deployment),
     ]
     if learned is not None:
         slides.append(_what_we_learned(notes, requirements, recorded_by))
@@ -138,9 +145,17 @@ def build_deck(
     version: int,
     learned: Mapping[str, Any] | None = None,
     decisions: Mapping[str, Any] | None = None,
+    deployment: Any = None,
 ) -> DeckFiles:
     """Write ``rollout-deck-v{version}.pptx`` and ``.md`` to ``out_dir``; same input, same bytes."""
-    outline = deck_outline(config, settings, version=version, learned=learned, decisions=decisions)
+    outline = deck_outline(
+        config,
+        settings,
+        version=version,
+        learned=learned,
+        decisions=decisions,
+        deployment=deployment,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = DeckFiles(
         pptx=out_dir / f"rollout-deck-v{version}.pptx",
@@ -281,36 +296,55 @@ def _requirements(config: CommunityConfig) -> Slide:
     return Slide("Technical requirements from the technical meeting", bullets)
 
 
-def _components(config: CommunityConfig, settings: Settings) -> Slide:
+def _components(config: CommunityConfig, settings: Settings, deployment: Any) -> Slide:
+    """The platform's parts: planned (no deployment known yet), or each with its status."""
+    notes = f"Image guide: {settings.images_guide_url}. Support: {settings.support_email}."
     cloud = config.cloud
-    bullets = [
-        _b(
-            f"Kubernetes cluster {config.cluster_name} on {cloud.provider.value.upper()} "
-            f"{cloud.region}, with staging and production hubs"
-        )
-    ]
-    names = {"community": "Community hub", "workshop": "Workshop hub", "binder": "BinderHub"}
-    bullets.extend(_b(f"{names[hub]}: {url}") for hub, url in config.hub_urls.items())
-    org = f"github.com/{config.github_org}" if config.github_org else "the community's GitHub"
-    bullets += [
-        _b(f"Grafana (historical usage): {config.grafana_url}"),
-        _b(f"GitHub organization and sub-teams: {org}"),
-        _b("JupyterBook companion site"),
-        _b("Sample image environment configuration repository"),
-        _b("Sample binder project repository"),
-        _b("Quay container registry account"),
-        _b("Images offered (jupyterhub-fancy-profiles):"),
-        *(_b(IMAGE_LABELS[image], 1) for image in config.images.offered),
-    ]
-    if config.images.bring_your_own:
-        bullets.append(_b("Bring your own image", 1))
-    if config.images.dynamic_image_building:
-        bullets.append(_b("Build your own image (dynamic image building)", 1))
-    return Slide(
-        "Platform components deployed",
-        tuple(bullets),
-        notes=f"Image guide: {settings.images_guide_url}. Support: {settings.support_email}.",
+    cluster = (
+        f"Kubernetes cluster {config.cluster_name} on {cloud.provider.value.upper()} "
+        f"{cloud.region}, with staging and production hubs"
     )
+    images = [_b(IMAGE_LABELS[image], 1) for image in config.images.offered]
+    if config.images.bring_your_own:
+        images.append(_b("Bring your own image", 1))
+    if config.images.dynamic_image_building:
+        images.append(_b("Build your own image (dynamic image building)", 1))
+    if deployment is None:
+        names = {"community": "Community hub", "workshop": "Workshop hub", "binder": "BinderHub"}
+        org = f"github.com/{config.github_org}" if config.github_org else "the community's GitHub"
+        bullets = [
+            _b(cluster),
+            *(_b(f"{names[hub]}: {url}") for hub, url in config.hub_urls.items()),
+            _b(f"Grafana (historical usage): {config.grafana_url}"),
+            _b(f"GitHub organization and sub-teams: {org}"),
+            _b("JupyterBook companion site"),
+            _b("Sample image environment configuration repository"),
+            _b("Sample binder project repository"),
+            _b("Quay container registry account"),
+            _b("Images offered (jupyterhub-fancy-profiles):"),
+            *images,
+        ]
+        return Slide("Platform components to deploy", tuple(bullets), notes=notes)
+
+    def status(part: Any) -> str:
+        return f"deployed ({part.evidence})" if part.done else f"not yet ({part.evidence})"
+
+    cluster_part = deployment.cluster
+    bullets = [
+        _b(f"{cluster}: {status(cluster_part)}"),
+        *(_b(f"{hub.name}: {hub.url}: {status(hub)}") for hub in deployment.hubs),
+        _b(f"Grafana (historical usage): {config.grafana_url}: {status(cluster_part)}"),
+        *(
+            _b(f"{part.name}{': ' + part.url if part.url else ''}: {status(part)}")
+            for part in (*deployment.github, deployment.quay)
+        ),
+        _b(
+            "Images offered (jupyterhub-fancy-profiles): "
+            + ("deployed with the hubs" if deployment.hubs_deployed else "not yet")
+        ),
+        *images,
+    ]
+    return Slide("Platform components: deployed, and still to do", tuple(bullets), notes=notes)
 
 
 def _what_we_learned(notes: str, requirements: list[str], recorded_by: str) -> Slide:

@@ -16,18 +16,27 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``cost-alert``: to every representative, cc support;
 - ``cost-projection``: to every representative, cc support and BD (the estimate is BD's);
 - ``renewal-opened``: to BD only (internal);
+- ``renewal-reminder``: to BD, cc support (internal: a decision is overdue);
 - ``decommission-notice`` and ``decommission-cancelled``: to every representative, cc BD;
 - ``upkeep-notice``: to the representatives, cc the technical lead (to the lead when the lead
   is the only representative).
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
 
-- ``onboarding``: ``profiles`` (optional list of profile names; default: one per offered image);
+- ``welcome``: ``today`` (optional date it is sent; default today, UTC): the iteration it
+  announces is the next one to start after it, never one already started;
+- ``rollout-invitation``: ``deployment`` (required, an
+  :class:`engagements.deployment.DeploymentStatus`): a demo is promised only of what it shows
+  deployed;
+- ``onboarding``: ``deployment`` (required, a ``DeploymentStatus`` whose hubs are deployed: the
+  email says they are), ``profiles`` (required, the community hub's profiles as
+  :func:`engagements.infra.values.profile_summaries` gives them: name, images, memory);
 - ``signoff-problems``: ``problems`` (required, non-empty list of str);
 - ``premium-tier``: ``reason`` (optional str; default: the reasons the config itself gives,
   tier not advanced or access not manageable by 2i2c; required when it gives none);
 - ``milestone-overdue``: ``milestone`` (required, title), ``due`` (required, date),
-  ``days_overdue`` (required, int >= 0), ``milestone_key`` (optional, the key the CLI takes;
+  ``days_overdue`` (required, int >= 0), ``store`` (required: ``local`` or ``airtable``, the
+  store in use, which decides how to record it), ``milestone_key`` (optional, the key the CLI takes;
   default: ``milestone``), ``how`` (optional hint), ``task_id`` (optional, the sensor task
   waiting on it), ``dag_id`` (optional; default ``engagement_onboarding``);
 - ``checkin-invitation``: ``report`` (required, an :class:`engagements.checkin.CheckinReport`);
@@ -38,6 +47,9 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``renewal-opened``: ``opened_on`` (optional date; default today, UTC), ``deadline``
   (optional date the decision is due; default the contract end), ``decision_link`` (optional
   URL of the decision form);
+- ``renewal-reminder``: ``deadline`` (required date the decision was due), ``next_reminder``
+  (required date of the next reminder), ``decision_link`` (optional URL of the form),
+  ``today`` (optional date; default today, UTC);
 - ``decommission-notice``: ``stage`` (required: ``before-end``, ``at-end`` or
   ``after-removal``), ``end_date`` and ``removal_by`` (required dates), ``backups`` (required,
   non-empty list of mappings with ``hub``, ``location`` and ``expires_on`` (a date)); the
@@ -45,8 +57,7 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``decommission-cancelled``: ``end_date`` (required date), ``new_end`` (optional date);
 - ``upkeep-notice``: ``actions`` (required, non-empty list: the cluster's actions of the
   upkeep plan, see :func:`engagements.upkeep.plan`), ``window_start`` and ``window_end``
-  (required dates of the maintenance window);
-- ``welcome`` and ``rollout-invitation`` take none.
+  (required dates of the maintenance window).
 """
 
 from __future__ import annotations
@@ -71,6 +82,7 @@ from engagements.config import (
     Billing,
     CommunityConfig,
     Tier,
+    next_iteration,
 )
 from engagements.costs import format_money
 from engagements.settings import PROJECT_ROOT, Settings
@@ -90,6 +102,7 @@ class EmailKind(StrEnum):
     COST_ALERT = "cost-alert"
     COST_PROJECTION = "cost-projection"
     RENEWAL_OPENED = "renewal-opened"
+    RENEWAL_REMINDER = "renewal-reminder"
     DECOMMISSION_NOTICE = "decommission-notice"
     DECOMMISSION_CANCELLED = "decommission-cancelled"
     UPKEEP_NOTICE = "upkeep-notice"
@@ -100,20 +113,24 @@ class EmailError(ValueError):
 
 
 _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
+    EmailKind.ROLLOUT_INVITATION: ("deployment",),
+    EmailKind.ONBOARDING: ("deployment", "profiles"),
     EmailKind.SIGNOFF_PROBLEMS: ("problems",),
-    EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue"),
+    EmailKind.MILESTONE_OVERDUE: ("milestone", "due", "days_overdue", "store"),
     EmailKind.CHECKIN_INVITATION: ("report",),
     EmailKind.COST_ALERT: ("comparison",),
     EmailKind.COST_PROJECTION: ("projection", "month"),
+    EmailKind.RENEWAL_REMINDER: ("deadline", "next_reminder"),
     EmailKind.DECOMMISSION_NOTICE: ("stage", "end_date", "removal_by", "backups"),
     EmailKind.DECOMMISSION_CANCELLED: ("end_date",),
     EmailKind.UPKEEP_NOTICE: ("actions", "window_start", "window_end"),
 }
 _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
-    EmailKind.ONBOARDING: ("profiles",),
+    EmailKind.WELCOME: ("today",),
     EmailKind.PREMIUM_TIER: ("reason",),
     EmailKind.MILESTONE_OVERDUE: ("milestone_key", "how", "task_id", "dag_id"),
     EmailKind.RENEWAL_OPENED: ("opened_on", "deadline", "decision_link"),
+    EmailKind.RENEWAL_REMINDER: ("decision_link", "today"),
     EmailKind.DECOMMISSION_CANCELLED: ("new_end",),
 }
 
@@ -295,6 +312,8 @@ def _recipients(
             return representatives, (settings.support_email, settings.bd_email)
         case EmailKind.RENEWAL_OPENED:
             return (settings.bd_email,), ()
+        case EmailKind.RENEWAL_REMINDER:
+            return (settings.bd_email,), (settings.support_email,)
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return representatives, (settings.bd_email,)
         case EmailKind.UPKEEP_NOTICE:
@@ -332,20 +351,30 @@ def _kind_context(
 ) -> dict[str, Any]:
     match kind:
         case EmailKind.WELCOME:
-            start, end = config.iteration_window
+            today = _date(kind, "today", extra.get("today") or dt.datetime.now(dt.UTC).date())
+            start, end = next_iteration(max(config.contract.signed_on, today))
             lead = config.technical_lead
             others = [r.name for r in config.representatives if r is not lead]
             return {"lead": lead, "others": others, "iteration_start": start, "iteration_end": end}
         case EmailKind.ROLLOUT_INVITATION:
-            return {}
+            return {"deployment": extra["deployment"]}
         case EmailKind.ONBOARDING:
-            profiles = extra.get("profiles") or [IMAGE_LABELS[i] for i in config.images.offered]
+            deployment = extra["deployment"]
+            if not deployment.hubs_deployed:
+                raise EmailError(
+                    "email onboarding says the hubs are ready, but the store does not show "
+                    "them deployed: "
+                    + "; ".join(f"{h.name}: {h.evidence}" for h in deployment.hubs if not h.done)
+                )
             return {
                 "auth_label": AUTH_LABELS[config.hubs.community.auth],
                 "images": [IMAGE_LABELS[i] for i in config.images.offered],
-                "profiles": [str(p) for p in profiles],
+                "profiles": _profiles(kind, extra["profiles"]),
                 "billed_by_2i2c": config.cloud.billing is Billing.PROVIDER,
                 "provider": config.cloud.provider.value.upper(),
+                "deployment": deployment,
+                "set_up": [p for p in (*deployment.github, deployment.quay) if p.done],
+                "not_set_up": [p for p in (*deployment.github, deployment.quay) if not p.done],
             }
         case EmailKind.SIGNOFF_PROBLEMS:
             return {"problems": _string_list(kind, "problems", extra["problems"])}
@@ -357,10 +386,27 @@ def _kind_context(
             return _under_management_context(kind, config, extra)
         case EmailKind.RENEWAL_OPENED:
             return _renewal_context(config, extra)
+        case EmailKind.RENEWAL_REMINDER:
+            return {
+                "deadline": _date(kind, "deadline", extra["deadline"]),
+                "next_reminder": _date(kind, "next_reminder", extra["next_reminder"]),
+                "decision_link": str(extra.get("decision_link") or ""),
+                "today": _date(kind, "today", extra.get("today") or dt.datetime.now(dt.UTC).date()),
+            }
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return _decommission_context(kind, extra)
         case EmailKind.UPKEEP_NOTICE:
             return _upkeep_context(extra)
+
+
+def _profiles(kind: EmailKind, value: Any) -> list[dict[str, Any]]:
+    """Each profile with its name and the memory of each of its choices, all required."""
+    if not isinstance(value, list | tuple) or not value:
+        raise EmailError(f"email {kind}: extra['profiles'] must be a non-empty list")
+    for profile in value:
+        if not (isinstance(profile, Mapping) and profile.get("name") and profile.get("memory")):
+            raise EmailError(f"email {kind}: each profile needs a name and its memory")
+    return [dict(p) for p in value]
 
 
 def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
@@ -395,10 +441,13 @@ def _overdue_context(extra: dict[str, Any]) -> dict[str, Any]:
         raise EmailError("email milestone-overdue: extra['due'] must be a date")
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise EmailError("email milestone-overdue: extra['days_overdue'] must be an int >= 0")
+    if extra["store"] not in ("local", "airtable"):
+        raise EmailError("email milestone-overdue: extra['store'] must be local or airtable")
     return {
         "milestone": str(extra["milestone"]),
         "due": due,
         "days_overdue": days,
+        "store": extra["store"],
         "milestone_key": str(extra.get("milestone_key") or extra["milestone"]),
         "how": extra.get("how") or "",
         "task_id": extra.get("task_id") or "",

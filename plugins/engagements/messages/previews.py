@@ -8,6 +8,7 @@ figures presented as real: cost and check-in previews come from their own module
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +30,30 @@ def _premium(config: CommunityConfig) -> dict[str, Any]:
     return {"reason": premium_reason(config) or "preview: access not manageable by 2i2c"}
 
 
+def _rollout_invitation(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.deployment import planned_status
+
+    return {"deployment": planned_status(config.hub_urls)}
+
+
+def _onboarding(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.deployment import planned_status
+    from engagements.infra.layout import Layout
+    from engagements.infra.values import profile_summaries
+
+    return {
+        "deployment": planned_status(config.hub_urls, hubs_by="preview: confirmed deployed"),
+        "profiles": profile_summaries(Layout(config)),
+    }
+
+
 def _overdue(config: CommunityConfig) -> dict[str, Any]:
     from engagements.milestones import ONBOARDING_MILESTONES
 
     first = ONBOARDING_MILESTONES[0]
     due = first.due(config)
     return {
+        "store": os.environ.get("ENGAGEMENTS_STORE", "").strip().lower() or "local",
         "milestone": first.title,
         "milestone_key": first.key,
         "due": due,
@@ -88,6 +107,13 @@ def _decommission_notice(config: CommunityConfig) -> dict[str, Any]:
     }
 
 
+def _renewal_reminder(config: CommunityConfig) -> dict[str, Any]:
+    from engagements.renewal import MIN_DECISION_DAYS
+
+    due = config.contract.end + dt.timedelta(days=1)
+    return {"deadline": due, "next_reminder": due + dt.timedelta(days=MIN_DECISION_DAYS)}
+
+
 def _decommission_cancelled(config: CommunityConfig) -> dict[str, Any]:
     return {"end_date": config.contract.end}
 
@@ -113,12 +139,15 @@ def _upkeep_notice(config: CommunityConfig) -> dict[str, Any]:
 
 
 PREVIEWS: dict[EmailKind, Callable[[CommunityConfig], dict[str, Any]]] = {
+    EmailKind.ROLLOUT_INVITATION: _rollout_invitation,
+    EmailKind.ONBOARDING: _onboarding,
     EmailKind.SIGNOFF_PROBLEMS: _signoff,
     EmailKind.PREMIUM_TIER: _premium,
     EmailKind.MILESTONE_OVERDUE: _overdue,
     EmailKind.CHECKIN_INVITATION: _checkin,
     EmailKind.COST_ALERT: _cost_alert,
     EmailKind.COST_PROJECTION: _cost_projection,
+    EmailKind.RENEWAL_REMINDER: _renewal_reminder,
     EmailKind.DECOMMISSION_NOTICE: _decommission_notice,
     EmailKind.DECOMMISSION_CANCELLED: _decommission_cancelled,
     EmailKind.UPKEEP_NOTICE: _upkeep_notice,

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLEntryOperator
 from airflow.sdk import Param
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.costs import CostSourceMixin, read_roster, run_date
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator
+from engagements.operators.engagement import EngagementMixin, _EngagementOperator, note_on_run
 from engagements.operators.hitl import AskAgainMixin
 
 if TYPE_CHECKING:
@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 class SelectCheckinOperator(_EngagementOperator):
     """Which Active engagements are due a check-in this quarter: the fan-out's input.
 
-    An Active community whose engagement started less than a month ago is skipped, with the
-    reason logged and pushed as the ``skipped`` XCom; so is a community named by hand whose
-    engagement is not Active.
+    An Active community whose engagement started less than a month ago is skipped, as is a
+    community named by hand whose engagement is not Active: each with its reason and the rule
+    (:data:`engagements.checkin.CHECKIN_RULE`) in the task log, on the run's note and in the
+    ``skipped`` XCom. With nobody due, the task itself ends skipped, saying why.
     """
 
     template_fields: Sequence[str] = ("community_id", "quarter")
@@ -41,7 +42,7 @@ class SelectCheckinOperator(_EngagementOperator):
         self.quarter = quarter
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from engagements.checkin import Quarter, select_for_checkin
+        from engagements.checkin import CHECKIN_RULE, Quarter, select_for_checkin
         from engagements.milestones import CHECKIN_HELD
         from engagements.store.base import EngagementStatus
 
@@ -57,9 +58,25 @@ class SelectCheckinOperator(_EngagementOperator):
         due, skipped = select_for_checkin(engagements, today)
         skipped |= roster.broken
         configs = {e.community_id: c for e, c in roster.engagements}
-        for community_id, reason in sorted(skipped.items()):
-            log.warning("No %s check-in for %s: %s", quarter, community_id, reason)
         context["ti"].xcom_push(key="skipped", value=skipped)
+        if skipped:
+            note_on_run(
+                context,
+                "".join(
+                    f"No {quarter} check-in for {community_id}: {reason}.\n"
+                    for community_id, reason in sorted(skipped.items())
+                )
+                + f"Rule: {CHECKIN_RULE}.",
+            )
+        if not due:
+            raise AirflowSkipException(
+                f"no {quarter} check-in: "
+                + (
+                    "; ".join(f"{c}: {r}" for c, r in sorted(skipped.items()))
+                    or "no Active engagement"
+                )
+                + f" (rule: {CHECKIN_RULE})"
+            )
         log.info("%s check-in for %d engagement(s): %s", quarter, len(due), ", ".join(due))
         return [
             {
@@ -228,9 +245,12 @@ class RecordCheckinFollowUpsOperator(_EngagementOperator):
 
         quarter = Quarter.parse(self.quarter)
         outcome = self.store.get_action(self.community_id, outcome_key(quarter))
-        if outcome is None:
-            log.info("No outcome recorded for %s's %s check-in", self.community_id, quarter)
-            return []
+        if outcome is None:  # the form was marked success instead of answered
+            raise AirflowSkipException(
+                f"skipped: no outcome is recorded for {self.community_id}'s {quarter} check-in "
+                "(was checkin_outcome marked success instead of answered?), so no request is "
+                "known; clear checkin_outcome to answer it"
+            )
         keys = record_follow_ups(
             self.store, self.community_id, quarter, outcome.detail.get("requests", [])
         )

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from engagements.config import CommunityConfig
-    from engagements.decommission import Manifest
+    from engagements.decommission import Manifest, TeardownSteps
     from engagements.hooks.archive import HomeArchiveHook
     from engagements.store.base import ActionRecord, Engagement
 
@@ -540,18 +540,47 @@ class ArchiveHomeDirectoriesOperator(_AwsMixin, _DecommissionOperator):
 
 
 class VerifyBackupOperator(_AwsMixin, _DecommissionOperator):
-    """Compare each hub's home volume inventory with its archives; write the manifests.
+    """Check each hub's archives against the hub's own list of users; write the manifests.
 
-    Fails, and so stops the run before anything is removed, unless every home directory of
-    every hub has a complete archive.
+    Who must have an archive comes from the hub's users API (connection
+    ``jupyterhub_<community>_<hub>``: the hub's API token, scopes ``list:users``,
+    ``read:users``, ``read:servers``), not from the archive job that made the archives; the
+    job's inventory only adds homes the hub no longer lists. Fails, and so stops the run
+    before anything is removed, unless every home directory of every hub has a complete
+    archive; a hub whose users cannot be listed is not verified.
     """
 
-    def __init__(self, *, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str = "aws_default",
+        jupyterhub_conn_id: str = "jupyterhub_{community_id}_{hub}",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
+        self.jupyterhub_conn_id = jupyterhub_conn_id
+
+    def hub_users(self, config: CommunityConfig, hub: str) -> tuple[dict[str, bool] | None, str]:
+        """The hub's users (name -> ever started a server), or None and why not."""
+        from engagements.hooks.jupyterhub import JupyterHubError, JupyterHubHook
+        from engagements.infra.layout import Layout
+
+        conn_id = self.jupyterhub_conn_id.format(community_id=self.community_id, hub=hub)
+        if not connection_exists(conn_id):
+            return None, (
+                f"no Airflow connection {conn_id!r} with the hub's API token (scopes "
+                "list:users, read:users, read:servers)"
+            )
+        domain = {h.name: h.domain for h in Layout(config).home_hubs}[hub]
+        try:
+            users = JupyterHubHook(conn_id, url=f"https://{domain}").users()
+        except JupyterHubError as exc:
+            return None, str(exc)
+        return {u.name: u.server_used for u in users}, ""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.decommission import verify_archives
+        from engagements.decommission import expected_homes, verify_archives
 
         _, config = self.checked()
         archive_date = self.archive_date()
@@ -560,15 +589,19 @@ class VerifyBackupOperator(_AwsMixin, _DecommissionOperator):
         manifests = []
         for hub, bucket in self.archive_plan(config).items():
             hook = self.archive_hook
+            hub_users, why = self.hub_users(config, hub)
             users = hook.read_inventory(bucket, archive_date)
             objects = hook.list_objects(bucket)
-            records = hook.read_records(bucket, users or [], archive_date, set(objects))
+            homes = list(expected_homes(hub_users, users))
+            records = hook.read_records(bucket, homes, archive_date, set(objects))
             manifest = verify_archives(
                 community_id=self.community_id,
                 hub=hub,
                 bucket=bucket,
                 archive_date=archive_date,
                 users_on_volume=users,
+                hub_users=hub_users,
+                hub_users_error=why,
                 objects=objects,
                 records=records,
             )
@@ -653,30 +686,46 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
         return super().execute(context)
 
     def prepare_form(self, config: CommunityConfig) -> None:
-        """The form's body: the verified manifests read back from S3, and the teardown plan."""
-        from engagements.decommission import manifest_markdown, teardown_plan
+        """The form's body: the verified manifests read back from S3, and the teardown steps.
+
+        The steps shown are recorded now (``approval-form``): the answer approves these,
+        whatever the settings say by the time someone answers.
+        """
+        from engagements.decommission import manifest_markdown, teardown_steps
 
         verified = self.action("backup-verified")
         if verified is None:
             raise AirflowFailException("the backup is not verified; there is nothing to approve")
         manifests = _manifests(self.archive_hook, verified.detail)
-        plan = teardown_plan(config)
+        steps = teardown_steps(config, self.settings.teardown_command)
+        self.record("approval-form", "approval", {"steps": steps.to_dict()})
+        folder, *iac = steps.removes
         self.body = (
             f"Approve removing **{config.name}** (`{config.community_id}`): its cluster "
-            f"`{plan.cluster}` ({plan.provider.value}) and hubs. The contract ended on "
+            f"`{steps.cluster}` ({steps.provider}) and hubs. The contract ended on "
             f"{self.end}.\n\n"
             "### Backup (verified)\n\n"
             + manifest_markdown(manifests, max_rows=MANIFEST_ROWS)
             + "\n### What happens on Approve\n\n"
-            f"1. A pull request removes `{plan.config_folder}/` and "
-            + ", ".join(f"`{p}`" for p in plan.iac_inputs)
-            + ".\n2. The destroy step runs:\n\n```\n"
-            + "\n".join(plan.destroy_commands)
+            f"1. A pull request removes `{folder}` and "
+            + ", ".join(f"`{p}`" for p in iac)
+            + ".\n2. Once it is merged, the destroy step runs exactly these commands:\n\n```\n"
+            + "\n".join(steps.commands)
             + "\n```\n3. The providers are asked whether the cluster is gone.\n\n"
+            f"Digest of these steps: `{steps.digest}`. If the plan changes after you approve "
+            "(the engagement's config or the teardown_command setting), nothing runs until it "
+            "is approved again.\n\n"
             f"Type `{config.community_id}` in **confirm_community_id** to approve."
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        from engagements.decommission import (
+            DecommissionRefused,
+            check_unchanged,
+            recorded_steps,
+            teardown_steps,
+        )
+
         if "error" in event:
             return super().execute_complete(context, event)  # raises the HITL error
         self.checked()  # a renewal recorded while the form waited cancels here
@@ -690,12 +739,31 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
                 f"confirm_community_id is {answer!r}, not {self.community_id!r}: the approval "
                 "is refused and nothing was removed",
             )
+        form = self.action("approval-form")
+        detail: dict[str, Any] = {"approved": approved}
+        if approved:  # what is approved is what the form showed, and only if still planned
+            if form is None:
+                self.ask_again(
+                    context,
+                    "the steps this form showed are not recorded (approval-form), so there is "
+                    "nothing to approve; the form shows them again. Nothing was approved or "
+                    "removed",
+                )
+            _, config = self.engagement()
+            try:
+                steps = recorded_steps(form.detail)
+                check_unchanged(steps, teardown_steps(config, self.settings.teardown_command))
+            except DecommissionRefused as exc:
+                self.ask_again(context, f"not approved: {exc} The form shows the plan as it is now")
+            detail["steps"] = steps.to_dict()
+        elif form is not None:
+            detail["steps"] = form.detail.get("steps")
         who = (event.get("responded_by_user") or {}).get("name") or "unknown"
         # Recorded first: a rejection skips the teardown, which ends this task at once.
         self.record(
             "approval",
             "approval",
-            {"approved": approved, "by": who, "at": str(event.get("responded_at"))},
+            detail | {"by": who, "at": str(event.get("responded_at"))},
         )
         verdict = "APPROVED" if approved else "rejected"
         log.warning("Teardown of %s %s by %s", self.community_id, verdict, who)
@@ -703,9 +771,20 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
 
 
 class _TeardownOperator(_DecommissionOperator):
-    """A destructive step: runs only after an approval, re-reading the store first."""
+    """A destructive step: runs only after an approval, re-reading the store first.
 
-    def approved_engagement(self) -> tuple[Engagement, CommunityConfig]:
+    What runs is what was approved: the steps recorded with the approval, checked against
+    their digest and against the plan made now from the store and the settings.
+    """
+
+    def approved_engagement(self) -> tuple[Engagement, CommunityConfig, TeardownSteps]:
+        from engagements.decommission import (
+            DecommissionRefused,
+            check_unchanged,
+            recorded_steps,
+            teardown_steps,
+        )
+
         engagement, config = self.checked()
         approval = self.action("approval")
         if approval is None or not approval.detail.get("approved"):
@@ -713,8 +792,13 @@ class _TeardownOperator(_DecommissionOperator):
         verified = self.action("backup-verified")
         if verified is None:
             raise AirflowFailException("the backup is not verified; nothing was removed")
+        try:
+            steps = recorded_steps(approval.detail)
+            check_unchanged(steps, teardown_steps(config, self.settings.teardown_command))
+        except DecommissionRefused as exc:
+            raise AirflowFailException(str(exc)) from None
         self.ensure_backup_lasts(verified.detail["hubs"])
-        return engagement, config
+        return engagement, config, steps
 
     def ensure_backup_lasts(self, hubs: dict[str, dict[str, Any]]) -> None:
         from engagements.decommission import MIN_DAYS_KEPT_AFTER_REMOVAL, backup_too_old
@@ -742,9 +826,13 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
             teardown_plan,
             teardown_pr_body,
         )
-        from engagements.hooks.infra_repo import get_infra_repository, load_deployment_settings
+        from engagements.hooks.infra_repo import (
+            EmptyChange,
+            get_infra_repository,
+            load_deployment_settings,
+        )
 
-        _, config = self.approved_engagement()
+        _, config, steps = self.approved_engagement()
         plan = teardown_plan(config)
         files = teardown_files(plan, self._rendered_paths(config))
         backups = list(self.action("backup-verified").detail["hubs"].values())
@@ -754,17 +842,40 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
         # before the first proposal; a re-run (even after the merge) keeps it.
         previous = self.action("teardown-pr")
         base = (previous.detail.get("base_commit") if previous else None) or repo.base_head()
-        proposal = repo.propose_change(
-            teardown_branch(plan.cluster, self.end),
-            files,
-            f"Decommission {config.community_id}: remove cluster {plan.cluster}",
-            teardown_pr_body(config, plan, backups, self.end),
+        branch = teardown_branch(plan.cluster, self.end)
+        try:
+            proposal = repo.propose_change(
+                branch,
+                files,
+                f"Decommission {config.community_id}: remove cluster {plan.cluster}",
+                teardown_pr_body(config, plan, backups, self.end, steps),
+                previous=previous.detail.get("commit") if previous else None,
+            )
+        except EmptyChange as exc:
+            raise AirflowFailException(
+                f"The teardown change removes nothing: {exc}. The base branch holds none of "
+                f"the cluster's files ({plan.config_folder}/ was removed some other way?); a "
+                "teardown must be a reviewed removal. Nothing was proposed or destroyed: check "
+                "the infrastructure repository, then clear this task."
+            ) from None
+        removed = sorted(
+            path
+            for path, how in repo.changed_paths(proposal.commit, base).items()
+            if how == "removed" and path.startswith(plan.config_folder + "/")
         )
+        if not removed:
+            raise AirflowFailException(
+                f"The teardown change ({repo.describe(branch)}) does not remove the cluster's "
+                f"configuration ({plan.config_folder}/): a change without the removal is not "
+                "a teardown. Nothing will be destroyed; check the branch, then clear this task."
+            )
         detail = proposal.to_dict() | {
             "base_commit": base,
             "where": repo.describe(proposal.branch),
             "deleted_paths": sorted(files),
+            "removed_paths": removed,
             "auth_clients": list(plan.auth_clients),
+            "approved_digest": steps.digest,
         }
         self.record("teardown-pr", "pull_request", detail)
         log.info("Teardown change proposed: %s", detail["where"])
@@ -792,26 +903,23 @@ class DestroyClusterOperator(_TeardownOperator):
     last one that holds them, from ``INFRA_URL``. Runs on the cluster of
     ``tooling_kubernetes_conn_id`` (2i2c's own, never the community's cluster that is being
     destroyed). Without that connection or a tooling image: skipped, with the commands to run
-    by hand.
+    by hand. The commands are the approved ones, never read from a setting at this point.
     """
 
-    template_fields: Sequence[str] = ("community_id", "contract_end", "image", "command")
+    template_fields: Sequence[str] = ("community_id", "contract_end", "image")
 
     def __init__(
         self,
         *,
         tooling_kubernetes_conn_id: str = "kubernetes_default",
         image: str = "",
-        command: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.tooling_kubernetes_conn_id = tooling_kubernetes_conn_id
         self.image = image
-        self.command = command
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.decommission import teardown_plan
         from engagements.hooks.infra_repo import (
             ChangeState,
             get_infra_repository,
@@ -819,20 +927,12 @@ class DestroyClusterOperator(_TeardownOperator):
         )
         from engagements.infra.apply import CLONE_DIR
 
-        _, config = self.approved_engagement()
+        *_, steps = self.approved_engagement()
         proposed = self.action("teardown-pr")
         if proposed is None:
             raise AirflowFailException("the teardown change is not proposed; nothing was removed")
         if self.action("cluster-gone") is not None:
             raise AirflowSkipException("the cluster was already verified gone")
-        deployment = load_deployment_settings(use_variables=True)
-        repo = get_infra_repository(deployment)
-        state = repo.change_state(proposed.detail["branch"])
-        if state is not ChangeState.MERGED:
-            raise AirflowFailException(
-                f"the teardown change ({repo.describe(proposed.detail['branch'])}) is {state}, "
-                "not merged: nothing is destroyed before it is reviewed and merged"
-            )
         base = proposed.detail.get("base_commit")
         if not base:
             raise AirflowFailException(
@@ -840,16 +940,22 @@ class DestroyClusterOperator(_TeardownOperator):
                 "step has no tree holding the cluster's inputs: run its plan by hand from the "
                 "commit before the change was merged. Nothing was destroyed."
             )
-        plan = teardown_plan(config)
+        deployment = load_deployment_settings(use_variables=True)
+        repo = get_infra_repository(deployment)
+        state = repo.change_state(proposed.detail["branch"], since=base)
+        if state is not ChangeState.MERGED:
+            raise AirflowFailException(
+                f"the teardown change ({repo.describe(proposed.detail['branch'])}) is "
+                f"{state.value}, not merged: nothing is destroyed before it is reviewed and merged"
+            )
         image = self.image or deployment.tooling_image
-        commands = self.command or self.settings.teardown_command
         script = " && ".join(
             [
                 "set -eu",
                 f'git clone --quiet "$INFRA_URL" {CLONE_DIR}',
                 f"cd {CLONE_DIR}",
                 'git checkout --quiet "$INFRA_REF"',
-                *([commands] if commands else plan.destroy_commands),
+                *steps.commands,
             ]
         )
         local = proposed.detail.get("kind") != "pull_request"
@@ -877,11 +983,17 @@ class DestroyClusterOperator(_TeardownOperator):
                 f"last commit holding the cluster's inputs), run: {script}"
             )
         env = {"INFRA_URL": url, "INFRA_REF": base}
-        pod = self.destroy_pod(plan.cluster, plan.provider.value, image, script, deployment, env)
+        pod = self.destroy_pod(steps.cluster, steps.provider, image, script, deployment, env)
         pod.execute(context)
-        detail = {"image": image, "script": script, "cluster": plan.cluster, **env}
+        detail = {
+            "image": image,
+            "script": script,
+            "cluster": steps.cluster,
+            "approved_digest": steps.digest,
+            **env,
+        }
         self.record("destroy", "kubernetes_job", detail)
-        log.info("Destroy job for %s exited 0; verify_cluster_gone checks it", plan.cluster)
+        log.info("Destroy job for %s exited 0; verify_cluster_gone checks it", steps.cluster)
         return detail
 
     def destroy_pod(
@@ -1138,4 +1250,5 @@ class TeardownMergedSensor(DecommissionMixin, PullRequestMergedSensor):
         if proposed is None:
             raise AirflowFailException("no teardown change is recorded: run open_teardown_pr")
         self.branch = proposed.detail["branch"]
+        self.since = proposed.detail.get("base_commit")
         return super().poke(context)

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.store.base import upsert_action
 
@@ -67,6 +67,15 @@ class EngagementMixin:
         return send_once(self.store, config, self.settings, EmailKind(kind), self.deliver, **kwargs)
 
 
+def note_on_run(context: Context, text: str) -> None:
+    """Say ``text`` in the task log and on the run's note (written when the run finishes, by
+    :mod:`engagements.listeners`: a task cannot set its run's note itself)."""
+    from engagements.listeners import RUN_NOTE_XCOM
+
+    log.warning("%s", text)
+    context["ti"].xcom_push(key=RUN_NOTE_XCOM, value=text)
+
+
 class _EngagementOperator(EngagementMixin, BaseOperator):
     template_fields: Sequence[str] = ("community_id",)
 
@@ -80,6 +89,45 @@ class _EngagementOperator(EngagementMixin, BaseOperator):
         super().__init__(**kwargs)
         self.community_id = community_id
         self.smtp_conn_id = smtp_conn_id
+
+
+def dagrun_state(ti: Any, dag_id: str, run_id: str) -> str | None:
+    """The state of another run of ``dag_id``, or None when Airflow has no such run.
+
+    Only "not found" means no run: any other failure to read the state (the API server
+    unreachable, an error answer) fails the task, so that a guard built on it never lets a
+    second run through on an error.
+    """
+    try:
+        state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+    except Exception as exc:
+        if is_not_found(exc):  # deleted from Airflow's history: no longer active
+            return None
+        raise RuntimeError(
+            f"cannot tell whether run {run_id!r} of {dag_id} is still going: {exc}. Nothing "
+            "was stored; the task is retried, or clear it once Airflow answers."
+        ) from exc
+    return str(getattr(state, "value", state))
+
+
+def is_not_found(exc: Exception) -> bool:
+    """Whether the execution API answered 404.
+
+    A worker's supervisor relays the answer as an ``AirflowRuntimeError`` (``API_SERVER_ERROR``
+    with the status code); a task run in-process (``dag.test``) gets the client's
+    ``ServerResponseError`` itself.
+    """
+    from airflow.sdk.exceptions import ErrorType
+
+    error = getattr(exc, "error", None)
+    if error is not None:
+        detail = getattr(error, "detail", None)
+        return (
+            getattr(error, "error", None) is ErrorType.API_SERVER_ERROR
+            and isinstance(detail, dict)
+            and detail.get("status_code") == 404
+        )
+    return getattr(getattr(exc, "response", None), "status_code", None) == 404
 
 
 class RegisterEngagementOperator(_EngagementOperator):
@@ -100,11 +148,7 @@ class RegisterEngagementOperator(_EngagementOperator):
         ti = context["ti"]
 
         def run_state(run_id: str) -> str | None:
-            try:
-                state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
-            except Exception:  # a run deleted from Airflow's history is no longer active
-                return None
-            return str(getattr(state, "value", state))
+            return dagrun_state(ti, dag_id, run_id)
 
         try:
             register(self.store, config, run_id=context["run_id"], run_state=run_state)
@@ -204,8 +248,18 @@ class EngagementEmailOperator(_EngagementOperator):
         self.kind = kind
 
     def execute(self, context: Context) -> str | None:
+        import datetime as dt
+
+        from engagements.messages.emails import EmailKind
+        from engagements.onboarding import OnboardingRefused, email_extra
+
         _, config = self.engagement()
-        sent = self.send(self.kind, config)
+        today = dt.datetime.now(dt.UTC).date()
+        try:
+            extra = email_extra(self.store, config, EmailKind(self.kind), today)
+        except OnboardingRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        sent = self.send(self.kind, config, extra=extra)
         return sent.message_id if sent else None
 
 
@@ -217,15 +271,17 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         self.version = version
 
     def execute(self, context: Context) -> dict[str, str]:
+        from engagements.deployment import deployment_status
         from engagements.messages.deck import build_deck
 
         engagement, config = self.engagement()
-        learned = None
-        if self.version > 1:
+        learned = deployment = None
+        if self.version > 1:  # after the deployment: what the store shows deployed, and not
             outcome = self.store.get_action(config.community_id, "rollout-outcome")
             learned = (
                 outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
             )
+            deployment = deployment_status(self.store, config.community_id, config.hub_urls)
         files = build_deck(
             config,
             self.settings,
@@ -233,6 +289,7 @@ class BuildRolloutDeckOperator(_EngagementOperator):
             version=self.version,
             learned=learned,
             decisions=engagement.decisions or None,
+            deployment=deployment,
         )
         detail = {"pptx": str(files.pptx), "markdown": str(files.markdown), "version": self.version}
         key = f"deck:v{self.version}"
@@ -248,7 +305,13 @@ class RecordFollowUpsOperator(_EngagementOperator):
         from engagements.onboarding import record_follow_ups
 
         outcome = self.store.get_action(self.community_id, "rollout-outcome")
-        requirements = list(outcome.detail.get("requirements", [])) if outcome else []
+        if outcome is None:  # the form was marked success instead of answered
+            raise AirflowSkipException(
+                f"skipped: no rollout meeting outcome is recorded for {self.community_id} (was "
+                "rollout_outcome marked success instead of answered?), so no requirement is "
+                "known; clear rollout_outcome to answer it"
+            )
+        requirements = list(outcome.detail.get("requirements", []))
         keys = record_follow_ups(self.store, self.community_id, requirements)
         log.info("%d follow-up issue(s) recorded for %s", len(keys), self.community_id)
         return keys

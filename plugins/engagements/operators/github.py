@@ -202,7 +202,7 @@ class _ProposeOperator(_GitHubOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.hooks.infra_repo import get_infra_repository
+        from engagements.hooks.infra_repo import EmptyChange, get_infra_repository
         from engagements.infra.render import InfraError
         from engagements.infra.workflow import DEPLOY_WORKFLOW
 
@@ -218,9 +218,18 @@ class _ProposeOperator(_GitHubOperator):
         branch = change_branch(config.community_id, self.step)
         what = "cluster" if self.step == "cluster" else "hubs"
         title = f"Deploy {config.name} ({config.community_id}): {what}"
-        proposal = repo.propose_change(
-            branch, change.files, title, pull_request_body(config, change)
-        )
+        earlier = self.store.get_action(config.community_id, self.action_key)
+        previous = earlier.detail.get("commit") if earlier else None
+        try:
+            proposal = repo.propose_change(
+                branch, change.files, title, pull_request_body(config, change), previous=previous
+            )
+        except EmptyChange as exc:
+            raise AirflowFailException(
+                f"{exc}. The {what} change was not proposed by this pipeline, so nothing is "
+                "reviewed, merged or recorded as deployed: check who changed the repository, "
+                "then record infrastructure_deployed by hand if the hubs run."
+            ) from None
         detail = {  # the state of the change, not what this try did: a re-run records the same
             **{k: v for k, v in proposal.to_dict().items() if k != "committed"},
             "step": self.step,
@@ -343,8 +352,9 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
     """Open each follow-up recorded after the rollout meeting as an issue, once, by title.
 
     The issues go to the infrastructure repository, where engineers track configuration work,
-    labelled ``engagement:<community>``. Without GitHub they stay recorded in the store and
-    this task says so and succeeds, so that the onboarding goes on.
+    labelled ``engagement:<community>``. With nothing to open, or without GitHub, the task
+    ends skipped, saying why; without GitHub each follow-up stays in the store marked
+    ``not opened`` with the reason, for an engineer to open by hand. Never green for nothing.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -353,19 +363,26 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
         actions = self.store.list_actions(self.community_id, kind="follow_up_issue")
         waiting = [a for a in actions if not a.detail.get("number")]
         settings = self.deployment_settings()
-        if not waiting:
-            log.info("No follow-up issue to open for %s", self.community_id)
-            return {"opened": [], "not_opened": []}
-        if not settings.infra_repo or not connection_exists(self.github_conn_id):
-            titles = [a.detail["title"] for a in waiting]
-            log.warning(
-                "%d follow-up issue(s) stay recorded in the store, not opened: GitHub is not "
-                "configured (engagements_infra_repo and connection %r). Open them by hand:\n%s",
-                len(titles),
-                self.github_conn_id,
-                "\n".join(f"  - {t}" for t in titles),
+        if not actions:
+            raise AirflowSkipException(
+                f"skipped: no follow-up issue is recorded for {self.community_id}; nothing to open"
             )
-            return {"opened": [], "not_opened": titles}
+        if not waiting:
+            log.info("Every follow-up issue of %s was opened before", self.community_id)
+            return {"opened": [a.detail.get("url") for a in actions], "not_opened": []}
+        if not settings.infra_repo or not connection_exists(self.github_conn_id):
+            reason = (
+                "GitHub is not configured (engagements_infra_repo and the Airflow connection "
+                f"{self.github_conn_id!r}): open them by hand in the infrastructure repository"
+            )
+            for action in waiting:
+                detail = {**action.detail, "state": "not opened", "not_opened_reason": reason}
+                self.store.update_action(self.community_id, action.key, detail)
+            raise AirflowSkipException(
+                f"skipped: {len(waiting)} follow-up issue(s) not opened, recorded in the store "
+                f"as not opened: {reason}:\n"
+                + "\n".join(f"  - {a.detail['title']}" for a in waiting)
+            )
         hook = GitHubHook(self.github_conn_id)
         repo = hook.repository(settings.infra_repo)
         label = f"engagement:{self.community_id}"
@@ -377,11 +394,12 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
             issue, created = hook.ensure_issue(
                 repo, action.detail["title"], action.detail.get("body", ""), label=label
             )
+            detail = {k: v for k, v in action.detail.items() if k != "not_opened_reason"}
             self.store.update_action(
                 self.community_id,
                 action.key,
                 {
-                    **action.detail,
+                    **detail,
                     "state": "opened",
                     "repository": settings.infra_repo,
                     "number": issue.number,

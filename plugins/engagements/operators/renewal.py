@@ -128,21 +128,28 @@ class OpenRenewalOperator(_EngagementOperator):
             )
 
     def _decision_link(self, context: Context) -> str:
-        """The Required actions page of this run's decision form, when the UI address is set."""
-        from airflow.sdk import conf
+        return decision_link(context, self.decision_task_id)
 
-        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-        if not base:
-            return ""
-        dag_id, run_id = context["dag"].dag_id, context["run_id"]
-        return f"{base}/dags/{dag_id}/runs/{run_id}/tasks/{self.decision_task_id}/required_actions"
+
+def decision_link(context: Context, task_id: str) -> str:
+    """The Required actions page of this run's decision form, when the UI address is set."""
+    from airflow.sdk import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base:
+        return ""
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    return f"{base}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/required_actions"
 
 
 class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator):
     """BD's decision: renewed (with the new dates) or not. No default: silence is not consent.
 
-    The answer is due by the end of the contract (at least a week after the form opens); when
-    that passes without an answer the engagement is treated as not renewed.
+    The answer is due by the end of the contract (at least a week after the form opens). When
+    that passes without an answer, nothing is decided for anyone: BD is reminded, and the form
+    keeps waiting a week more, again and again. Only a person's answer renews the engagement or
+    starts its decommissioning; a decision recorded elsewhere meanwhile (the contract end moved)
+    closes the form unanswered.
     """
 
     template_fields = (*HITLBranchOperator.template_fields, "community_id")
@@ -197,8 +204,8 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
             "current end). The engagement stays Active with the new dates.\n"
             "- **Not renewed**: decommissioning starts: notices to the community, backup of "
             "home directories, then an approval before anything is removed.\n\n"
-            f"Without an answer by {deadline:%Y-%m-%d %H:%M} UTC the engagement is treated as "
-            "not renewed."
+            f"Please answer by {deadline:%Y-%m-%d %H:%M} UTC. Without an answer nothing is "
+            "decided: BD is reminded then and every week after, and this form keeps waiting."
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
@@ -209,23 +216,57 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
                 f"{self.opened_task_id} left no contract end; clear it, then this task"
             )
         if event.get("error_type") == "timeout":
-            decision = {
-                "decision": Decision.NOT_RENEWED.value,
-                "decided_end": decided_end,
-                "decided_by": "engagement_renewal (no decision by the deadline)",
-                "reason": f"no renewal decision was recorded by the end of {decided_end}",
-            }
-        else:
-            # The base class checks the chosen option and the form; branching is done here.
-            result = self.checked_answer(context, event)
-            try:
-                decision = self._decision(result, dt.date.fromisoformat(decided_end))
-            except ValueError as exc:
-                self.ask_again(context, str(exc))
+            self.remind(context, dt.date.fromisoformat(decided_end))
+            return self.execute(context)  # waits again, for a week more
+        # The base class checks the chosen option and the form; branching is done here.
+        result = self.checked_answer(context, event)
+        try:
+            decision = self._decision(result, dt.date.fromisoformat(decided_end))
+        except ValueError as exc:
+            self.ask_again(context, str(exc))
         log.info("Renewal of %s: %s", self.community_id, decision)
         # Pushed before branching: skipping the other branch ends the task (no return value).
         context["ti"].xcom_push(key=DECISION_XCOM, value=decision)
         return self.do_branch(context, self.options_mapping[decision["decision"]])
+
+    def remind(self, context: Context, end: dt.date) -> None:
+        """No answer by the deadline: remind BD once today, unless it was decided elsewhere.
+
+        A renewal recorded by other means (the CLI, the store) moved the contract end: then
+        the form has nothing left to ask and the task skips, deciding nothing.
+        """
+        from engagements.hooks.smtp import EmailDeliveryError
+        from engagements.renewal import decided, decision_deadline
+
+        _, config = self.engagement()
+        decision = decided(self.store, self.community_id, end)
+        if decision is not None or config.contract.end != end:
+            raise AirflowSkipException(
+                f"the renewal of {self.community_id}'s contract ending {end} was decided "
+                f"meanwhile ({decision.value if decision else f'it now ends {config.contract.end}'}"
+                "); this form closes unanswered and decides nothing"
+            )
+        now = _now()
+        next_reminder = decision_deadline(end, now).date()
+        try:
+            self.send(
+                "renewal-reminder",
+                config,
+                key=f"renewal-reminder:{end.isoformat()}:{now.date().isoformat()}",
+                extra={
+                    "deadline": now.date(),
+                    "next_reminder": next_reminder,
+                    "decision_link": decision_link(context, self.task_id),
+                },
+            )
+        except EmailDeliveryError as exc:
+            log.warning("The reminder could not be sent (%s); the next one is tried", exc)
+        log.warning(
+            "No renewal decision for %s (contract end %s); BD reminded, waiting until %s",
+            self.community_id,
+            end,
+            next_reminder,
+        )
 
     def _decision(self, result: dict[str, Any], decided_end: dt.date) -> dict[str, Any]:
         choice = Decision(result["chosen_options"][0])

@@ -41,7 +41,9 @@ class PullRequestMergedSensor(_GitHubSensor):
 
     ``change_key`` names the recorded change to wait on: the cluster's (``infra-pr``, the
     default) or the hubs' (``infra-hubs-pr``). ``branch`` (templated) waits on that branch
-    instead: the decommission waits so on its teardown change (``decommission-<cluster>``).
+    instead: the decommission waits so on its teardown change (``decommission-<cluster>``),
+    with ``since``, the commit the change started from, so that a branch holding nothing of
+    its own is never taken for a merged one.
     """
 
     template_fields: Sequence[str] = ("community_id", "branch")
@@ -52,6 +54,7 @@ class PullRequestMergedSensor(_GitHubSensor):
         super().__init__(**kwargs)
         self.branch = branch
         self.change_key = change_key
+        self.since: str | None = None
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import (
@@ -72,7 +75,7 @@ class PullRequestMergedSensor(_GitHubSensor):
         repo = get_infra_repository(
             load_deployment_settings(use_variables=True), github_conn_id=self.github_conn_id
         )
-        state = repo.change_state(branch)
+        state = repo.change_state(branch, since=self.since)
         if state is ChangeState.MERGED:
             log.info("Merged: %s", repo.describe(branch))
             return PokeReturnValue(
@@ -82,14 +85,14 @@ class PullRequestMergedSensor(_GitHubSensor):
         if state is ChangeState.OPEN:
             log.info("Waiting for review and merge: %s", repo.describe(branch))
             return False
+        why = {
+            ChangeState.CLOSED: "A reviewer closed it without merging; ",
+            ChangeState.EMPTY: "Its branch holds no change of its own, so there is nothing to "
+            "merge and nothing counts as merged; ",
+        }.get(state, "Its branch is gone; ")
         raise AirflowFailException(
-            f"The infrastructure change is {state.value}: {repo.describe(branch)}. "
-            + (
-                "A reviewer closed it without merging; "
-                if state is ChangeState.CLOSED
-                else "Its branch is gone; "
-            )
-            + f"clear {clear} to propose it again."
+            f"The infrastructure change is {state.value}: {repo.describe(branch)}. {why}"
+            f"clear {clear} to propose it again."
         )
 
 

@@ -167,6 +167,9 @@ class AirtableStore:
     :meth:`from_credentials` (CLI, tests). Constructing it makes no request.
     """
 
+    backend = "airtable"
+    """Which store this is, for messages that tell people how to record something in it."""
+
     def __init__(self, api: Api, base_id: str) -> None:
         self.base_id = base_id
         self._tables = {

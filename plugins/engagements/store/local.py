@@ -111,6 +111,9 @@ class LocalStore:
     first write, which creates it with its schema; its folder must exist.
     """
 
+    backend = "local"
+    """Which store this is, for messages that tell people how to record something in it."""
+
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
