@@ -118,3 +118,25 @@ def test_a_failed_call_rolls_back(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         store.record_action("openscience", "deck", "document", {"when": dt.date(2026, 1, 5)})
     assert store.get_action("openscience", "deck") is None
+
+
+def test_a_store_file_from_before_recorded_at_gets_it_from_done_at(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE milestones (community_id TEXT NOT NULL, milestone TEXT NOT NULL,"
+            " due TEXT, done_at TEXT, done_by TEXT, note TEXT,"
+            " PRIMARY KEY (community_id, milestone));"
+            "INSERT INTO milestones VALUES"
+            " ('openscience', 'held', NULL, '2026-01-05T10:00:00.000+00:00', 'ada', NULL),"
+            " ('openscience', 'open', '2026-02-01', NULL, NULL, NULL);"
+        )
+    store = LocalStore(path)
+
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert [m.milestone for m in store.list_milestones_recorded_since(since)] == ["held"]
+    with sqlite3.connect(path) as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM milestones WHERE recorded_at > ?", ("x",)
+        ).fetchall()
+    assert "milestones_recorded_at" in str(plan), "the poll is an indexed query"

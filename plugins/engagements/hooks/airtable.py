@@ -10,6 +10,7 @@ only ever handed to pyairtable, which sends it as a request header.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 from pyairtable import Api
@@ -22,6 +23,9 @@ from engagements.store.airtable import (
     make_api,
 )
 from engagements.store.base import StoreError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 
 class AirtableHook(BaseHook):
@@ -54,7 +58,9 @@ class AirtableHook(BaseHook):
     def _settings(self) -> tuple[str, str, str | None]:
         """Token, base id and endpoint from the connection (the Connection object is not kept:
         its repr shows the password)."""
-        conn = self.get_connection(self.airtable_conn_id)
+        return self._credentials(self.get_connection(self.airtable_conn_id))
+
+    def _credentials(self, conn: Connection) -> tuple[str, str, str | None]:
         extra = conn.extra_dejson
         base_id = extra.get("base_id")
         if not conn.password or not base_id:
@@ -83,7 +89,20 @@ class AirtableHook(BaseHook):
         return self.api
 
     def get_store(self) -> AirtableStore:
-        return AirtableStore(self.api, self.base_id)
+        return AirtableStore(self.api, self.base_id, conn_id=self.airtable_conn_id)
+
+    async def aget_store(self) -> AirtableStore:
+        """The store, with the connection looked up without blocking an event loop (triggers)."""
+        conn = await self.aget_connection(self.airtable_conn_id)
+        token, base_id, endpoint_url = self._credentials(conn)
+        api = make_api(
+            token,
+            endpoint_url=endpoint_url,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+        return AirtableStore(api, base_id, conn_id=self.airtable_conn_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """One lookup in the Engagements table checks the token, the base and the table."""

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS milestones (
     done_at TEXT,
     done_by TEXT,
     note TEXT,
+    recorded_at TEXT,
     PRIMARY KEY (community_id, milestone)
 );
 CREATE TABLE IF NOT EXISTS actions (
@@ -72,6 +73,11 @@ CREATE TABLE IF NOT EXISTS actions (
     PRIMARY KEY (community_id, key)
 );
 """
+
+RECORDED_AT_INDEX = "CREATE INDEX IF NOT EXISTS milestones_recorded_at ON milestones (recorded_at)"
+"""``recorded_at`` is when a recording was written (``done_at`` is what it states): the
+triggerer's shared poll asks for the milestones recorded since its last one. A store file
+from before the column existed gets it, filled from ``done_at``."""
 
 _ENGAGEMENT_COLUMNS = (
     "name",
@@ -111,6 +117,10 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.path)!r})"
+
+    @property
+    def reference(self) -> dict[str, str]:
+        return {"backend": "local", "path": str(self.path)}
 
     # engagements
 
@@ -209,11 +219,13 @@ class LocalStore:
         with self._transaction(f"record milestone {milestone!r}", write=True) as db:
             # The WHERE clause makes a second recording a no-op: the first who/when stay.
             db.execute(
-                "INSERT INTO milestones (community_id, milestone, done_at, done_by, note)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, milestone) DO UPDATE SET"
+                "INSERT INTO milestones"
+                " (community_id, milestone, done_at, done_by, note, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (community_id, milestone) DO UPDATE SET"
                 " done_at = excluded.done_at, done_by = excluded.done_by,"
-                " note = COALESCE(excluded.note, note) WHERE done_at IS NULL",
-                (community_id, milestone, _iso(done_at), by, note),
+                " note = COALESCE(excluded.note, note), recorded_at = excluded.recorded_at"
+                " WHERE done_at IS NULL",
+                (community_id, milestone, _iso(done_at), by, note, _iso(utc_now())),
             )
             return _milestone(db, community_id, milestone)
 
@@ -235,6 +247,27 @@ class LocalStore:
             ).fetchall()
         return [_to_milestone(row) for row in rows]
 
+    def list_milestones_recorded_since(self, since: dt.datetime) -> list[MilestoneRecord]:
+        with self._transaction("list milestones recorded since " + _iso(as_utc(since))) as db:
+            rows = db.execute(
+                "SELECT * FROM milestones WHERE recorded_at > ?"
+                " ORDER BY community_id, due IS NULL, due, milestone",
+                (_iso(as_utc(since)),),
+            ).fetchall()
+        return [_to_milestone(row) for row in rows]
+
+    def plan_milestones(
+        self, plans: Iterable[tuple[str, str, dt.date | None]]
+    ) -> list[MilestoneRecord]:
+        plans = list(plans)
+        with self._transaction(f"plan {len(plans)} milestone(s)", write=True) as db:
+            db.executemany(
+                "INSERT INTO milestones (community_id, milestone, due) VALUES (?, ?, ?)"
+                " ON CONFLICT (community_id, milestone) DO UPDATE SET due = excluded.due",
+                [(c, m, due.isoformat() if due else None) for c, m, due in plans],
+            )
+            return [_milestone(db, c, m) for c, m, _ in plans]
+
     # actions
 
     def record_action(
@@ -247,6 +280,27 @@ class LocalStore:
                 (community_id, key, kind, _iso(utc_now()), json.dumps(detail or {})),
             )
             return _action(db, community_id, key)
+
+    def save_actions(self, actions: Iterable[ActionRecord]) -> list[ActionRecord]:
+        actions = list(actions)
+        with self._transaction(f"save {len(actions)} action(s)", write=True) as db:
+            db.executemany(
+                "INSERT INTO actions (community_id, key, kind, created_at, detail)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, key) DO UPDATE SET"
+                " kind = excluded.kind, created_at = excluded.created_at,"
+                " detail = excluded.detail",
+                [
+                    (
+                        a.community_id,
+                        a.key,
+                        a.kind,
+                        _iso(as_utc(a.created_at)),
+                        json.dumps(a.detail),
+                    )
+                    for a in actions
+                ],
+            )
+            return [_action(db, a.community_id, a.key) for a in actions]
 
     def update_action(self, community_id: str, key: str, detail: dict[str, Any]) -> ActionRecord:
         with self._transaction(f"update action {key!r}", write=True) as db:
@@ -315,6 +369,7 @@ class LocalStore:
             try:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                _add_recorded_at(db)
             except BaseException:
                 db.close()
                 raise
@@ -336,6 +391,22 @@ class LocalStore:
         if row is None:
             raise NotFound(f"no engagement for community {community_id!r}")
         return _to_engagement(row)
+
+
+def _add_recorded_at(db: sqlite3.Connection) -> None:
+    """Give a store file written before ``recorded_at`` existed the column and its index."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(milestones)")}
+        if "recorded_at" not in columns:
+            db.execute("ALTER TABLE milestones ADD COLUMN recorded_at TEXT")
+            db.execute("UPDATE milestones SET recorded_at = done_at WHERE done_at IS NOT NULL")
+        db.execute(RECORDED_AT_INDEX)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _iso(moment: dt.datetime) -> str:
