@@ -32,13 +32,18 @@ class Tag(StrEnum):
     COSTS = "costs"
 
 
-def milestone_gate(milestone: str) -> TaskGroup:
-    """``wait`` for a human milestone, then ``record`` it if the wait was marked success."""
+def milestone_gate(milestone: str, *, deferrable: bool = True) -> TaskGroup:
+    """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
+
+    The wait defers to the triggerer; ``deferrable=False`` makes it a reschedule-mode sensor
+    for a deployment without a triggerer (README "Scaling").
+    """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
         wait = MilestoneSensor(
             task_id="wait",
             milestone=milestone,
+            deferrable=deferrable,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
