@@ -14,11 +14,13 @@ from engagements.messages.emails import EmailKind, RenderedEmail, render_email
 from engagements.milestones import onboarding_plan, training_plan
 from engagements.settings import Settings
 from engagements.store.base import (
+    ActionRecord,
     Contact,
     Engagement,
     EngagementStatus,
     EngagementStore,
     NotFound,
+    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -174,33 +176,50 @@ def send_once(
     Returns the sent email, or None when it had been sent before. The Message-ID is derived
     from the key, so even a send repeated after a lost store write is the same message.
     """
-    action_key = f"email:{key or kind.value}"
+    action_key = email_key(kind, key)
     if store.get_action(config.community_id, action_key) is not None:
         log.info(
             "Email %s for %s was already sent; not sending again", action_key, config.community_id
         )
         return None
+    email, action = deliver_email(config, settings, kind, deliver, key=key, extra=extra)
+    store.record_action(config.community_id, action.key, action.kind, action.detail)
+    return email
+
+
+def email_key(kind: EmailKind, key: str | None = None) -> str:
+    """The action key under which an email is recorded as sent."""
+    return f"email:{key or kind.value}"
+
+
+def deliver_email(
+    config: CommunityConfig,
+    settings: Settings,
+    kind: EmailKind,
+    deliver: Callable[[EmailMessage], None],
+    *,
+    key: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[RenderedEmail, ActionRecord]:
+    """Render and send an email; return it with the action that records it, for the caller
+    to write (alone, or with other actions in one request) after checking the log first."""
     email = render_email(kind, config, settings, extra=extra, key=key)
     deliver(email.to_mime())
-    store.record_action(
-        config.community_id,
-        action_key,
-        "email",
-        {
-            "template": kind.value,
-            "message_id": email.message_id,
-            "subject": email.subject,
-            "to": list(email.to),
-            "cc": list(email.cc),
-        },
-    )
     log.info(
         "Sent %s to %s (Message-ID %s)",
         kind.value,
         ", ".join(email.all_recipients),
         email.message_id,
     )
-    return email
+    detail = {
+        "template": kind.value,
+        "message_id": email.message_id,
+        "subject": email.subject,
+        "to": list(email.to),
+        "cc": list(email.cc),
+    }
+    action = ActionRecord(config.community_id, email_key(kind, key), "email", utc_now(), detail)
+    return email, action
 
 
 def problems_key(problems: list[str]) -> str:

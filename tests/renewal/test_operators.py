@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from engagements.operators.renewal import (
 from engagements.renewal import open_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
+from tests.doubles import CountingStore
 from tests.renewal.conftest import END, add_engagement, renew
 
 
@@ -93,14 +95,22 @@ def test_scan_gives_one_decision_run_per_due_engagement(store, config):
     today = dt.datetime.now(dt.UTC).date()
     add_engagement(store, config, "soon", end=today + dt.timedelta(days=30))
     add_engagement(store, config, "later", end=today + dt.timedelta(days=300))
-    due = make(DueRenewalsOperator, store).execute(context())
+    counting = CountingStore(store)
+    due = make(DueRenewalsOperator, counting).execute(context())
     end = (today + dt.timedelta(days=30)).isoformat()
+    scanned = due[0]["conf"].pop("engagement")
     assert due == [
         {
             "conf": {"community_id": "soon", "contract_end": end},
             "trigger_run_id": f"renewal__soon__{end}",
         }
     ]
+    assert scanned == store.get_engagement("soon").to_json()
+    json.dumps(due)  # an XCom, then a run's conf
+    # One pass over the engagements, one over the renewal actions, one batch of plans.
+    assert counting.calls == ["list_engagements", "list_actions", "plan_milestones"]
+    milestone = store.get_milestone("soon", f"renewal_decided_{end.replace('-', '_')}")
+    assert milestone.due.isoformat() == end
 
 
 def test_opening_emails_bd_once_with_the_summary(active):
@@ -124,6 +134,32 @@ def test_opening_emails_bd_once_with_the_summary(active):
         assert fact in " ".join(body.split()), fact
     assert active.get_engagement("openscience").status is EngagementStatus.RENEWAL
     assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
+
+
+def test_a_scanned_run_opens_from_the_scan_with_two_writes_and_a_retry_sends_nothing(
+    active, monkeypatch
+):
+    """Airtable: the status (one upsert) and the two records (opened, email) in one batch."""
+    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    (item,) = make(DueRenewalsOperator, active).execute(context())
+    counting = CountingStore(active)
+    sent: list = []
+    op = make(OpenRenewalOperator, counting, sent, decision_task_id="renewal_decided")
+
+    assert op.execute(context(**item["conf"]))["contract_end"] == END.isoformat()
+
+    assert counting.calls == ["save_actions", "update_engagement"]
+    assert len(sent) == 1
+    assert active.get_engagement("openscience").status is EngagementStatus.RENEWAL
+    assert active.get_action("openscience", "renewal-opened:2027-11-30") is not None
+    assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
+    retry = context(**item["conf"])
+    retry["ti"].try_number = 2
+    op.execute(retry)
+    assert len(sent) == 1, "a retry reads the store again and finds the email recorded"
+
+
+NOW = dt.datetime(2027, 10, 1, 6, tzinfo=dt.UTC)
 
 
 def test_a_scanned_run_started_after_the_decision_asks_nothing(active):

@@ -5,8 +5,9 @@ loopback ports; then, as a user would, through the REST API with a token from
 ``POST /auth/token``: unpause ``engagement_onboarding``, check that a bad conf is refused with
 HTTP 400 naming its key, and trigger it for the example community with the conf printed by
 ``engagements trigger-conf``. While the run goes, milestones are recorded with the
-``engagements`` CLI, one by marking its waiting sensor task success through the REST API, and
-the two human-in-the-loop forms are answered through the REST API. Nothing here mocks Airflow:
+``engagements`` CLI while their waits are deferred to the triggerer, one by marking its
+deferred wait success through the REST API, and the two human-in-the-loop forms are answered
+through the REST API. Nothing here mocks Airflow:
 the scheduler queues to Redis and the Celery worker runs every task. Every process the
 topology started is stopped at the end, also when something fails.
 """
@@ -43,7 +44,7 @@ RUN_TIMEOUT = 1200
 
 @pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
-    with Topology(poke_interval=2).running() as topology:
+    with Topology(poke_interval=2, poll_interval=5).running() as topology:
         yield topology
 
 
@@ -77,7 +78,7 @@ class Operator:
     def step(self) -> dict[str, str]:
         states = {ti["task_id"]: ti["state"] for ti in self.api.task_instances(DAG_ID, self.run_id)}
         for task_id, state in states.items():
-            if state == "up_for_reschedule" and task_id.endswith(".wait"):
+            if state == "deferred" and task_id.endswith(".wait"):
                 self.milestone_waiting(task_id.split(".")[-2], task_id)
             elif state == "up_for_reschedule" and task_id == MERGE_WAIT and not self.merged:
                 self.merge_infrastructure_change()

@@ -122,6 +122,59 @@ class ActionRecord:
         return cls(**{**data, "created_at": dt.datetime.fromisoformat(data["created_at"])})
 
 
+@dataclass(frozen=True)
+class CommunityRecords:
+    """What a scan read about one community in its one pass per table, handed to the mapped
+    task of that community as plain JSON so that it need not read the store again."""
+
+    engagement: Engagement
+    actions: tuple[ActionRecord, ...] = ()
+    milestones: tuple[MilestoneRecord, ...] = ()
+
+    def action(self, key: str) -> ActionRecord | None:
+        return next((a for a in self.actions if a.key == key), None)
+
+    def milestone(self, name: str) -> MilestoneRecord | None:
+        return next((m for m in self.milestones if m.milestone == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engagement": self.engagement.to_json(),
+            "actions": [a.to_json() for a in self.actions],
+            "milestones": [m.to_json() for m in self.milestones],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CommunityRecords:
+        return cls(
+            Engagement.from_json(data["engagement"]),
+            tuple(ActionRecord.from_json(a) for a in data["actions"]),
+            tuple(MilestoneRecord.from_json(m) for m in data["milestones"]),
+        )
+
+
+def by_community(
+    engagements: Iterable[Engagement],
+    actions: Iterable[ActionRecord] = (),
+    milestones: Iterable[MilestoneRecord] = (),
+) -> dict[str, CommunityRecords]:
+    """Listings of every community split into each engagement's records."""
+    own_actions: dict[str, list[ActionRecord]] = {}
+    own_milestones: dict[str, list[MilestoneRecord]] = {}
+    for action in actions:
+        own_actions.setdefault(action.community_id, []).append(action)
+    for milestone in milestones:
+        own_milestones.setdefault(milestone.community_id, []).append(milestone)
+    return {
+        e.community_id: CommunityRecords(
+            e,
+            tuple(own_actions.get(e.community_id, ())),
+            tuple(own_milestones.get(e.community_id, ())),
+        )
+        for e in engagements
+    }
+
+
 @runtime_checkable
 class EngagementStore(Protocol):
     """What the pipelines, the CLI and the tests need from a store; every write is idempotent."""
