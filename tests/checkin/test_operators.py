@@ -262,3 +262,34 @@ def test_form_fields():
     op = CheckinOutcomeOperator(task_id="o", community_id="x", quarter="2027Q2")
     assert set(op.params) == set(FORM)
     assert Quarter.parse(op.quarter) == Quarter(2027, 2)
+
+
+def test_on_airtable_a_check_in_costs_at_most_two_requests_per_community(
+    tmp_path, example_config, monkeypatch
+):
+    """The fan-out's figure, at the HTTP level (scripts/bench_fanout.py measures it for 500)."""
+    from engagements.store.airtable import AirtableStore
+    from tests.store.conftest import BASE_ID, TOKEN
+    from tests.store.fake_airtable import FakeAirtable
+
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    with FakeAirtable(TOKEN, BASE_ID) as fake:
+        store = AirtableStore.from_credentials(TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0)
+        for i in range(25):
+            config = example_config.with_decisions({"community_id": f"c{i:02d}"})
+            store.upsert_engagement(config.community_id, config.name, config.to_dict(),
+                                    status="Active")  # fmt: skip
+            store.record_action(config.community_id, "email:welcome", "email")
+        before = len(fake.requests)
+        sent: list = []
+        items = make(SelectCheckinOperator, store, tmp_path, community_id="", quarter="").execute(
+            context()
+        )
+        for item in items:
+            make(CheckinReportOperator, store, tmp_path, sent, **item_kwargs(item)).execute(
+                context()
+            )
+        requests = len(fake.requests) - before
+
+    assert len(items) == len(sent) == 25
+    assert requests / 25 <= 2, requests

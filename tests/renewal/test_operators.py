@@ -270,3 +270,29 @@ def test_hand_over_returns_the_decommission_conf_and_run_id(active):
     assert op.execute(ctx) == {"community_id": "openscience", "end_date": "2027-11-30"}
     assert ctx["ti"].xcoms[("self", "run_id")] == "decommission__openscience__2027-11-30"
     assert active.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
+
+
+def test_on_airtable_opening_costs_at_most_three_requests_per_renewal(store, config, monkeypatch):
+    """The scan, the start of the decision runs and each opening, at the HTTP level."""
+    from engagements.store.airtable import AirtableStore
+    from tests.store.conftest import BASE_ID, TOKEN
+    from tests.store.fake_airtable import FakeAirtable
+
+    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    with FakeAirtable(TOKEN, BASE_ID) as fake:
+        airtable = AirtableStore.from_credentials(TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0)
+        for i in range(30):
+            end = NOW.date() + dt.timedelta(days=2 * i + 1)  # 30 within the 60 days
+            add_engagement(airtable, config, f"c{i:02d}", end=end)
+        add_engagement(airtable, config, "later", end=NOW.date() + dt.timedelta(days=200))
+        before = len(fake.requests)
+        sent: list = []
+        due = make(DueRenewalsOperator, airtable).execute(context())
+        for item in due:
+            op = make(OpenRenewalOperator, airtable, sent, decision_task_id="renewal_decided")
+            op.community_id = item["conf"]["community_id"]
+            op.execute(context(**item["conf"]))
+        requests = len(fake.requests) - before
+
+    assert len(due) == len(sent) == 30
+    assert requests / 30 <= 3, requests

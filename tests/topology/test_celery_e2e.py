@@ -198,3 +198,32 @@ def test_the_emails_arrived_in_the_outbox(topology: Topology, finished_run) -> N
     assert by_kind["welcome"]["To"] == "ada@openscience.example.org"
     onboarding = by_kind["onboarding"].get_body(("plain",)).get_content()
     assert "https://workshop.openscience.2i2c.cloud" in onboarding
+
+
+# apache/airflow#72716: milestones recorded right at deferral, many at once
+
+
+def test_milestones_recorded_right_at_deferral_fail_no_run_on_celery(
+    topology: Topology, api: Api
+) -> None:
+    from tests.topology.race import (
+        run_checkins_recording_at_deferral,
+        seed_active,
+        state_mismatches,
+    )
+
+    communities = seed_active(topology, RACE_COMMUNITIES)
+    result = run_checkins_recording_at_deferral(topology, api, communities)
+
+    print(  # the figures of the proof, in the test output (pytest -s)
+        f"Celery: {len(result.recorded)} recorded at deferral {result.recorded}; "
+        f"states {result.states()}; retried {result.retried()}; "
+        f"scheduler state mismatches {state_mismatches(topology)}"
+    )
+    assert result.run["state"] == "success", result.states()
+    assert set(result.recorded) == set(communities)
+    assert "deferred" in set(result.recorded.values()) <= {"running", "deferred"}
+    assert not {"failed", "upstream_failed"} & set(result.states())
+
+
+RACE_COMMUNITIES = 12

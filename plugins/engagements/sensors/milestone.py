@@ -26,9 +26,10 @@ DEFAULT_POKE_INTERVAL = Settings().poke_seconds
 ``poke_interval`` (7,200 s unless set), read when the task runs."""
 DEFAULT_TIMEOUT = dt.timedelta(days=90)
 """Generous hard limit: the sensor fails only if a milestone is three months late."""
-REMINDER_SPREAD = dt.timedelta(hours=1)
-"""Reminders of milestones due the same day wake their tasks spread over the first hour of
-the next day (by a hash of the wait), not all at midnight."""
+REMINDER_SPREAD = dt.timedelta(hours=6)
+"""Reminders of milestones due the same day wake their tasks spread over the first six hours
+of the next day (by a hash of the wait), not all at midnight: 1,000 waits overdue at once
+resume at most one every 20 s."""
 NOTICE_RETRY = dt.timedelta(hours=1)
 """A notice that could not be sent is tried again this much later."""
 
