@@ -6,7 +6,9 @@ Runs at 06:00 UTC on the first day of each quarter for every **Active** engageme
 community, and optionally `quarter` (`2027Q2`; default: the quarter of the run). A check-in
 held in a quarter reviews the quarter before it. A community whose engagement started less
 than a month ago, or that is not Active, is skipped; the reason is in the log of
-`select_engagements` and in its `skipped` XCom.
+`select_engagements` and in its `skipped` XCom. `select_engagements` reads each table of the
+store once for every community and plans the meeting milestones; each community's check-in
+gets what it needs of them.
 
 **Steps per community**: `report_and_invite` builds the report (cloud cost of each month of
 the reviewed quarter and the trend against the quarter before, expected against observed
@@ -17,8 +19,8 @@ artifacts folder, emails the representatives proposing the meeting (once per qua
 (one per request) → `open_follow_up_issues` (in the infrastructure repository when
 `github_default` and `engagements_infra_repo` are set; otherwise they stay in the store).
 
-**Milestone waited on**: `checkin_held_<YYYY>q<N>` (reschedule-mode sensor, due 30 days into
-the quarter, one overdue notice to support). Record it with `engagements milestone mark
+**Milestone waited on**: `checkin_held_<YYYY>q<N>` (deferred to the triggerer, due 30 days
+into the quarter, one overdue notice to support). Record it with `engagements milestone mark
 <community_id> checkin_held_2027q2`, in the store (Airtable), or mark the `wait` task success.
 
 **Human-in-the-loop form**: `checkin_outcome` (notes, satisfaction, requests, monthly active

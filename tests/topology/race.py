@@ -106,8 +106,10 @@ def run_checkins_recording_at_deferral(
     waiting: dict[tuple[int, int], float] = {}  # (map index, try): first seen awaiting input
     while (run := api.dag_run(DAG_ID, run_id))["state"] in ("queued", "running"):
         for ti in mapped(api, run_id, WAIT):
-            community_id = ti["rendered_map_index"]
-            if community_id in result.recorded or community_id == result.marked:
+            community_id = ti["rendered_map_index"]  # the map index until the task renders it
+            if community_id not in communities or community_id in result.recorded:
+                continue
+            if community_id == result.marked:
                 continue
             if mark_last and community_id == communities[-1]:
                 if ti["state"] == "deferred":
