@@ -77,13 +77,16 @@ with DAG(
     select = SelectCheckinOperator(task_id="select_engagements")
 
     @task_group(group_id="checkin", default_args={"map_index_template": "{{ task.community_id }}"})
-    def checkin(community_id: str, quarter: str, milestone: str, shared_account: bool) -> None:
-        """One community's check-in."""
+    def checkin(
+        community_id: str, quarter: str, milestone: str, shared_account: bool, records: dict
+    ) -> None:
+        """One community's check-in; ``records``: what the scan read of it."""
         report = CheckinReportOperator(
             task_id="report_and_invite",
             community_id=community_id,
             quarter=quarter,
             shared_account=shared_account,
+            records=records,
         )
         with TaskGroup("checkin_held", tooltip="Quarterly check-in meeting held") as held:
             wait = MilestoneSensor(

@@ -226,4 +226,4 @@ def test_milestones_recorded_right_at_deferral_fail_no_run_on_celery(
     assert not {"failed", "upstream_failed"} & set(result.states())
 
 
-RACE_COMMUNITIES = 12
+RACE_COMMUNITIES = 8

@@ -3,7 +3,7 @@ machine deployments): PostgreSQL and real processes as in ``scripts/topology.sh`
 ``TOPOLOGY_EXECUTOR=LocalExecutor``, the scheduler running every task, the triggerer holding
 every deferred wait.
 
-One quarterly check-in over twelve communities whose meeting milestones are recorded in the
+One quarterly check-in over eight communities whose meeting milestones are recorded in the
 store the moment their waits are seen running or deferred (apache/airflow#72716, see
 ``tests/topology/race.py``), one wait marked success through the REST API as the UI does, and
 every outcome form answered: the run succeeds. Every process is stopped at the end.
@@ -38,7 +38,7 @@ def api(topology: Topology) -> Iterator[Api]:
 def test_recorded_at_deferral_and_marked_success_under_the_local_executor(
     topology: Topology, api: Api
 ) -> None:
-    communities = seed_active(topology, 12)
+    communities = seed_active(topology, 8)
     result = run_checkins_recording_at_deferral(topology, api, communities, mark_last=True)
 
     print(  # the figures of the proof, in the test output (pytest -s)

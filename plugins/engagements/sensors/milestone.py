@@ -175,7 +175,9 @@ class MilestoneSensor(EngagementSensor):
             return done.xcom_value
         remaining = self.timeout - (checked_at - waiting_since).total_seconds()
         if remaining <= 0:
-            message = f"{self.milestone} was not recorded within {self.timeout:g} s"
+            message = (
+                f"{self.milestone} was not recorded within {dt.timedelta(seconds=self.timeout)}"
+            )
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
