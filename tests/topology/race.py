@@ -79,19 +79,25 @@ def seed_active(topology: Topology, count: int) -> list[str]:
 
 
 def run_checkins_recording_at_deferral(
-    topology: Topology, api: Api, communities: list[str], *, mark_last: bool = False
+    topology: Topology,
+    api: Api,
+    communities: list[str],
+    *,
+    mark_last: bool = False,
+    poll_interval: int = 30,
 ) -> RaceResult:
     """Unpause the check-in (the scheduler starts the latest quarter's run for every Active
     engagement), record each meeting milestone the moment its wait is seen (even map indexes:
     running, about to check, or deferred if that is seen first; odd ones: deferred), answer
     each outcome form, and return the finished run and its task instances. With
     ``mark_last``, the last community's deferred wait is marked success through the REST API
-    instead (what "Mark success" in the UI sends)."""
+    instead (what "Mark success" in the UI sends). ``poll_interval``: the setting, 30 s
+    (the production default) unless an experiment asks for less."""
     from engagements.checkin import Quarter
     from engagements.milestones import CHECKIN_HELD
 
     api.wait_for_dag(DAG_ID)
-    api.set_variable("engagements_milestone_poll_interval", "30")  # the production default
+    api.set_variable("engagements_milestone_poll_interval", str(poll_interval))
     api.unpause(DAG_ID)
     store = LocalStore(topology.store_path)
     deadline = time.monotonic() + TIMEOUT
