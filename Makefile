@@ -19,6 +19,10 @@ PYTHON := $(shell for p in python3.11 python3 /usr/bin/python3.11 /usr/bin/pytho
 endif
 UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 VENV_STAMP := $(VENV)/.installed
+# The infrastructure repository's validation tools (helm, jsonnet, terraform, the deployer's
+# requirements), kept apart from .venv: `make reference`.
+REFERENCE_HOME ?= $(ROOT)/.cache/reference
+REFERENCE_STAMP := $(REFERENCE_HOME)/.installed
 PYTEST_ARGS ?=
 
 # --- The embedded environment: mirrors scripts/env.sh (tests/test_compose.py checks both). --
@@ -44,19 +48,20 @@ ifneq ($(firstword $(subst :, ,$(PATH))),$(BIN))
 export PATH := $(BIN):$(PATH)
 endif
 
-.PHONY: help run test venv airflow-home seed outbox lint format pin clean distclean print-env
+.PHONY: help run test venv reference airflow-home seed outbox browser lint format pin clean distclean print-env
 .PHONY: topology-up topology-down topology-status bench-parse bench-waits bench-topology bench-fanout
+.PHONY: bench-portfolio
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-run: venv airflow-home  ## start Airflow standalone + the SMTP outbox on this project (Ctrl-C stops)
+run: venv airflow-home  ## start Airflow (each component watched) + the SMTP outbox (Ctrl-C stops)
 	bash scripts/run.sh
 
-test: venv  ## the whole test suite, then lint (what CI runs)
+test: venv reference browser  ## the whole test suite, then lint (what CI runs)
 	@# Tests make their own AIRFLOW_HOME; nothing of the run environment may leak into them.
 	unset $$(compgen -e | grep -E '^(AIRFLOW_|ENGAGEMENTS_)' || true); \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	  ENGAGEMENTS_REFERENCE_TOOLS=$(REFERENCE_HOME) $(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
 venv: $(VENV_STAMP)  ## .venv with the pinned requirements and this package (editable)
@@ -78,16 +83,44 @@ $(VENV_STAMP): $(UV_STAMP) requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
+reference: $(REFERENCE_STAMP)  ## helm, jsonnet, terraform and the deployer's requirements, pinned
+
+$(REFERENCE_STAMP): $(UV_STAMP) requirements-reference.txt $(wildcard scripts/reference/*)
+	rm -rf $(REFERENCE_HOME)
+	$(BIN)/uv venv --quiet --python "$(PYTHON)" $(REFERENCE_HOME)/venv
+	$(BIN)/uv pip install --quiet --python $(REFERENCE_HOME)/venv/bin/python -r requirements-reference.txt
+	mkdir -p $(REFERENCE_HOME)/bin
+	for tool in helm jsonnet terraform; do \
+	  printf '#!/bin/sh\n[ -f "$${TF_CLI_CONFIG_FILE:-}" ] || export TF_CLI_CONFIG_FILE="%s"\nexec "%s" "%s" "$$@"\n' \
+	    $(ROOT)/scripts/reference/terraformrc $(REFERENCE_HOME)/venv/bin/python \
+	    $(ROOT)/scripts/reference/$$tool.py > $(REFERENCE_HOME)/bin/$$tool; \
+	  chmod +x $(REFERENCE_HOME)/bin/$$tool; \
+	done
+	$(REFERENCE_HOME)/bin/helm version
+	$(REFERENCE_HOME)/bin/jsonnet --version
+	$(REFERENCE_HOME)/bin/terraform version
+	touch $@
+
 airflow-home: $(AIRFLOW_HOME)/.migrated  ## .airflow/ with a migrated SQLite metadata DB
 
 $(AIRFLOW_HOME)/.migrated: $(VENV_STAMP)
 	mkdir -p $(AIRFLOW_HOME)/logs
 	airflow db migrate
-	touch $@
+	$(BIN)/python -c 'from importlib.metadata import version; print(version("apache-airflow-core"))' > $@
 
 seed: venv  ## (re)load include/communities/*.yaml into the embedded store
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/engagements seed include/communities/*.yaml
+
+browser:  ## Debian's chromium and chromedriver for the portfolio's browser test (apt-get if missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [[ $$EUID -ne 0 ]]; then \
+	  echo "chromium/chromedriver missing: run 'sudo make browser' (apt-get install chromium" \
+	    "chromium-driver); until then the browser test is skipped" >&2; exit 0; \
+	fi; \
+	echo "installing Debian's chromium and chromium-driver (apt-get)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends chromium chromium-driver >/dev/null
 
 outbox: venv  ## only the SMTP outbox, in the foreground
 	$(BIN)/python -m engagements.outbox --host 127.0.0.1 --port $(ENGAGEMENTS_OUTBOX_PORT) \
@@ -115,6 +148,9 @@ bench-topology: venv  ## 200 deferred waits and their triggerer on a private Cel
 bench-fanout: venv  ## check-in and renewal over 500 communities: store requests per community
 	$(BIN)/python scripts/bench_fanout.py
 
+bench-portfolio: venv  ## the portfolio page for 500 engagements, SQLite and Airtable
+	$(BIN)/python scripts/bench_portfolio.py
+
 lint: venv  ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -128,7 +164,7 @@ pin: $(UV_STAMP)  ## recompile requirements*.txt from requirements*.in
 	$(BIN)/uv pip compile --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:  ## remove local state (.airflow with the embedded store, outbox, artifacts) and caches
-	rm -rf .airflow outbox artifacts logs .pytest_cache .ruff_cache build plugins/*.egg-info
+	rm -rf .airflow outbox artifacts logs test-artifacts .pytest_cache .ruff_cache build plugins/*.egg-info
 	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean  ## clean, and remove .venv too

@@ -16,29 +16,37 @@ training plan → status Active.
 **Milestones waited on** (deferred to the triggerer, an overdue notice once per milestone):
 `rollout_coordinator_identified`, `technical_meeting_scheduled`, `technical_meeting_held`,
 `rollout_deck_reviewed`, `infrastructure_deployed`, `rollout_meeting_held`,
-`configuration_completed`. Record one with `engagements milestone mark <community_id>
-<milestone>`, in the store (Airtable), or mark the waiting `wait` task success.
+`configuration_completed`. Record one on the portfolio page (`/engagements/`), with
+`engagements milestone mark <community_id> <milestone>`, in the store (Airtable), or mark the
+waiting `wait` task success.
 
 **Human-in-the-loop forms**: `technical_decisions`, `rollout_outcome` (Required actions page).
 
 **Connections**: `smtp_default` (email), `airtable_default` (store; without it the embedded
 SQLite store is used). **Variables**: `engagements_*` settings (see the README).
 
-**Deployment** (`deploy_infrastructure`): the cluster and its hubs are rendered from the config
-and proposed to the infrastructure repository (`open_pull_request`): a pull request on GitHub
-when the Variable `engagements_infra_repo` names it and `github_default` exists, else a branch
+**Deployment** (`deploy_infrastructure`), in the infrastructure repository's two steps: the
+cluster (`cluster.yaml` with `hubs: []`, support values, terraform/eksctl inputs, its deploy
+workflow entry) is proposed by `open_cluster_pull_request`: a pull request on GitHub when the
+Variable `engagements_infra_repo` names it and `github_default` exists, else a branch
 `onboard-<community>` of the local git repository `$AIRFLOW_HOME/infrastructure`, which an
-engineer reviews and accepts with `git merge`. After the merge (`pull_request_merged`) an
-engineer approves provisioning (`approve_provisioning`, Required actions), a pod runs the
-tooling image (`engagements_tooling_image`) to apply the IaC files, the cluster is verified
-(`aws_default`, `google_cloud_default` or `kubernetes_<cluster>`), and `hubs_healthy` polls
-each hub's `/hub/health`. Beside it, `github_org_ready` waits until the community's org exists
+engineer reviews and accepts with `git merge`. After the merge (`cluster_pull_request_merged`)
+an engineer approves provisioning (`approve_provisioning`, Required actions), a pod runs the
+tooling image (`engagements_tooling_image`) to apply the IaC files and report terraform's
+outputs, the cluster is verified (`aws_default`, `google_cloud_default` or
+`kubernetes_<cluster>`), `cluster_outputs` collects the outputs (or, with no accounts, the
+example outputs file `$AIRFLOW_HOME/cluster-outputs/<cluster>.yaml`, which it writes and the
+engineer can edit; a missing output stops here), `open_hubs_pull_request` proposes the hubs
+written with them (branch `onboard-<community>-hubs`), and after that merge
+(`hubs_pull_request_merged`) `hubs_healthy` polls each hub's `/hub/health`.
+Beside it, `github_org_ready` waits until the community's org exists
 with the bot as an owner, then `community_github_org` creates the teams, adds the
 representatives and the template repositories, and `quay_image_repository` creates the image
 repository and robot (`quay_default`) and puts its token in the image repository's Actions
 secrets. A step that cannot run here (no connection, local branch) reports its plan and skips;
-the rest of the onboarding goes on. `infrastructure_deployed` is recorded by the pipeline only
-when every hub answered healthy and the org and Quay work were done; otherwise it stays the
+the rest of the onboarding goes on. `record_if_deployed` records `infrastructure_deployed` only
+when every hub answered healthy and the org and Quay work were done; otherwise it ends skipped
+with what was not verified (action `deployment-not-verified`) and the milestone stays the
 engineer's confirmation. Follow-up issues from the rollout meeting are opened in the
 infrastructure repository (`open_follow_up_issues`) when GitHub is configured.
 """
@@ -64,10 +72,12 @@ from engagements.operators.engagement import (
 from engagements.operators.github import (
     CommunityGitHubOrgOperator,
     OpenFollowUpIssuesOperator,
+    OpenHubsPullRequestOperator,
     OpenInfrastructurePullRequestOperator,
 )
 from engagements.operators.hitl import RolloutOutcomeOperator, TechnicalDecisionsOperator
 from engagements.operators.provision import (
+    ClusterOutputsOperator,
     ConfirmDeploymentOperator,
     ProvisionApprovalOperator,
     ProvisionClusterOperator,
@@ -112,18 +122,22 @@ with DAG(
 
     with TaskGroup(
         "deploy_infrastructure",
-        tooltip="Cluster and hubs as a reviewed change, GitHub org and repositories, Quay",
+        tooltip="Cluster, then hubs, as reviewed changes; GitHub org and repositories, Quay",
     ) as deploy:
         # A plan-only step skips; what comes after it still runs once the change exists (one
         # upstream succeeded), and is skipped with everything else on the premium-tier route.
         after_plan_only = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
-        pull_request = OpenInfrastructurePullRequestOperator(task_id="open_pull_request")
-        merged = PullRequestMergedSensor(task_id="pull_request_merged")
+        cluster_pr = OpenInfrastructurePullRequestOperator(task_id="open_cluster_pull_request")
+        cluster_merged = PullRequestMergedSensor(task_id="cluster_pull_request_merged")
         approval = ProvisionApprovalOperator(task_id="approve_provisioning")
         provision = ProvisionClusterOperator(task_id="provision_cluster")
         verify = VerifyClusterOperator(task_id="verify_cluster")
-        # CI deploys the hubs from the merged change even when provisioning was done by hand.
-        hubs_healthy = HubHealthSensor(task_id="hubs_healthy", trigger_rule=after_plan_only)
+        outputs = ClusterOutputsOperator(task_id="cluster_outputs", trigger_rule=after_plan_only)
+        hubs_pr = OpenHubsPullRequestOperator(task_id="open_hubs_pull_request")
+        hubs_merged = PullRequestMergedSensor(
+            task_id="hubs_pull_request_merged", change_key="infra-hubs-pr"
+        )
+        hubs_healthy = HubHealthSensor(task_id="hubs_healthy")
         org_ready = GitHubOrgReadySensor(task_id="github_org_ready")
         org = CommunityGitHubOrgOperator(task_id="community_github_org")
         quay = QuayImageRepositoryOperator(
@@ -132,11 +146,14 @@ with DAG(
         confirm = ConfirmDeploymentOperator(
             task_id="record_if_deployed", trigger_rule=after_plan_only
         )
-        chain(pull_request, merged, approval, provision, verify)
+        # The engineer's confirmation waits once the hubs are merged, whatever was verified.
+        deployed = milestone_gate("infrastructure_deployed", trigger_rule=after_plan_only)
+        chain(cluster_pr, cluster_merged, approval, provision, verify)
+        chain([cluster_merged, verify], outputs, hubs_pr, hubs_merged, hubs_healthy)
         chain(org_ready, org)
-        chain([merged, verify], hubs_healthy)
-        chain([pull_request, org], quay)
-        chain([merged, hubs_healthy, quay], confirm, milestone_gate("infrastructure_deployed"))
+        chain([cluster_pr, org], quay)
+        chain([hubs_merged, hubs_healthy, quay], confirm)
+        chain([hubs_merged, confirm], deployed)
 
     rollout_held = milestone_gate("rollout_meeting_held")
     outcome = RolloutOutcomeOperator(task_id="rollout_outcome")

@@ -20,8 +20,9 @@ artifacts folder, emails the representatives proposing the meeting (once per qua
 `github_default` and `engagements_infra_repo` are set; otherwise they stay in the store).
 
 **Milestone waited on**: `checkin_held_<YYYY>q<N>` (deferred to the triggerer, due 30 days
-into the quarter, one overdue notice to support). Record it with `engagements milestone mark
-<community_id> checkin_held_2027q2`, in the store (Airtable), or mark the `wait` task success.
+into the quarter, one overdue notice to support). Record it on the portfolio page
+(`/engagements/`), with `engagements milestone mark <community_id> checkin_held_2027q2`, in the
+store (Airtable), or mark the `wait` task success.
 
 **Human-in-the-loop form**: `checkin_outcome` (notes, satisfaction, requests, monthly active
 users seen in Grafana), on the Required actions page.

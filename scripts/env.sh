@@ -20,8 +20,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 # decommission have schedule=None and run only when triggered; the others are scheduled and run
 # by themselves while Airflow is up, against the embedded store and the outbox:
 # engagement_renewal @daily (00:00 UTC), engagement_quarterly_checkin at 06:00 UTC on 1 Jan,
-# Apr, Jul and Oct, engagement_cost_watch at 06:00 UTC on the 3rd of each month. Pause them in
-# the UI to keep them from running.
+# Apr, Jul and Oct, engagement_cost_watch at 06:00 UTC on the 3rd of each month,
+# engagement_platform_upkeep at 06:00 UTC every Monday. Pause them in the UI to keep them from
+# running.
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 
 # Ports: the UI/API, the scheduler's and the triggerer's log servers, the SMTP outbox.

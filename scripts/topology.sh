@@ -480,6 +480,8 @@ init_airflow() {
     "$VENV_BIN/engagements" seed "${configs[@]}" >>"$LOG_DIR/init.log" 2>&1 ||
       die "'engagements seed ${configs[*]}' failed; see $LOG_DIR/init.log"
   fi
+  # The fleet the upkeep DAG observes without cloud connections, as `make run` seeds it.
+  [[ -f "$AIRFLOW_HOME/fleet.yaml" ]] || cp include/fleet.yaml "$AIRFLOW_HOME/fleet.yaml"
 }
 
 cmd_up() {

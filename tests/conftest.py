@@ -85,6 +85,26 @@ def run(tmp_path):
 
 
 @pytest.fixture
+def form_requests(monkeypatch) -> list[dict]:
+    """Every form a task writes for a person to answer (the provider's call that stores it
+    through the task's supervisor), so that a form asking again can be seen in-process."""
+    requests: list[dict] = []
+    monkeypatch.setattr(
+        "airflow.providers.standard.operators.hitl.upsert_hitl_detail",
+        lambda **request: requests.append(request),
+    )
+    return requests
+
+
+def waiting(context: dict) -> dict:
+    """A task's context as a form needs it to wait for an answer."""
+    import uuid
+    from types import SimpleNamespace
+
+    return {**context, "task_instance": SimpleNamespace(id=uuid.uuid4())}
+
+
+@pytest.fixture
 def local_infra(tmp_path, monkeypatch):
     """The embedded infrastructure repository of this test: no GitHub connection or repo."""
     monkeypatch.delenv("AIRFLOW_CONN_GITHUB_DEFAULT", raising=False)

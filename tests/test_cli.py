@@ -39,7 +39,10 @@ def test_validate_prints_every_problem_and_exits_1(run, tmp_path, example_dict):
 def test_validate_missing_file(run, tmp_path):
     result = run("validate", str(tmp_path / "nope.yaml"))
     assert result.returncode == 1
-    assert "cannot read" in result.stderr
+    assert (
+        result.stdout
+        == f"{tmp_path / 'nope.yaml'}: (file): cannot read it: No such file or directory\n"
+    )
 
 
 def test_seed_mark_and_status(run, example_path):

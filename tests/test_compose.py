@@ -21,6 +21,7 @@ import yaml
 
 from engagements.hooks.infra_repo import DeploymentSettings
 from engagements.settings import Settings
+from engagements.upkeep import UpkeepSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -302,7 +303,7 @@ def test_dotenv_example_documents_every_setting_and_connection(env_sh: dict[str,
     example = _dotenv_example()
     settings = {
         f"AIRFLOW_VAR_ENGAGEMENTS_{f.name.upper()}": f
-        for cls in (Settings, DeploymentSettings)
+        for cls in (Settings, DeploymentSettings, UpkeepSettings)
         for f in fields(cls)
     }
     documented = {name for name in example if name.startswith("AIRFLOW_VAR_ENGAGEMENTS_")}

@@ -141,7 +141,7 @@ def test_send_once_sends_and_records_then_never_again(store, example_config):
     assert action.detail["message_id"] == first.message_id == sent[0]["Message-ID"]
 
 
-def test_failed_delivery_records_nothing(store, example_config):
+def test_failed_delivery_leaves_the_intent_and_a_rerun_sends_it(store, example_config):
     register(store, example_config, run_id="r", run_state=never_running)
 
     def refuse(message):
@@ -149,7 +149,11 @@ def test_failed_delivery_records_nothing(store, example_config):
 
     with pytest.raises(ConnectionRefusedError):
         send_once(store, example_config, Settings(), EmailKind.WELCOME, refuse)
-    assert store.get_action("openscience", "email:welcome") is None
+    assert store.get_action("openscience", "email:welcome").detail["state"] == "sending"
+    sent = []
+    assert send_once(store, example_config, Settings(), EmailKind.WELCOME, sent.append)
+    assert len(sent) == 1
+    assert store.get_action("openscience", "email:welcome").detail["state"] == "sent"
 
 
 def test_follow_ups_are_not_duplicated(store, example_config):

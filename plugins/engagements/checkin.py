@@ -29,7 +29,7 @@ from typing import Any
 from engagements.config import CommunityConfig
 from engagements.costs import COST_ENTRY, Month, MonthlyCost, format_money
 from engagements.messages.emails import template_environment
-from engagements.milestones import CHECKIN_HELD, UnknownMilestone, get_milestone
+from engagements.milestones import CHECKIN_HELD, UPGRADED, UnknownMilestone, get_milestone
 from engagements.store.base import (
     ActionRecord,
     CommunityRecords,
@@ -178,7 +178,11 @@ def parse_hours(text: str | float | Decimal) -> Decimal:
         raise ValueError(f"{text!r} is not a number of hours") from None
     if not hours.is_finite() or hours <= 0 or hours > 24 * 92:
         raise ValueError(f"hours must be more than 0 and at most a quarter's worth, not {text}")
-    return hours
+    if hours != hours.quantize(Decimal("0.01")):
+        raise ValueError(
+            f"hours are recorded to the hundredth (0.01 h, under a minute), not {text}"
+        )
+    return Decimal(format(hours.normalize(), "f"))
 
 
 def record_support_hours(
@@ -322,6 +326,10 @@ class CheckinReport:
     contract_end: dt.date
     support_included: Decimal = SUPPORT_HOURS_PER_QUARTER
     cost_estimate_month: Decimal | None = None
+    platform: dict[str, Any] | None = None
+    """The cluster's last observation by the platform upkeep (versions and since when)."""
+    open_upgrades: tuple[OpenMilestone, ...] = ()
+    """Planned upgrades not recorded done yet (``upgraded_*`` milestones)."""
 
     @property
     def reviewed(self) -> Quarter:
@@ -388,11 +396,14 @@ def build_report(
     """
     reviewed = quarter.previous()
     months = reviewed.previous().months + reviewed.months
+    from engagements.upkeep.maintenance import OBSERVATION
+
     open_milestones = [
         OpenMilestone(m.milestone, _title(m.milestone), m.due, m.overdue(run_date))
         for m in milestones
         if not m.done
     ]
+    upgrades = tuple(m for m in open_milestones if m.key.startswith(UPGRADED.prefix))
     maus = sorted(
         (a.detail["quarter"], int(a.detail["maus"]), a.detail["on"])
         for a in actions
@@ -417,9 +428,11 @@ def build_report(
             for a in actions
             if a.kind == FOLLOW_UP_ISSUE and a.detail.get("state") != "closed"
         ],
-        open_milestones=open_milestones,
+        open_milestones=[m for m in open_milestones if m not in upgrades],
         contract_end=config.contract.end,
         cost_estimate_month=Decimal(str(estimate)) if estimate is not None else None,
+        platform=next((a.detail for a in actions if a.key == OBSERVATION), None),
+        open_upgrades=upgrades,
     )
 
 

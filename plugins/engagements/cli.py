@@ -1,26 +1,37 @@
-"""``engagements``: the command line over the same functions the pipelines use."""
+"""``engagements``: the command line over the same functions the pipelines use.
+
+One error policy, at this edge: bad input is one line per problem, ``WHERE: key.path:
+reason`` (the file, the argument or the store, then what is wrong), exit code 1, or 2 for a
+command-line value the command cannot take; nothing is sent, stored or deleted on the way,
+and there is never a traceback (``ENGAGEMENTS_DEBUG=1`` shows one for an unexpected error).
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engagements.config import ConfigError, load_config
-
-
-def _store():
-    from engagements.store import get_store
-
-    return get_store()
-
-
-def _who(explicit: str | None) -> str:
-    return explicit or f"{getpass.getuser()} (engagements CLI)"
+from engagements.cli_policy import (
+    CommandError,
+    checked_text,
+    describe_recorded,
+    find_engagement,
+    load_file,
+    open_store,
+    parse_day,
+    parsed,
+    print_unconfirmed_emails,
+    printable,
+    refuse,
+    stored_config,
+    who,
+)
+from engagements.config import URL_PATTERN, ConfigError, control_character, load_config
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -30,9 +41,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for path, reason in exc.problems:
             print(f"{args.file}: {path}: {reason}")
         print(f"{len(exc.problems)} problem(s); nothing was stored", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     hubs = ", ".join(config.hub_urls.values())
     print(
@@ -44,13 +52,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = _store()
-    engagement = store.get_engagement(args.community_id)
-    if engagement is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
-        return 1
+    store = open_store()
+    engagement = find_engagement(store, args.community_id)
     today = dt.datetime.now(dt.UTC).date()
-    print(f"{engagement.community_id}: {engagement.name} — status {engagement.status.value}")
+    print(
+        f"{engagement.community_id}: {printable(engagement.name)} — "
+        f"status {engagement.status.value}"
+    )
     rows = [("MILESTONE", "DUE", "DONE", "BY", "OVERDUE")]
     for m in store.list_milestones(args.community_id):
         rows.append(
@@ -58,7 +66,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 m.milestone,
                 m.due.isoformat() if m.due else "-",
                 m.done_at.strftime("%Y-%m-%d %H:%M") if m.done_at else "-",
-                m.done_by or "-",
+                printable(m.done_by),
                 f"yes ({(today - m.due).days} days)" if m.overdue(today) else "no",
             )
         )
@@ -66,6 +74,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     _print_support_hours(store, args.community_id, today)
+    print_unconfirmed_emails(store, args.community_id)
     return 0
 
 
@@ -87,31 +96,28 @@ def _print_support_hours(store, community_id: str, today: dt.date) -> None:
         over = "  over the allowance" if used > SUPPORT_HOURS_PER_QUARTER else ""
         print(f"  {quarter}: {used} h used{over}")
         for entry in (e for e in entries if Quarter.of(e.on) == quarter):
-            print(f"    {entry.on}  {entry.hours} h  {entry.note} ({entry.by})")
+            print(
+                f"    {entry.on}  {entry.hours} h  {printable(entry.note)} ({printable(entry.by)})"
+            )
 
 
 def cmd_milestone_mark(args: argparse.Namespace) -> int:
-    from engagements.milestones import UnknownMilestone, get_milestone
+    from engagements.milestones import UnknownMilestone, get_milestone, record_done
 
     try:
         spec = get_milestone(args.milestone)
     except UnknownMilestone as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    store = _store()
-    if store.get_engagement(args.community_id) is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
-        return 1
-    before = store.get_milestone(args.community_id, args.milestone)
-    record = store.record_milestone(
-        args.community_id, args.milestone, by=_who(args.by), note=args.note
-    )
-    if before is not None and before.done:
-        print(
-            f"{spec.title}: already recorded by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}"
-        )
+        refuse("milestone", str(exc), usage=True)
+    by, note = who(args.by), checked_text(args.note, "--note", multiline=True)
+    store = open_store()
+    find_engagement(store, args.community_id)
+    recording = record_done(store, args.community_id, args.milestone, by=by, note=note)
+    record = recording.record
+    done = f"by {printable(record.done_by)} at {record.done_at:%Y-%m-%d %H:%M}"
+    if recording.already:
+        print(f"{spec.title}: already recorded {done}")
     else:
-        print(f"{spec.title}: recorded done by {record.done_by} at {record.done_at:%Y-%m-%d %H:%M}")
+        print(f"{spec.title}: recorded done {done}")
     return 0
 
 
@@ -124,29 +130,30 @@ def cmd_render_email(args: argparse.Namespace) -> int:
         kind = EmailKind(args.template)
     except ValueError:
         known = ", ".join(k.value for k in EmailKind)
-        print(f"unknown template {args.template!r}; known: {known}", file=sys.stderr)
-        return 2
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        refuse("template", f"unknown template {args.template!r}; known: {known}", usage=True)
+    config = load_file(args.file)
     email = render_email(kind, config, load_settings(), extra=preview_extra(kind, config))
     print(format_email_for_terminal(email))
     return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    store = _store()
-    status = 0
+    """Add each config's engagement if the store has none; never change a recorded one."""
+    configs, problems = [], []
     for file in args.files:
         try:
-            config = load_config(file)
-        except ConfigError as exc:
-            print(f"{file}: {exc}", file=sys.stderr)
-            status = 1
+            configs.append((file, load_file(file)))
+        except CommandError as exc:
+            problems += exc.lines
+    if problems:  # nothing is seeded from a list with a bad file in it
+        raise CommandError([*problems, "nothing was seeded"])
+    store = open_store(existing=False)
+    signed = not args.unsigned
+    for file, config in configs:
+        existing = store.get_engagement(config.community_id)
+        if existing is not None:
+            print(f"left alone {config.community_id}: {describe_recorded(existing, config)}")
             continue
-        signed = not args.unsigned
         store.upsert_engagement(
             config.community_id,
             config.name,
@@ -154,29 +161,30 @@ def cmd_seed(args: argparse.Namespace) -> int:
             agreement_signed_community=signed,
             agreement_signed_2i2c=signed,
             agreement_signed_css=signed,
-            agreement_url=f"file://{Path(file).resolve()}" if signed else None,
+            agreement_url=Path(file).resolve().as_uri() if signed else None,
         )
         state = "agreement signed and uploaded" if signed else "agreement not yet signed"
         print(f"seeded {config.community_id} ({config.name}): Closed-Won, {state}")
-    return status
+    return 0
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    store = _store()
-    if store.get_engagement(args.community_id) is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
-        return 1
+    import re
+
     fields: dict = {f"agreement_signed_{party}": True for party in args.signed_by}
     if args.url:
+        if not re.fullmatch(URL_PATTERN, args.url) or control_character(args.url):
+            refuse("--url", f"{args.url!r} is not an http(s) address", usage=True)
         fields["agreement_url"] = args.url
     if not fields:
-        print("nothing to record: give --signed-by and/or --url", file=sys.stderr)
-        return 2
+        refuse("agreement", "nothing to record: give --signed-by and/or --url", usage=True)
+    store = open_store()
+    find_engagement(store, args.community_id)
     engagement = store.update_engagement(args.community_id, **fields)
     print(
         f"{engagement.community_id}: signed by community={engagement.agreement_signed_community} "
         f"2i2c={engagement.agreement_signed_2i2c} css={engagement.agreement_signed_css}; "
-        f"agreement {engagement.agreement_url or 'not uploaded'}"
+        f"agreement {printable(engagement.agreement_url or 'not uploaded')}"
     )
     return 0
 
@@ -194,15 +202,13 @@ def cmd_support_hours_add(args: argparse.Namespace) -> int:
 
     try:
         hours = parse_hours(args.hours)
-        on = dt.date.fromisoformat(args.date) if args.date else dt.datetime.now(dt.UTC).date()
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    store = _store()
-    if store.get_engagement(args.community_id) is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
-        return 1
-    record_support_hours(store, args.community_id, hours, note=args.note, by=_who(args.by), on=on)
+        refuse("hours", str(exc), usage=True)
+    on = parse_day(args.date, "--date") if args.date else dt.datetime.now(dt.UTC).date()
+    note, by = checked_text(args.note, "--note", multiline=True), who(args.by)
+    store = open_store()
+    find_engagement(store, args.community_id)
+    record_support_hours(store, args.community_id, hours, note=note, by=by, on=on)
     quarter = Quarter.of(on)
     entries = support_hours(store.list_actions(args.community_id, kind=SUPPORT_HOURS))
     used = hours_by_quarter(entries)[quarter]
@@ -215,46 +221,40 @@ def cmd_support_hours_add(args: argparse.Namespace) -> int:
 
 
 def cmd_cost_record(args: argparse.Namespace) -> int:
-    from decimal import Decimal, InvalidOperation
+    from decimal import Decimal
 
-    from engagements.costs import ENTRY_PROVIDERS, Month, format_money, record_cost_entry
-    from engagements.onboarding import effective_config
+    from engagements.costs import (
+        ENTRY_PROVIDERS,
+        Month,
+        format_money,
+        parse_amount,
+        parse_currency,
+        record_cost_entry,
+    )
 
-    try:
-        month = Month.parse(args.month)
-        amount = Decimal(args.amount)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except InvalidOperation:
-        print(f"error: {args.amount!r} is not an amount such as 1234.56", file=sys.stderr)
-        return 2
+    month = parsed("month", Month.parse, args.month)
+    amount = parsed("amount", parse_amount, args.amount)
+    currency = parsed("--currency", parse_currency, args.currency)
     if month >= Month.of(dt.datetime.now(dt.UTC).date()):
-        print(f"error: {month} has not ended yet; record a month once it is over", file=sys.stderr)
-        return 2
-    store = _store()
-    engagement = store.get_engagement(args.community_id)
-    if engagement is None:
-        print(f"no engagement for {args.community_id!r} in the store", file=sys.stderr)
-        return 1
-    provider = effective_config(engagement).cloud.provider
+        refuse("month", f"{month} has not ended yet; record a month once it is over", usage=True)
+    note, by = checked_text(args.note, "--note", multiline=True), who(args.by)
+    store = open_store()
+    provider = stored_config(find_engagement(store, args.community_id)).cloud.provider
     if provider not in ENTRY_PROVIDERS:
-        print(
-            f"error: {args.community_id} runs on {provider.value}, whose costs are read from its "
-            "billing API; recorded costs are for azure and jetstream2",
-            file=sys.stderr,
+        refuse(
+            args.community_id,
+            f"runs on {provider.value}, whose costs are read from its billing API; recorded "
+            "costs are for azure and jetstream2",
+            usage=True,
         )
-        return 2
-    try:
-        replaced = record_cost_entry(
-            store, args.community_id, month, amount, args.currency, by=_who(args.by), note=args.note
-        )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    recorded = format_money(amount.quantize(Decimal("0.01")), args.currency.upper())
+    replaced = record_cost_entry(
+        store, args.community_id, month, amount, currency, by=by, note=note
+    )
+    recorded = format_money(amount, currency)
+    typed = Decimal(args.amount.strip())
+    rounded = f" (rounded from {args.amount.strip()})" if amount != typed else ""
     was = f" (replaces {format_money(replaced.amount, replaced.currency)})" if replaced else ""
-    print(f"{args.community_id}: cloud cost for {month} recorded: {recorded}{was}")
+    print(f"{args.community_id}: cloud cost for {month} recorded: {recorded}{rounded}{was}")
     return 0
 
 
@@ -280,27 +280,22 @@ def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
     from engagements.hooks.infra_repo import InfraRepositoryError
     from engagements.onboarding import NotFound
 
-    try:
-        end = dt.date.fromisoformat(args.end_date)
-    except ValueError:
-        print(f"error: end date {args.end_date!r} is not YYYY-MM-DD", file=sys.stderr)
-        return 2
+    end = parse_day(args.end_date, "end_date")
+    how, by = checked_text(args.how, "--how", multiline=True), who(args.by)
     try:
         record, new = record_cluster_gone_by_hand(
-            _store(),
+            open_store(),
             args.community_id,
             end,
-            how=args.how,
-            by=_who(args.by),
+            how=how,
+            by=by,
             now=dt.datetime.now(dt.UTC),
             merged=_change_merged,
         )
     except (NotFound, GitHubError, InfraRepositoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        refuse(args.community_id, str(exc))
     except (DecommissionRefused, DecommissionCancelled) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        refuse(args.community_id, str(exc), usage=True)
     detail = record.detail
     if not new:
         print(
@@ -317,44 +312,156 @@ def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_trigger_conf(args: argparse.Namespace) -> int:
-    from engagements.params import flatten_config
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def cmd_upkeep_plan(args: argparse.Namespace) -> int:
+    """Print the plan as JSON; bad input is one ``FILE: key.path: reason`` line per problem
+    (the command line's error policy: on stderr, exit 1, nothing on stdout)."""
+    from dataclasses import replace
+
+    from engagements.upkeep import (
+        ObservationError,
+        Policy,
+        SettingError,
+        load_observation,
+        load_upkeep_settings,
+        plan,
+    )
 
     try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    print(json.dumps(flatten_config(config.to_dict()), indent=2))
+        policy = Policy.from_settings(load_upkeep_settings())
+    except SettingError as exc:
+        raise CommandError([str(exc)]) from None
+    problems: list[tuple[str, str]] = []
+    try:
+        observation = load_observation(args.file)
+    except ObservationError as exc:
+        problems += exc.problems
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            problems.append(("--batch-size", f"must be at least 1, not {args.batch_size}"))
+        else:
+            policy = replace(policy, batch_size=args.batch_size)
+    if problems:
+        raise CommandError([f"{args.file}: {path}: {reason}" for path, reason in problems])
+    today = args.today or dt.datetime.now(dt.UTC).date()
+    print(json.dumps(plan(observation, today, policy), indent=2))
     return 0
 
 
-def cmd_render_infra(args: argparse.Namespace) -> int:
-    from engagements.infra import InfraError, render_change, write_change
-    from engagements.infra.validate import validate_change
+def cmd_trigger_conf(args: argparse.Namespace) -> int:
+    from engagements.params import flatten_config
+
+    config = load_file(args.file)
+    print(json.dumps(flatten_config(config.to_dict()), indent=2, allow_nan=False))
+    return 0
+
+
+def _read_outputs(path: str) -> dict:
+    import yaml
 
     try:
-        change = render_change(load_config(args.file))
-    except (ConfigError, InfraError) as exc:
-        for path, reason in exc.problems:
-            print(f"{args.file}: {path}: {reason}")
-        print(f"{len(exc.problems)} problem(s); nothing was written", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    report = validate_change(change, args.reference)
-    for where, reason in report.problems:
-        print(f"{where}: {reason}")
-    if not report.ok:
-        print(f"{len(report.problems)} problem(s); nothing was written", file=sys.stderr)
-        return 1
-    for path in write_change(change, Path(args.out)):
-        print(f"wrote {path}")
-    checked = f"the schemas in {report.schemas}" if report.schemas else "structural checks only"
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        refuse(path, f"cannot read the outputs: {exc}")
+    if not isinstance(data, dict):
+        refuse(path, "not a mapping of outputs (name: {hub: value})")
+    return data
+
+
+def cmd_render_infra(args: argparse.Namespace) -> int:
+    import os
+
+    from engagements.hooks.infra_repo import load_deployment_settings
+    from engagements.infra import (
+        InfraError,
+        combined,
+        example_cluster_outputs,
+        render_cluster_change,
+        render_hubs_change,
+        write_change,
+    )
+    from engagements.infra.reference import (
+        ReferenceError,
+        check_checkout,
+        is_checkout,
+        validate_with_checkout,
+    )
+    from engagements.infra.validate import REFERENCE_ENV, load_reference, validate_change
+    from engagements.infra.workflow import DEPLOY_WORKFLOW
+
+    out = Path(args.out)
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        refuse("--out", f"{blocking} is a file; give a folder (created if missing)", usage=True)
+    reference = args.reference or os.environ.get(REFERENCE_ENV)
+    checkout = bool(reference) and is_checkout(reference)
+    config = load_file(args.file)
+    try:
+        workflow = None
+        if checkout:
+            workflow = (check_checkout(reference) / DEPLOY_WORKFLOW).read_text(encoding="utf-8")
+        elif reference:
+            load_reference(reference)  # an unusable folder is refused before rendering
+        ssh_key = load_deployment_settings().ssh_public_key
+        cluster = render_cluster_change(config, ssh_public_key=ssh_key, deploy_workflow=workflow)
+        example = args.outputs is None
+        outputs = example_cluster_outputs(config) if example else _read_outputs(args.outputs)
+        source = (
+            "EXAMPLE values (no --outputs given), to be replaced by the applied cluster's"
+            if example
+            else f"read from {args.outputs}"
+        )
+        hubs = render_hubs_change(
+            config,
+            outputs,
+            outputs_source=source,
+            ssh_public_key=ssh_key,
+            deploy_workflow=cluster.files.get(DEPLOY_WORKFLOW, workflow),
+            example=example,
+        )
+        problems = [
+            (f"{step}: {where}", reason)
+            for step, report in (
+                ("cluster", validate_change(cluster, None if checkout else reference)),
+                ("hubs", validate_change(combined(cluster, hubs), None if checkout else reference)),
+            )
+            for where, reason in report.problems
+        ]
+        if checkout:
+            problems += validate_with_checkout(reference, cluster, hubs)
+    except InfraError as exc:
+        lines = [f"{args.file}: {path}: {reason}" for path, reason in exc.problems]
+        raise CommandError([*lines, f"{len(lines)} problem(s); nothing was written"]) from None
+    except ReferenceError as exc:
+        refuse("--reference", str(exc))
+    if problems:
+        lines = [f"{where}: {reason}" for where, reason in problems]
+        raise CommandError([*lines, f"{len(problems)} problem(s); nothing was written"])
+    for step, change in (("1-cluster", cluster), ("2-hubs", hubs)):
+        print(f"{step} (pull request {step[0]}):")
+        for path in write_change(change, out / step):
+            print(f"  wrote {path}")
+        for note in change.notes:
+            print(f"  NOTE: {note}")
+    if checkout:
+        checked = (
+            f"the repository's own validation from {Path(reference).resolve()} (deployer "
+            "validate cluster-config, support-config, all-hub-config; jsonnet; terraform fmt "
+            "and plan; deploy-hubs.yaml)"
+        )
+    elif reference:
+        checked = f"the schemas in {Path(reference).resolve()}"
+    else:
+        checked = "structural checks only (give --reference <checkout> to run the repository's)"
     print(f"validated with {checked}")
     print("secret files to add:")
-    for item in change.follow_ups:
+    for item in cluster.follow_ups + hubs.follow_ups:
         print(f"  - {item}")
     return 0
 
@@ -435,33 +542,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who checked (default: your login)")
     p.set_defaults(func=cmd_decommission_cluster_gone)
 
+    upkeep = sub.add_parser("upkeep", help="platform upkeep of the clusters").add_subparsers(
+        dest="action", required=True
+    )
+    p = upkeep.add_parser(
+        "plan", help="print, as JSON, the upgrades an observation of the fleet calls for"
+    )
+    p.add_argument("file", help="the observation (YAML or JSON): offered versions, clusters")
+    p.add_argument("--today", type=_day, help="plan as of this day, YYYY-MM-DD (default: today)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="clusters per batch after the canaries (default: engagements_upkeep_batch_size, 5)",
+    )
+    p.set_defaults(func=cmd_upkeep_plan)
+
     p = sub.add_parser("trigger-conf", help="print a config as the onboarding DAG's JSON conf")
     p.add_argument("file")
     p.set_defaults(func=cmd_trigger_conf)
 
     p = sub.add_parser(
-        "render-infra", help="write the infrastructure-repository change for a config file"
+        "render-infra",
+        help="write the two infrastructure-repository changes (cluster, then hubs) for a config",
     )
     p.add_argument("file")
-    p.add_argument("--out", required=True, help="folder to write the repository tree into")
+    p.add_argument(
+        "--out", required=True, help="folder to write the trees into (1-cluster/, 2-hubs/)"
+    )
     p.add_argument(
         "--reference",
-        help="folder with the repository's schemas and chart defaults to validate against "
-        "(default: $ENGAGEMENTS_INFRA_REFERENCE_DIR; without it, structural checks only)",
+        help="a checkout of the infrastructure repository, whose own validation is run, or a "
+        "folder of its schemas and chart defaults (default: $ENGAGEMENTS_INFRA_REFERENCE_DIR; "
+        "without it, structural checks only)",
+    )
+    p.add_argument(
+        "--outputs",
+        help="YAML of the applied cluster's outputs for the hubs (name: {hub: value}); without "
+        "it the hubs are rendered with example outputs, and say so",
     )
     p.set_defaults(func=cmd_render_infra)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every refusal or failure is its lines on stderr and an exit code."""
+    from engagements.hooks import ConnectionUnusable
     from engagements.store.base import StoreError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except CommandError as exc:
+        lines, code = exc.lines, exc.code
+    except (StoreError, ConnectionUnusable) as exc:  # the message names the store and what
+        lines, code = [str(exc)], 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("ENGAGEMENTS_DEBUG"):
+            raise
+        lines = [
+            f"engagements {args.command}: unexpected {type(exc).__name__}: {exc} (a bug: "
+            "please report it; ENGAGEMENTS_DEBUG=1 shows where it happened)"
+        ]
+        code = 1
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

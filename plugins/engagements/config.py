@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import yaml
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     computed_field,
     field_validator,
@@ -34,6 +36,18 @@ EMAIL_PATTERN = rf"^[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})+$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 DOMAIN_PATTERN = r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(:[a-z0-9][a-z0-9_.-]*)?$"
+GCP_PROJECT_PATTERN = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+AZURE_SUBSCRIPTION_PATTERN = r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+JETSTREAM2_ALLOCATION_PATTERN = r"^(?:TG-)?[A-Z]{3}\d{6}$"
+
+EARLIEST_DATE = dt.date(2000, 1, 1)
+"""No engagement date is earlier: an older one is a typo."""
+YEARS_AHEAD = 10
+"""No engagement date is further ahead of today, and no contract lasts longer."""
+MAX_REVENUE_USD = 100_000_000
+MAX_MONTHLY_COST_USD = 10_000_000
+MAX_JSON_INTEGER = 2**53 - 1
+"""The largest integer every JSON reader (the UI's JavaScript too) keeps exactly."""
 
 PROVIDER_DOMAIN = "2i2c.cloud"
 ITERATION_EPOCH = dt.date(2026, 1, 5)
@@ -92,6 +106,45 @@ REGIONS: dict[CloudProvider, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+def latest_date(today: dt.date | None = None) -> dt.date:
+    """The furthest date ahead that any engagement date may be."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return today.replace(year=today.year + YEARS_AHEAD, day=min(today.day, 28))
+
+
+def check_date(value: dt.date) -> dt.date:
+    """A date a person meant: not before 2000, not decades ahead (a typo such as 9999-12-31)."""
+    if value < EARLIEST_DATE:
+        raise ValueError(f"{value} is before {EARLIEST_DATE}")
+    if value > latest_date():
+        raise ValueError(f"{value} is more than {YEARS_AHEAD} years ahead")
+    return value
+
+
+EngagementDate = Annotated[dt.date, AfterValidator(check_date)]
+
+
+def control_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first terminal control character in ``text`` (U+XXXX), or None.
+
+    Such characters (escape sequences) would rewrite a terminal that prints the text; only
+    newlines and tabs are allowed, and only in ``multiline`` text.
+    """
+    allowed = "\n\t" if multiline else ""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def check_text(value: Any, *, multiline: bool = False) -> Any:
+    """Refuse control characters in a string (or each string of a tuple)."""
+    for text in value if isinstance(value, tuple) else (value,):
+        if isinstance(text, str) and (found := control_character(text, multiline=multiline)):
+            raise ValueError(f"contains the control character {found}")
+    return value
+
+
 def _no_double_hyphen(value: str) -> str:
     if "--" in value:
         raise ValueError('must not contain "--" (reserved by DNS for punycode)')
@@ -122,7 +175,15 @@ GitHubLogin = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False
+    )
+    multiline_text: ClassVar[bool] = False
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        return check_text(value, multiline=cls.multiline_text)
 
 
 class Representative(_Model):
@@ -131,7 +192,7 @@ class Representative(_Model):
     name: str = Field(min_length=1, max_length=200, description="Full name.")
     email: Email
     github: GitHubLogin
-    technical_lead: bool = Field(
+    technical_lead: StrictBool = Field(
         default=False, description="The primary technical contact; exactly one representative."
     )
 
@@ -142,29 +203,50 @@ class Contact(_Model):
 
 
 class Contract(_Model):
-    signed_on: dt.date = Field(description="Day the community signed; day 0 of every deadline.")
-    start: dt.date = Field(description="First day of the engagement.")
-    end: dt.date = Field(description="Last day of the engagement; after the start.")
+    signed_on: EngagementDate = Field(
+        description="Day the community signed; day 0 of every deadline."
+    )
+    start: EngagementDate = Field(description="First day of the engagement.")
+    end: EngagementDate = Field(description="Last day of the engagement; after the start.")
     revenue_usd: float = Field(
-        gt=0, description="Expected revenue, estimated cloud costs included."
+        gt=0,
+        le=MAX_REVENUE_USD,
+        strict=True,
+        description="Expected revenue, estimated cloud costs included.",
     )
     cloud_cost_estimate_usd_month: float | None = Field(
-        default=None, ge=0, description="Estimated monthly cloud cost (USD)."
+        default=None,
+        ge=0,
+        le=MAX_MONTHLY_COST_USD,
+        strict=True,
+        description="Estimated monthly cloud cost (USD).",
     )
-    expected_maus: int = Field(gt=0, description="Expected monthly active users.")
+    expected_maus: int = Field(
+        gt=0, le=10_000_000, strict=True, description="Expected monthly active users."
+    )
     hubspot_deal_id: int | None = Field(
-        default=None, gt=0, description="HubSpot deal id; the cluster config needs it to deploy."
+        default=None,
+        gt=0,
+        le=MAX_JSON_INTEGER,
+        strict=True,
+        description="HubSpot deal id; the cluster config needs it to deploy.",
     )
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> Contract:
+    def _dates_in_order(self) -> Contract:
         if self.end <= self.start:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if self.signed_on > self.end:
+            raise ValueError(f"signed_on ({self.signed_on}) is after the end ({self.end})")
+        if self.end > self.start.replace(year=self.start.year + YEARS_AHEAD, day=1):
+            raise ValueError(f"a contract lasts at most {YEARS_AHEAD} years")
         return self
 
 
 class Answers(_Model):
     """The four written answers BD collects before sign-off; empty means missing."""
+
+    multiline_text: ClassVar[bool] = True
 
     future: str | None = Field(default=None, description="The future the community wants.")
     community: str | None = Field(default=None, description="Segments, archetypes, personas.")
@@ -182,13 +264,19 @@ class Cloud(_Model):
         default=None,
         description="AWS account id / GCP project id / Azure subscription / Jetstream2 allocation.",
     )
+    tenant_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="Azure only: the tenant (directory) id of the subscription, which the "
+        "cluster's terraform needs (az account show -s <subscription> --query tenantId).",
+    )
     billing: Billing = Field(
         default=Billing.COMMUNITY,
         description="Who pays the cloud bill: the community's own billing account, or 2i2c "
         "passing costs on monthly.",
     )
-    gpu: bool = Field(default=False, description="GPU node pools.")
-    access_managed_by_2i2c: bool = Field(
+    gpu: StrictBool = Field(default=False, description="GPU node pools.")
+    access_managed_by_2i2c: StrictBool = Field(
         default=True,
         description="2i2c can manage its own access to the account; false routes to Premium Tier.",
     )
@@ -206,10 +294,29 @@ class Cloud(_Model):
                 raise ValueError("zone is only used with provider gcp; set it to null")
             if not self.zone.startswith(self.region + "-"):
                 raise ValueError(f"zone {self.zone!r} is not in region {self.region!r}")
-        aws_account = self.provider is CloudProvider.AWS and self.account is not None
-        if aws_account and not re.fullmatch(r"\d{12}", self.account):
-            raise ValueError(f"account {self.account!r} is not a 12-digit AWS account id")
+        if self.account is not None:
+            pattern, what = ACCOUNT_FORMATS[self.provider]
+            if not re.fullmatch(pattern, self.account):
+                raise ValueError(f"account {self.account!r} is not {what}")
         return self
+
+
+ACCOUNT_FORMATS: dict[CloudProvider, tuple[str, str]] = {
+    CloudProvider.AWS: (r"\d{12}", "a 12-digit AWS account id"),
+    CloudProvider.GCP: (
+        GCP_PROJECT_PATTERN,
+        "a GCP project id (6-30 lowercase letters, digits and hyphens, starting with a letter)",
+    ),
+    CloudProvider.AZURE: (
+        AZURE_SUBSCRIPTION_PATTERN,
+        "an Azure subscription id (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+    ),
+    CloudProvider.JETSTREAM2: (
+        JETSTREAM2_ALLOCATION_PATTERN,
+        "a Jetstream2 (ACCESS) allocation such as CIS230095",
+    ),
+}
+"""What ``cloud.account`` is for each provider."""
 
 
 class CommunityHub(_Model):
@@ -219,7 +326,7 @@ class CommunityHub(_Model):
     allowed_teams: tuple[Annotated[str, Field(pattern=TEAM_PATTERN)], ...] = Field(
         default=(), description="GitHub organizations or org:team entries allowed to log in."
     )
-    dask_gateway: bool = Field(default=False, description="Deploy a Dask gateway.")
+    dask_gateway: StrictBool = Field(default=False, description="Deploy a Dask gateway.")
 
     @model_validator(mode="after")
     def _authenticated(self) -> CommunityHub:
@@ -231,15 +338,17 @@ class CommunityHub(_Model):
 
 
 class WorkshopHub(_Model):
-    enabled: bool = Field(default=True, description="Deploy the workshop hub.")
+    enabled: StrictBool = Field(default=True, description="Deploy the workshop hub.")
     auth: HubAuth = Field(
         default=HubAuth.SHARED_PASSWORD, description="Workshop hub authentication."
     )
 
 
 class BinderHub(_Model):
-    enabled: bool = Field(default=True, description="Deploy a BinderHub.")
-    authenticated: bool = Field(default=False, description="Require login to use the BinderHub.")
+    enabled: StrictBool = Field(default=True, description="Deploy a BinderHub.")
+    authenticated: StrictBool = Field(
+        default=False, description="Require login to use the BinderHub."
+    )
 
 
 class Hubs(_Model):
@@ -263,8 +372,8 @@ class Images(_Model):
         default=(Image.SCIPY, Image.DATASCIENCE, Image.PANGEO, Image.ROCKER),
         description="Images offered in the profile list.",
     )
-    bring_your_own: bool = Field(default=True, description="Users may bring their own image.")
-    dynamic_image_building: bool = Field(default=True, description="Build images on the hub.")
+    bring_your_own: StrictBool = Field(default=True, description="Users may bring their own image.")
+    dynamic_image_building: StrictBool = Field(default=True, description="Build images on the hub.")
 
     @field_validator("offered")
     @classmethod
@@ -275,7 +384,9 @@ class Images(_Model):
 
 
 class Storage(_Model):
-    home_quota_gb: int = Field(default=10, gt=0, le=1000, description="Home directory quota (GB).")
+    home_quota_gb: int = Field(
+        default=10, gt=0, le=1000, strict=True, description="Home directory quota (GB)."
+    )
 
 
 IMAGE_LABELS: dict[Image, str] = {
@@ -467,10 +578,96 @@ def parse_config(data: Any) -> CommunityConfig:
 
 
 def load_config(path: str | Path) -> CommunityConfig:
-    """Read a YAML or JSON community config file."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Read a YAML or JSON community config file; every problem is a :class:`ConfigError`."""
+    return parse_config(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> Any:
+    """The document of a YAML or JSON file: UTF-8 text, each key once, dates left as text.
+
+    Dates stay text so that the model reads them and an impossible one (2026-02-30) is named
+    by its key; a key given twice is an error, never "the last one wins".
+    """
     try:
-        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError([("(file)", f"cannot parse {path}: {exc}")]) from None
-    return parse_config(data)
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([("(file)", f"cannot read it: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [("(file)", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})")]
+        ) from None
+    if str(path).endswith(".json"):
+        return _read_json(text)
+    return _read_yaml(text)
+
+
+def _read_json(text: str) -> Any:
+    duplicates: list[tuple[str, str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            if key in found:
+                duplicates.append((key, "this key is given more than once"))
+            found[key] = value
+        return found
+
+    def no_constant(name: str) -> None:
+        raise ValueError(f"{name} is not a number")
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs, parse_constant=no_constant)
+    except ValueError as exc:
+        raise ConfigError([("(file)", f"not valid JSON: {exc}")]) from None
+    if duplicates:
+        raise ConfigError(duplicates)
+    return data
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's safe loader without implicit timestamps: dates reach the model as text."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _read_yaml(text: str) -> Any:
+    try:
+        loader = _YamlLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            duplicates = list(_duplicate_keys(node, ()))
+            if duplicates:
+                raise ConfigError(duplicates)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError([("(file)", f"not valid YAML: {exc}")]) from None
+
+
+def _duplicate_keys(node: yaml.Node, loc: tuple[Any, ...]):
+    """(key path, reason) for every key given twice in a mapping of the YAML tree."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                line = key_node.start_mark.line + 1
+                yield (
+                    _path((*loc, key)),
+                    f"given twice (lines {seen[key]} and {line}); give each key once",
+                )
+            elif key is not None:
+                seen[key] = key_node.start_mark.line + 1
+            yield from _duplicate_keys(value_node, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, index))

@@ -21,13 +21,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from engagements.config import Billing, CloudProvider, CommunityConfig
+from engagements.config import (
+    MAX_MONTHLY_COST_USD,
+    Billing,
+    CloudProvider,
+    CommunityConfig,
+    check_date,
+)
 from engagements.settings import Settings
 from engagements.store.base import ActionRecord, EngagementStore, upsert_action
 
@@ -58,11 +65,16 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
+        """``YYYY-MM``, a month from 2000 to ten years ahead (a typo is not a month)."""
+        found = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
         try:
-            year, month = (int(part) for part in text.strip().split("-"))
-            return cls(year, month)
+            if found is None:
+                raise ValueError
+            month = cls(int(found[1]), int(found[2]))
         except ValueError:
             raise ValueError(f"{text!r} is not a month; write it as YYYY-MM (2027-01)") from None
+        check_date(month.first_day)
+        return month
 
     @classmethod
     def of(cls, day: dt.date) -> Month:
@@ -148,6 +160,41 @@ def money(value: Any) -> Decimal:
     """A cost as exact cents; floats (BigQuery's FLOAT64) go through their shortest repr."""
     amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+ISO_4217 = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
+    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
+    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
+    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
+    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
+    TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()  # noqa: SIM905 - a table is easier to check against the standard
+)
+"""The ISO 4217 codes of the currencies in use (not funds, metals or test codes)."""
+
+
+def parse_currency(text: str) -> str:
+    """An ISO 4217 currency code (``usd`` is ``USD``)."""
+    code = text.strip().upper()
+    if code not in ISO_4217:
+        raise ValueError(f"{text!r} is not an ISO 4217 currency code such as USD or EUR")
+    return code
+
+
+def parse_amount(text: str) -> Decimal:
+    """A month's cost as typed, in cents (rounded half up once: what is stored is shown)."""
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount such as 1234.56") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"a monthly cost is a number of at least 0, not {text}")
+    if amount > MAX_MONTHLY_COST_USD:
+        raise ValueError(
+            f"{text} is more than a month's cloud cost can be ({MAX_MONTHLY_COST_USD:,})"
+        )
+    return money(amount)
 
 
 def format_money(amount: Decimal, currency: str) -> str:
@@ -445,17 +492,17 @@ def record_cost_entry(
     """Record a hand-entered monthly cost and mark its milestone; return the one it replaced."""
     from engagements.milestones import COST_ENTRY_RECORDED
 
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"a monthly cost is a number of at least 0, not {amount}")
-    currency = currency.strip().upper()
-    if not currency.isalnum():
-        raise ValueError(f"{currency!r} is not a currency code such as USD")
+    amount = parse_amount(str(amount))
+    currency = parse_currency(currency)
     key = entry_key(month)
     before = store.get_action(community_id, key)
-    cost = MonthlyCost(month, money(amount), currency, CostSource.ENTRY)
+    cost = MonthlyCost(month, amount, currency, CostSource.ENTRY)
     upsert_action(store, community_id, key, COST_ENTRY, cost.to_detail() | {"by": by, "note": note})
     store.record_milestone(
-        community_id, COST_ENTRY_RECORDED.key(str(month)), by=by, note=f"{amount} {currency}"
+        community_id,
+        COST_ENTRY_RECORDED.key(str(month)),
+        by=by,
+        note=format_money(amount, currency),
     )
     return MonthlyCost.from_detail(before.detail) if before else None
 

@@ -30,13 +30,17 @@ class Tag(StrEnum):
     UNDER_MANAGEMENT = "under-management"
     CHECKIN = "checkin"
     COSTS = "costs"
+    UPKEEP = "upkeep"
 
 
-def milestone_gate(milestone: str, *, deferrable: bool = True) -> TaskGroup:
+def milestone_gate(
+    milestone: str, *, trigger_rule: str | None = None, deferrable: bool = True
+) -> TaskGroup:
     """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
 
-    The wait defers to the triggerer; ``deferrable=False`` makes it a reschedule-mode sensor
-    for a deployment without a triggerer (README "Scaling").
+    ``trigger_rule`` is the wait's (default all upstream succeeded). The wait defers to the
+    triggerer; ``deferrable=False`` makes it a reschedule-mode sensor for a deployment without
+    a triggerer (README "Scaling").
     """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
@@ -45,6 +49,7 @@ def milestone_gate(milestone: str, *, deferrable: bool = True) -> TaskGroup:
             milestone=milestone,
             deferrable=deferrable,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
+            **({"trigger_rule": trigger_rule} if trigger_rule else {}),
         )
         wait >> ConfirmMilestoneOperator(task_id="record", milestone=milestone)
     return group

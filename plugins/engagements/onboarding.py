@@ -161,6 +161,20 @@ def premium_reason(config: CommunityConfig) -> str | None:
     return None
 
 
+EMAIL_SENDING = "sending"
+"""An email's action state from just before it is handed to the mail server."""
+EMAIL_SENT = "sent"
+"""An email's action state once the mail server has taken it."""
+
+
+def email_sent(action: ActionRecord | None) -> bool:
+    """Whether the email action shows the message taken by the mail server.
+
+    Records written before emails carried a state were written after sending: they count.
+    """
+    return action is not None and action.detail.get("state", EMAIL_SENT) == EMAIL_SENT
+
+
 def send_once(
     store: EngagementStore,
     config: CommunityConfig,
@@ -173,17 +187,34 @@ def send_once(
 ) -> RenderedEmail | None:
     """Render and send an email unless the action log shows it was already sent.
 
-    Returns the sent email, or None when it had been sent before. The Message-ID is derived
-    from the key, so even a send repeated after a lost store write is the same message.
+    The intent is recorded first (with the Message-ID, state ``sending``), then the message
+    is handed to the mail server, then the action is marked ``sent``. A store that cannot
+    record the intent sends nothing; a try that stopped between handing it over and marking
+    it finds the intent on the re-run and sends again, only then, with the same Message-ID
+    (derived from the key). Returns the sent email, or None when it had been sent before.
     """
     action_key = email_key(kind, key)
-    if store.get_action(config.community_id, action_key) is not None:
+    existing = store.get_action(config.community_id, action_key)
+    if email_sent(existing):
         log.info(
             "Email %s for %s was already sent; not sending again", action_key, config.community_id
         )
         return None
-    email, action = deliver_email(config, settings, kind, deliver, key=key, extra=extra)
-    store.record_action(config.community_id, action.key, action.kind, action.detail)
+    email = render_email(kind, config, settings, extra=extra, key=key)
+    detail = _email_detail(kind, email) | {"state": EMAIL_SENDING}
+    if existing is None:
+        store.record_action(config.community_id, action_key, "email", detail)
+    else:
+        log.warning(
+            "Email %s for %s was recorded as being sent (Message-ID %s) but not as sent: "
+            "sending it again",
+            action_key,
+            config.community_id,
+            existing.detail.get("message_id"),
+        )
+        store.update_action(config.community_id, action_key, detail)
+    _hand_over(kind, email, deliver)
+    store.update_action(config.community_id, action_key, _as_sent(detail))
     return email
 
 
@@ -201,9 +232,37 @@ def deliver_email(
     key: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> tuple[RenderedEmail, ActionRecord]:
-    """Render and send an email; return it with the action that records it, for the caller
-    to write (alone, or with other actions in one request) after checking the log first."""
+    """Render and send an email; return it with the action that records it as sent, for the
+    caller to write with its other actions in one request after checking the log first.
+
+    Fan-outs use it to keep to their request budget: no intent is written before sending, so
+    a try that stops between sending and writing sends again on the re-run, with the same
+    Message-ID (derived from the key), which mail clients show once.
+    """
     email = render_email(kind, config, settings, extra=extra, key=key)
+    _hand_over(kind, email, deliver)
+    detail = _as_sent(_email_detail(kind, email))
+    action = ActionRecord(config.community_id, email_key(kind, key), "email", utc_now(), detail)
+    return email, action
+
+
+def _email_detail(kind: EmailKind, email: RenderedEmail) -> dict[str, Any]:
+    return {
+        "template": kind.value,
+        "message_id": email.message_id,
+        "subject": email.subject,
+        "to": list(email.to),
+        "cc": list(email.cc),
+    }
+
+
+def _as_sent(detail: dict[str, Any]) -> dict[str, Any]:
+    return detail | {"state": EMAIL_SENT, "sent_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+def _hand_over(
+    kind: EmailKind, email: RenderedEmail, deliver: Callable[[EmailMessage], None]
+) -> None:
     deliver(email.to_mime())
     log.info(
         "Sent %s to %s (Message-ID %s)",
@@ -211,15 +270,6 @@ def deliver_email(
         ", ".join(email.all_recipients),
         email.message_id,
     )
-    detail = {
-        "template": kind.value,
-        "message_id": email.message_id,
-        "subject": email.subject,
-        "to": list(email.to),
-        "cc": list(email.cc),
-    }
-    action = ActionRecord(config.community_id, email_key(kind, key), "email", utc_now(), detail)
-    return email, action
 
 
 def problems_key(problems: list[str]) -> str:

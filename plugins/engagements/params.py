@@ -4,12 +4,14 @@ One schema, not two: every leaf key of the config becomes one Param named by its
 (``cloud.provider``), grouped in a form section per top-level key, with the model's
 description, enums as drop-downs and the model's constraints, so that Airflow refuses bad
 conf at trigger time naming the key. Rules across keys (one technical lead, end after start,
-region of the provider) are checked by the first task with the same model.
+region of the provider) are checked with the same model when the run is triggered (the API
+server's conf check, :mod:`engagements.middleware.conf_check`) and again by the first task.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 from engagements.config import REGIONS, CommunityConfig, ConfigError, parse_config
@@ -123,7 +125,7 @@ def param_specs() -> dict[str, dict[str, Any]]:
             spec["examples"] = list(spec["items"]["enum"])
         specs[key] = spec
     specs["community_id"]["not"] = {"pattern": "--"}
-    specs["cloud.region"]["examples"] = sorted({r for regions in REGIONS.values() for r in regions})
+    specs["cloud.region"]["enum"] = sorted({r for regions in REGIONS.values() for r in regions})
     for key in ("answers.future", "answers.community", "answers.mission", "answers.data"):
         specs[key]["format"] = "multiline"
     specs["representatives"].update(
@@ -180,3 +182,33 @@ def unflatten(params: dict[str, Any]) -> dict[str, Any]:
 def config_from_params(params: dict[str, Any]) -> CommunityConfig:
     """Validate the run's params as one community config; every problem names its key."""
     return parse_config(unflatten(dict(params)))
+
+
+def decision_problems(answer: dict[str, Any]) -> list[tuple[str, str]]:
+    """The problems of a technical-decisions answer that only show across its fields (the
+    region of the provider, a zone in that region, the account's format for the provider, an
+    authenticated community hub), in the config model's own words.
+
+    The answer is applied to a valid stand-in config, so every problem is the answer's.
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    stand_in = {
+        "community_id": "stand-in",
+        "name": "Stand-in",
+        "representatives": [
+            {"name": "A", "email": "a@example.org", "github": "a", "technical_lead": True}
+        ],
+        "contract": {
+            "signed_on": str(today),
+            "start": str(today),
+            "end": str(today + dt.timedelta(days=365)),
+            "revenue_usd": 1,
+            "expected_maus": 1,
+        },
+        "cloud": {"provider": "aws", "region": "us-west-2"},
+    }
+    try:
+        parse_config(stand_in).with_decisions(answer)
+    except ConfigError as exc:
+        return exc.problems
+    return []

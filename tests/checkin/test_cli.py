@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import yaml
+
+from engagements.costs import Month
+
+NEXT_MONTH = str(Month.of(dt.date.today()).next())
 
 
 @pytest.fixture
@@ -15,7 +21,9 @@ def seeded(run, example_path):
 @pytest.fixture
 def azure(run, tmp_path, example_dict):
     example_dict["community_id"] = "marinelab"
-    example_dict["cloud"].update(provider="azure", region="eastus", account="sub-1")
+    example_dict["cloud"].update(
+        provider="azure", region="eastus", account="0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+    )
     path = tmp_path / "marinelab.yaml"
     path.write_text(yaml.safe_dump(example_dict))
     assert run("seed", str(path)).returncode == 0
@@ -81,7 +89,8 @@ def test_cost_record_is_refused_where_an_api_is_the_source(seeded):
         ("2026-13", "1", "YYYY-MM"),
         ("2026-10", "lots", "not an amount"),
         ("2026-10", "-5", "at least 0"),
-        ("2999-01", "5", "has not ended yet"),
+        ("2999-01", "5", "2999-01-01 is more than 10 years ahead"),
+        (NEXT_MONTH, "5", "has not ended yet"),
     ],
 )
 def test_bad_cost_records(azure, month, amount, message):

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+from airflow.sdk.exceptions import AirflowFailException, TaskAwaitingInput
 
 from engagements.checkin import Quarter
 from engagements.operators.checkin import (
@@ -18,6 +18,7 @@ from engagements.operators.checkin import (
 )
 from engagements.settings import Settings
 from engagements.store.local import LocalStore
+from tests.conftest import waiting
 from tests.doubles import CountingStore, FakeTI
 
 RUN = dt.datetime(2027, 4, 1, 6, tzinfo=dt.UTC)
@@ -238,12 +239,13 @@ def test_outcome_form_is_written_and_requests_become_follow_ups(store, tmp_path)
     assert issue.detail["title"] == "[openscience] GPU profile for the workshop"
 
 
-def test_invalid_outcome_is_refused_and_not_stored(store, tmp_path):
+def test_invalid_outcome_asks_again_and_stores_nothing(store, tmp_path, form_requests, caplog):
     op = make(CheckinOutcomeOperator, store, tmp_path, community_id="openscience", quarter="2027Q2")
-    with pytest.raises(ParamValidationError, match="satisfaction"):
-        op.execute_complete({}, answer(FORM | {"satisfaction": "meh"}))
-    with pytest.raises(ParamValidationError, match="observed_maus"):
-        op.execute_complete({}, answer(FORM | {"observed_maus": -3}))
+    for wrong in ({"satisfaction": "meh"}, {"observed_maus": -3}):
+        with pytest.raises(TaskAwaitingInput):
+            op.execute_complete(waiting(context()), answer(FORM | wrong))
+        assert f"Invalid input for param {next(iter(wrong))}" in caplog.text
+    assert len(form_requests) == 2
     assert store.list_actions("openscience", kind="checkin_outcome") == []
 
 

@@ -174,7 +174,11 @@ def test_cost_source_per_provider(example_config):
     assert "shared account" in shared.describe()
 
     azure = example_config.with_decisions(
-        {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "sub-1"}
+        {
+            "cloud.provider": "azure",
+            "cloud.region": "eastus",
+            "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+        }
     )
     assert plan_cost_query(azure, settings, shared=False).source is CostSource.ENTRY
 

@@ -244,7 +244,11 @@ def test_gcp_without_a_billing_table_is_not_configured(store, example_config):
 
 def azure(store, example_config) -> None:
     config = example_config.with_decisions(
-        {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "sub-1"}
+        {
+            "cloud.provider": "azure",
+            "cloud.region": "eastus",
+            "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+        }
     )
     store.upsert_engagement("openscience", config.name, config.to_dict())
 

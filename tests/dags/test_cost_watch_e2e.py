@@ -131,7 +131,7 @@ def seeded(env):
         "marinelab": {
             "cloud.provider": "azure",
             "cloud.region": "eastus",
-            "cloud.account": "sub-marine",
+            "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
             "cloud.billing": "2i2c",
         },
         "nocost": {"cloud.account": None, "cloud.billing": "2i2c"},
@@ -250,7 +250,7 @@ def test_statement_lists_what_2i2c_passes_on(finished_run, env, seeded):
         },
         {
             "community": "marinelab",
-            "account": "sub-marine",
+            "account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
             "month": str(MONTH),
             "cost": "790.00",
             "currency": "USD",

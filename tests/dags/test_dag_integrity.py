@@ -80,7 +80,13 @@ def test_a_bad_interval_setting_does_not_break_parsing():
 
 
 @pytest.mark.parametrize(
-    "dag_id", ["engagement_renewal", "engagement_quarterly_checkin", "engagement_cost_watch"]
+    "dag_id",
+    [
+        "engagement_renewal",
+        "engagement_quarterly_checkin",
+        "engagement_cost_watch",
+        "engagement_platform_upkeep",
+    ],
 )
 def test_one_community_runs_take_only_a_valid_community_id(bag, dag_id):
     from airflow.sdk.exceptions import ParamValidationError

@@ -103,7 +103,12 @@ def _world(tmp_path_factory):
 
     from engagements.config import load_config
     from engagements.hooks.infra_repo import LocalGitInfraRepository
-    from engagements.infra.render import render_change
+    from engagements.infra.render import (
+        combined,
+        example_cluster_outputs,
+        render_cluster_change,
+        render_hubs_change,
+    )
     from engagements.store.base import EngagementStatus
     from engagements.store.local import LocalStore
     from tests.conftest import EXAMPLE
@@ -140,6 +145,7 @@ def _world(tmp_path_factory):
                 {
                     "community_id": community_id,
                     "name": name,
+                    "contract.signed_on": (END - dt.timedelta(days=375)).isoformat(),
                     "contract.start": (END - dt.timedelta(days=365)).isoformat(),
                     "contract.end": END.isoformat(),
                 }
@@ -147,7 +153,12 @@ def _world(tmp_path_factory):
             store.upsert_engagement(
                 community_id, name, config.to_dict(), status=EngagementStatus.DECOMMISSIONING
             )
-            deployed |= render_change(config).files
+            deployed |= combined(
+                render_cluster_change(config),
+                render_hubs_change(
+                    config, example_cluster_outputs(config), outputs_source="examples"
+                ),
+            ).files
             boto3.client("eks", region_name=REGION).create_cluster(
                 name=community_id,
                 roleArn="arn:aws:iam::123456789012:role/eks",

@@ -3,9 +3,12 @@
 The run uses the embedded store, a real SMTP server on loopback (the outbox) and records each
 milestone through the CLI while its sensor is waiting, as an engineer would. The two
 human-in-the-loop forms are marked success (``dag.test`` cannot answer them); their answer
-path is covered in ``tests/operators/test_hitl.py``. The deployment group proposes the rendered
-change as a branch of the embedded local git repository, which the clerk merges with ``git
-merge`` while ``pull_request_merged`` waits, as an engineer would after reviewing it.
+path is covered in ``tests/operators/test_hitl.py``. The deployment group proposes the
+infrastructure change in the repository's two steps, each a branch of the embedded local git
+repository: the cluster (``onboard-openscience``), merged by the clerk with ``git merge`` while
+``cluster_pull_request_merged`` waits, then the hubs written with the example cluster outputs
+(``onboard-openscience-hubs``), merged while ``hubs_pull_request_merged`` waits, as an engineer
+would after reviewing each.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engagements.milestones import ONBOARDING_MILESTONES
 from tests.dags.e2e import WaitWatcher, cli, parse_dag
@@ -27,7 +31,15 @@ HITL_TASKS = "^(technical_decisions|rollout_outcome)$"
 LOGICAL_DATE = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 RUN_AFTER = LOGICAL_DATE
 BRANCH = "onboard-openscience"
-MERGE_WAIT = "deploy_infrastructure.pull_request_merged"
+HUBS_BRANCH = "onboard-openscience-hubs"
+MERGE_WAITS = {
+    "deploy_infrastructure.cluster_pull_request_merged": BRANCH,
+    "deploy_infrastructure.hubs_pull_request_merged": HUBS_BRANCH,
+}
+CLUSTER = "config/clusters/openscience"
+HUB_FILES = {
+    f"{CLUSTER}/{name}.values.yaml" for name in ("common", "staging", "prod", "workshop", "binder")
+}
 
 
 def infra_repo() -> Path:
@@ -42,7 +54,7 @@ def git(*args: str) -> subprocess.CompletedProcess:
 
 class MilestoneClerk(WaitWatcher):
     """Records a milestone with the CLI once its sensor has waited at least once, and merges
-    the proposed infrastructure branch once ``pull_request_merged`` waits for it."""
+    each proposed infrastructure branch once its ``*_pull_request_merged`` waits for it."""
 
     def __init__(self) -> None:
         super().__init__(DAG_ID)
@@ -50,12 +62,13 @@ class MilestoneClerk(WaitWatcher):
         self.errors: list[str] = []
 
     def on_waiting(self, task_ids: set[str]) -> None:
-        if MERGE_WAIT in task_ids and "merge" not in self.recorded:
-            merged = git("-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
-                         "merge", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH)  # fmt: skip
-            if merged.returncode:
-                self.errors.append(merged.stderr)
-            self.recorded.append("merge")
+        for wait, branch in MERGE_WAITS.items():
+            if wait in task_ids and f"merge {branch}" not in self.recorded:
+                merged = git("-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
+                             "merge", "--no-ff", "-m", f"Merge {branch}", branch)  # fmt: skip
+                if merged.returncode:
+                    self.errors.append(merged.stderr)
+                self.recorded.append(f"merge {branch}")
         for task_id in task_ids:
             if not task_id.endswith(".wait"):
                 continue
@@ -104,32 +117,84 @@ def _by_subject(messages, word):
 
 def test_onboarding_run_succeeds(finished_run):
     assert finished_run["run"].state == "success"
-    assert set(finished_run["clerk"].recorded) == {m.key for m in ONBOARDING_MILESTONES} | {"merge"}
+    assert set(finished_run["clerk"].recorded) == {m.key for m in ONBOARDING_MILESTONES} | {
+        f"merge {BRANCH}",
+        f"merge {HUBS_BRANCH}",
+    }
+    # The cluster was merged before the hubs were proposed.
+    recorded = finished_run["clerk"].recorded
+    assert recorded.index(f"merge {BRANCH}") < recorded.index(f"merge {HUBS_BRANCH}")
 
 
-def test_the_rendered_change_is_a_branch_merged_into_the_local_repository(finished_run):
+def tree(branch: str) -> set[str]:
+    return set(git("ls-tree", "-r", "--name-only", branch).stdout.split())
+
+
+def test_the_cluster_is_the_first_branch_with_no_hubs(finished_run):
     from engagements.store import get_store
 
-    listed = git("ls-tree", "-r", "--name-only", BRANCH).stdout.split()
+    listed = tree(BRANCH)
     assert {
-        "config/clusters/openscience/cluster.yaml",
-        "config/clusters/openscience/support.values.yaml",
-        "config/clusters/openscience/common.values.yaml",
-        "config/clusters/openscience/staging.values.yaml",
-        "config/clusters/openscience/prod.values.yaml",
-        "config/clusters/openscience/workshop.values.yaml",
-        "config/clusters/openscience/binder.values.yaml",
+        f"{CLUSTER}/cluster.yaml",
+        f"{CLUSTER}/support.values.yaml",
         "terraform/aws/projects/openscience.tfvars",
         "eksctl/openscience.jsonnet",
-    } <= set(listed)
+    } <= listed
+    assert not listed & HUB_FILES
     assert not [path for path in listed if "secret" in path]
+    cluster = yaml.safe_load(git("show", f"{BRANCH}:{CLUSTER}/cluster.yaml").stdout)
+    assert cluster["hubs"] == []
+    assert cluster["metadata"]["2i2c"]["hubspot_deal_id"] == 96602996427
+    message = git("log", "-1", "--format=%B", BRANCH).stdout
+    assert message.startswith("Deploy Open Science Collective (openscience): cluster")
+    assert "Step 1 of 2" in message
     assert git("merge-base", "--is-ancestor", BRANCH, "main").returncode == 0
-    cluster = git("show", f"{BRANCH}:config/clusters/openscience/cluster.yaml").stdout
-    assert "hubspot_deal_id: 96602996427" in cluster
 
     change = get_store().get_action("openscience", "infra-pr").detail
     assert (change["kind"], change["branch"]) == ("local_branch", BRANCH)
     assert change["commit"] == git("rev-parse", BRANCH).stdout.strip()
+
+
+def test_the_hubs_are_the_second_branch_written_with_the_example_outputs(finished_run):
+    from engagements.store import get_store
+
+    listed = tree(HUBS_BRANCH)
+    assert listed >= HUB_FILES
+    assert not [path for path in listed if "secret" in path]
+    # Proposed on top of the merged cluster.
+    assert git("merge-base", "--is-ancestor", BRANCH, HUBS_BRANCH).returncode == 0
+    cluster = yaml.safe_load(git("show", f"{HUBS_BRANCH}:{CLUSTER}/cluster.yaml").stdout)
+    assert [h["name"] for h in cluster["hubs"]] == ["staging", "prod", "workshop", "binder"]
+
+    # The example outputs file the engineer can edit, and the values written from it.
+    path = Path(os.environ["AIRFLOW_HOME"]) / "cluster-outputs" / "openscience.yaml"
+    outputs = yaml.safe_load(path.read_text())
+    assert outputs["_note"].startswith("EXAMPLE outputs")
+    for hub in ("staging", "prod", "workshop"):
+        values = yaml.safe_load(git("show", f"{HUBS_BRANCH}:{CLUSTER}/{hub}.values.yaml").stdout)
+        assert values["nfs"]["pv"]["serverIP"] == outputs["nfs_server_ip"][hub]
+        assert (
+            values["jupyterhub-home-nfs"]["eks"]["volumeId"] == (outputs["ebs_volume_id_map"][hub])
+        )
+    for name in listed & HUB_FILES:
+        assert "PENDING" not in git("show", f"{HUBS_BRANCH}:{name}").stdout, name
+
+    # The pull request (here the commit message) says first that the outputs are examples.
+    message = git("log", "-1", "--format=%B", HUBS_BRANCH).stdout
+    assert message.startswith("Deploy Open Science Collective (openscience): hubs")
+    assert "Step 2 of 2" in message
+    assert "> **Note**: EXAMPLE outputs" in message
+    assert f"EXAMPLE values from {path}" in message
+    assert git("merge-base", "--is-ancestor", HUBS_BRANCH, "main").returncode == 0
+
+    store = get_store()
+    recorded = store.get_action("openscience", "cluster-outputs").detail
+    assert recorded["example"] is True
+    assert recorded["outputs"] == {k: v for k, v in outputs.items() if k != "_note"}
+    change = store.get_action("openscience", "infra-hubs-pr").detail
+    assert (change["kind"], change["branch"]) == ("local_branch", HUBS_BRANCH)
+    assert change["commit"] == git("rev-parse", HUBS_BRANCH).stdout.strip()
+    assert change["hubs"]["binder"] == "hub.binder.openscience.2i2c.cloud"
 
 
 def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_run):
@@ -137,8 +202,16 @@ def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_
 
     states = {ti.task_id: ti.state for ti in finished_run["run"].get_task_instances()}
     group = {k.removeprefix("deploy_infrastructure."): v for k, v in states.items() if "." in k}
-    assert group["open_pull_request"] == "success"
-    assert group["pull_request_merged"] == "success"
+    for done in (
+        "open_cluster_pull_request",
+        "cluster_pull_request_merged",
+        "cluster_outputs",
+        "open_hubs_pull_request",
+        "hubs_pull_request_merged",
+        "infrastructure_deployed.wait",
+        "infrastructure_deployed.record",
+    ):
+        assert group[done] == "success", done
     for plan_only in (
         "approve_provisioning",
         "provision_cluster",
@@ -149,9 +222,25 @@ def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_
         "quay_image_repository",
     ):
         assert group[plan_only] == "skipped", plan_only
-    assert group["record_if_deployed"] == "success"
+    # Nothing was verified, so nothing is recorded as deployed by the pipeline: it skips and
+    # says why; the engineer's confirmation (recorded with the CLI here) stands.
+    assert group["record_if_deployed"] == "skipped"
+    store = get_store()
+    not_verified = store.get_action("openscience", "deployment-not-verified").detail
+    assert not_verified["state"] == "not_verified"
+    assert not_verified["reason"].startswith(
+        "Nothing recorded as deployed: the pipeline did not verify every hub healthy"
+    )
+    assert not_verified["missing"] == [
+        "every hub healthy (hubs_healthy)",
+        "the GitHub org work",
+        "the Quay image repository",
+    ]
+    deployed = store.get_milestone("openscience", "infrastructure_deployed")
+    assert deployed.done
+    assert "engagements CLI" in deployed.done_by
     assert states["open_follow_up_issues"] == "success"
-    quay = get_store().get_action("openscience", "quay-image").detail
+    quay = store.get_action("openscience", "quay-image").detail
     assert quay["state"] == "planned"
 
 

@@ -12,7 +12,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskAwaitingInput
 
 from engagements.decommission import archive_bucket, lifecycle_configuration
 from engagements.operators.decommission import (
@@ -31,6 +31,7 @@ from engagements.operators.decommission import (
 from engagements.renewal import apply_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
+from tests.conftest import waiting
 from tests.decommission.conftest import ARCHIVE_DATE, REGION, put_archive, put_inventory
 
 END = dt.date(2027, 11, 30)
@@ -326,10 +327,19 @@ def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
     assert op.defaults is None
 
 
-def test_approval_needs_the_community_id_typed(ending):
-    with pytest.raises(AirflowFailException, match="not 'openscience'"):
-        approval(ending).execute_complete({}, answer("Approve", "openscienc"))
+def test_approval_needs_the_community_id_typed(ending, aws, form_requests, caplog):
+    ready_buckets(ending)
+    make(VerifyBackupOperator, ending).execute(CONTEXT)
+    with pytest.raises(TaskAwaitingInput):
+        approval(ending).execute_complete(waiting(CONTEXT), answer("Approve", "openscienc"))
+    assert "not 'openscience'" in caplog.text
+    partial = answer("Approve", "openscience") | {"params_input": {}}  # a REST answer
+    with pytest.raises(TaskAwaitingInput):
+        approval(ending).execute_complete(waiting(CONTEXT), partial)
     assert ending.get_action("openscience", "decommission:approval:2027-11-30") is None
+    form = form_requests[0]
+    assert form["params"]["confirm_community_id"]["schema"]["pattern"] == "^(?:openscience)?$"
+    assert len(form_requests) == 2
     approval(ending).execute_complete({}, answer("Approve", "openscience"))
     detail = ending.get_action("openscience", "decommission:approval:2027-11-30").detail
     assert detail["approved"] is True
@@ -351,13 +361,19 @@ def test_approval_rejected_is_recorded_and_removes_nothing(ending):
 def infra_repo(tmp_path, monkeypatch, config):
     """The embedded infrastructure repository with openscience deployed and another cluster."""
     from engagements.hooks.infra_repo import LocalGitInfraRepository
-    from engagements.infra.render import render_change
+    from engagements.infra.render import (
+        combined,
+        example_cluster_outputs,
+        render_cluster_change,
+        render_hubs_change,
+    )
 
     path = tmp_path / "infrastructure"
     monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO_PATH", str(path))
     monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO", raising=False)
     repo = LocalGitInfraRepository(path)
-    deployed = dict(render_change(config).files)
+    hubs = render_hubs_change(config, example_cluster_outputs(config), outputs_source="examples")
+    deployed = dict(combined(render_cluster_change(config), hubs).files)
     deployed["config/clusters/openscience/enc-prod.secret.values.yaml"] = "sops: encrypted\n"
     deployed["config/clusters/othersci/cluster.yaml"] = "name: othersci\n"
     repo.propose_change("deploy", deployed, "Deploy", "")
@@ -642,8 +658,16 @@ def test_gke_check_without_google_connection_skips_with_the_command(ending, gke,
 
 
 KUBECONFIG_CLOUDS = {
-    "azure": {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"},
-    "jetstream2": {"cloud.provider": "jetstream2", "cloud.region": "IU", "cloud.account": "CIS23"},
+    "azure": {
+        "cloud.provider": "azure",
+        "cloud.region": "eastus",
+        "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+    },
+    "jetstream2": {
+        "cloud.provider": "jetstream2",
+        "cloud.region": "IU",
+        "cloud.account": "CIS230095",
+    },
 }
 
 
@@ -920,7 +944,7 @@ def test_removal_checked_by_hand_is_recorded_with_the_cli_and_ends_the_engagemen
     ("argv", "error"),
     [
         (["openscience", "2027-11-30", "--how", " "], "say how the removal was checked"),
-        (["openscience", "30/11/2027", "--how", "x"], "is not YYYY-MM-DD"),
+        (["openscience", "30/11/2027", "--how", "x"], "expected YYYY-MM-DD"),
         (["openscience", "2027-12-31", "--how", "x"], "not 2027-12-31 as this run was told"),
         (["openscience", "2027-11-30", "--how", "x"], "was not approved and proposed"),
         (["nosuchsci", "2027-11-30", "--how", "x"], "no engagement for community 'nosuchsci'"),

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from engagements.config import CommunityConfig
-from engagements.infra import RenderedChange, render_change, write_change
+from engagements.infra import RenderedChange, write_change
 from engagements.infra.validate import validate_change
 
-from .conftest import REFERENCE, needs_reference, on
+from .conftest import REFERENCE, needs_reference, on, render_change, render_steps
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -49,32 +49,40 @@ def gcp_community(example: CommunityConfig) -> CommunityConfig:
 CASES = {"aws-openscience": aws_community, "gcp-openscience": gcp_community}
 
 
-def summary(change: RenderedChange) -> str:
+def summary(changes: dict[str, RenderedChange]) -> str:
     data = {
-        "follow_ups": list(change.follow_ups),
-        "reviewer_checklist": list(change.reviewer_checklist),
-        "plan": change.plan,
+        step: {
+            "notes": list(change.notes),
+            "follow_ups": list(change.follow_ups),
+            "reviewer_checklist": list(change.reviewer_checklist),
+            "plan": change.plan,
+        }
+        for step, change in changes.items()
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_golden(example, name):
-    change = render_change(CASES[name](example))
+    """Both pull requests, as trees: ``1-cluster/`` and ``2-hubs/`` (example outputs)."""
+    cluster, hubs = render_steps(CASES[name](example))
+    changes = {"1-cluster": cluster, "2-hubs": hubs}
     folder = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN") == "1":
         shutil.rmtree(folder, ignore_errors=True)
-        write_change(change, folder / "files")
-        (folder / "change.json").write_text(summary(change), encoding="utf-8")
-    on_disk = sorted(
-        p.relative_to(folder / "files").as_posix()
-        for p in (folder / "files").rglob("*")
-        if p.is_file()
-    )
-    assert on_disk == list(change.files), "files added or removed; UPDATE_GOLDEN=1 to accept"
-    for path, text in change.files.items():
-        assert (folder / "files" / path).read_text(encoding="utf-8") == text, path
-    assert (folder / "change.json").read_text(encoding="utf-8") == summary(change)
+        for step, change in changes.items():
+            write_change(change, folder / step)
+        (folder / "change.json").write_text(summary(changes), encoding="utf-8")
+    for step, change in changes.items():
+        on_disk = sorted(
+            p.relative_to(folder / step).as_posix()
+            for p in (folder / step).rglob("*")
+            if p.is_file()
+        )
+        assert on_disk == list(change.files), "files added or removed; UPDATE_GOLDEN=1 to accept"
+        for path, text in change.files.items():
+            assert (folder / step / path).read_text(encoding="utf-8") == text, path
+    assert (folder / "change.json").read_text(encoding="utf-8") == summary(changes)
 
 
 @needs_reference

@@ -9,11 +9,21 @@ from typing import Any
 import pytest
 import yaml
 
-from engagements.infra import InfraError, RenderedChange, render_change, write_change
+from engagements.infra import InfraError, RenderedChange, example_cluster_outputs, write_change
 from engagements.infra import render as render_module
+from engagements.infra.layout import Layout
+from engagements.infra.outputs import PLACEHOLDER, outputs_from_terraform, required_outputs
 from engagements.infra.validate import SECRET_KEYS, merged_hub_values, validate_change
 
-from .conftest import CLOUDS, REFERENCE, needs_reference, on, unvalidated
+from .conftest import (
+    CLOUDS,
+    REFERENCE,
+    needs_reference,
+    on,
+    render_change,
+    render_steps,
+    unvalidated,
+)
 
 EXAMPLE_FILES = [
     "config/clusters/openscience/binder.values.yaml",
@@ -50,9 +60,11 @@ def test_example_community_renders_the_repository_layout(example):
         ("workshop", "workshop.openscience.2i2c.cloud"),
         ("binder", "hub.binder.openscience.2i2c.cloud"),
     ]
+    # The registry credentials are one file for the cluster, listed by every hub.
     assert cluster["hubs"][1]["helm_chart_values_files"] == [
         "common.values.yaml",
         "prod.values.yaml",
+        "enc-imagebuilding-common.secret.values.yaml",
         "enc-prod.secret.values.yaml",
     ]
     # The hub URLs the emails promise are the ones deployed.
@@ -243,6 +255,10 @@ def test_provider_blocks(example, provider, cluster_provider, iac):
 
 
 def test_own_domain(example):
+    """As the repository's own-domain BinderHubs are: the BinderHub at ``binder.<domain>``
+    (binderhub-service ingress, badge URL, OAuth callback), its JupyterHub, which cluster.yaml
+    names, at ``hub.binder.<domain>`` (config/clusters/earthscope and nasa-veda: cluster.yaml
+    and binder.values.yaml at 2i2c-org/infrastructure 9ad7cd0)."""
     change = render_change(example.with_decisions({"domain": "jupyter.openscience.org"}))
     domains = [h["domain"] for h in load(change, "cluster.yaml")["hubs"]]
     assert domains == [
@@ -251,6 +267,14 @@ def test_own_domain(example):
         "workshop.jupyter.openscience.org",
         "hub.binder.jupyter.openscience.org",
     ]
+    service = load(change, "binder.values.yaml")["binderhub-service"]
+    assert service["ingress"]["hosts"] == ["binder.jupyter.openscience.org"]
+    assert (
+        service["config"]["BinderHub"]["badge_base_url"] == "https://binder.jupyter.openscience.org"
+    )
+    assert service["config"]["BinderHub"]["hub_url"] == "https://hub.binder.jupyter.openscience.org"
+    binder = next(h for h in change.plan["hubs"] if h["name"] == "binder")
+    assert binder["url"] == "https://binder.jupyter.openscience.org"
     # Grafana stays under 2i2c's domain.
     support = load(change, "support.values.yaml")
     assert support["grafana"]["ingress"]["hosts"] == ["grafana.openscience.2i2c.cloud"]
@@ -343,8 +367,13 @@ def test_follow_ups_say_what_goes_in_each_secret(example):
     assert "enc-deployer-credentials.secret.json" in text
     assert "deployer cilogon-client create openscience prod openscience.2i2c.cloud" in text
     assert "SharedPasswordAuthenticator.user_password (at least 8 characters" in text
-    assert "deployer grafana new-token openscience" in text
     assert "openscience-grafana" in text
+    # What exists only after the merge is a step of the checklist, not a secret to add first.
+    assert "grafana-token" not in text
+    assert (
+        "After the merge deploys the support chart: `deployer grafana new-token openscience` "
+        "writes config/clusters/openscience/enc-grafana-token.secret.yaml"
+    ) in "\n".join(change.reviewer_checklist)
     github = "\n".join(render_change(example).follow_ups)
     assert (
         "GitHub OAuth app openscience-staging created in the 2i2c-org organization with callback "
@@ -352,18 +381,74 @@ def test_follow_ups_say_what_goes_in_each_secret(example):
     ) in github
 
 
-def test_pending_values_are_listed_for_the_reviewer(example):
-    change = render_change(example)
-    pending = change.plan["pending_values"]
-    assert {(p["file"].rsplit("/", 1)[1], p["key"]) for p in pending} >= {
-        ("prod.values.yaml", "nfs.pv.serverIP"),
-        ("prod.values.yaml", "jupyterhub-home-nfs.eks.volumeId"),
+def test_the_cluster_change_has_no_hubs_and_the_hubs_change_no_iac(example):
+    cluster, hubs = render_steps(example)
+    assert yaml.safe_load(cluster.files["config/clusters/openscience/cluster.yaml"])["hubs"] == []
+    assert sorted(cluster.files) == [
+        "config/clusters/openscience/cluster.yaml",
+        "config/clusters/openscience/support.values.yaml",
+        "eksctl/openscience.jsonnet",
+        "terraform/aws/projects/openscience.tfvars",
+    ]
+    assert not any(p.endswith((".tfvars", ".jsonnet", "support.values.yaml")) for p in hubs.files)
+    assert cluster.step == "cluster"
+    assert hubs.step == "hubs"
+
+
+@pytest.mark.parametrize("provider", list(CLOUDS))
+def test_no_placeholder_reaches_a_chart_value(example, provider):
+    """Every output the hubs need is refused missing or made up, then used as given."""
+    config = on(example, provider)
+    lay = Layout(config)
+    needed = required_outputs(lay)
+    assert bool(needed) == (provider != "azure")  # Azure homes need no per-hub output
+    if needed:
+        with pytest.raises(InfraError) as missing:
+            render_steps(config, outputs={})
+        assert {key for key, _ in missing.value.problems} == {f"outputs.{o.key}" for o in needed}
+    real = example_cluster_outputs(config)
+    for output in needed:
+        name, _, hub = output.key.partition(".")
+        for fake in ("PENDING: terraform output", "TODO", "<volume id>", ""):
+            outputs = {**real, name: {**real[name], hub: fake}}
+            with pytest.raises(InfraError) as refused:
+                render_steps(config, outputs=outputs)
+            assert f"outputs.{output.key}" in dict(refused.value.problems)
+    _, hubs = render_steps(config, outputs=real)
+    text = "\n".join(hubs.files.values())
+    # The one angle-bracketed text is the image field's help message for users.
+    shown = text.replace("<image-name>:<tag>", "")
+    assert not PLACEHOLDER.search(shown), PLACEHOLDER.search(shown)
+    for output in needed:
+        assert output.example in text
+
+
+def test_outputs_from_terraform_are_keyed_by_hub(example):
+    lay = Layout(example)
+    terraform = {
+        "ebs_volume_id_map": {
+            "value": {f"hub-nfs-home-dirs-{h}": f"vol-0abc{i:013x}" for i, h in enumerate("abc")}
+            | {
+                "hub-nfs-home-dirs-staging": "vol-0123456789abcdef0",
+                "hub-nfs-home-dirs-prod": "vol-0123456789abcdef1",
+                "hub-nfs-home-dirs-workshop": "vol-0123456789abcdef2",
+            }
+        }
     }
-    assert any(
-        "PENDING" in item and "nfs.pv.serverIP" in item for item in change.reviewer_checklist
-    )
-    # GCP disks are named by terraform: nothing to wait for.
-    assert render_change(on(example, "gcp")).plan["pending_values"] == []
+    nfs = {"staging": "10.100.1.1", "prod": "10.100.1.2", "workshop": "10.100.1.3"}
+    outputs = outputs_from_terraform(lay, terraform, nfs)
+    assert outputs["ebs_volume_id_map"]["prod"] == "vol-0123456789abcdef1"
+    _, hubs = render_steps(example, outputs=outputs)
+    prod = yaml.safe_load(hubs.files["config/clusters/openscience/prod.values.yaml"])
+    assert prod["nfs"]["pv"]["serverIP"] == "10.100.1.2"
+    assert prod["jupyterhub-home-nfs"]["eks"]["volumeId"] == "vol-0123456789abcdef1"
+    assert not any("EXAMPLE" in note for note in hubs.notes)  # real outputs
+
+
+def test_example_outputs_say_so(example):
+    _, hubs = render_steps(example)
+    assert any("EXAMPLE outputs" in note for note in hubs.notes)
+    assert "the tests' example outputs" in hubs.reviewer_checklist[0]
 
 
 def test_plan_summarises_the_iac_inputs(example):
@@ -422,7 +507,7 @@ def test_bad_decisions_are_refused_before_rendering(
     def must_not_render(*args: Any) -> None:
         raise AssertionError("rendered despite a refused decision")
 
-    monkeypatch.setattr(render_module, "_values_documents", must_not_render)
+    monkeypatch.setattr(render_module, "cluster_config", must_not_render)
     monkeypatch.setattr(render_module, "iac_files", must_not_render)
     with pytest.raises(InfraError) as caught:
         render_change(unvalidated(example, dotted, value))
@@ -466,6 +551,7 @@ def test_binder_asking_for_login_needs_a_login_method(example):
             {
                 "cloud.provider": "jetstream2",
                 "cloud.region": "IU",
+                "cloud.account": "CIS230045",
                 "hubs.community.dask_gateway": True,
             },
             "hubs.community.dask_gateway",
@@ -494,3 +580,11 @@ def test_every_problem_is_reported_at_once(example):
         "cloud.account",
         "contract.hubspot_deal_id",
     ]
+
+
+def test_rendered_paths_are_the_files_of_both_changes(example):
+    cluster, hubs = render_steps(example)
+    assert render_module.rendered_paths(example) == sorted({*cluster.files, *hubs.files})
+    assert render_module.rendered_paths(example) == EXAMPLE_FILES
+    with pytest.raises(InfraError, match="engagements_ssh_public_key"):
+        render_module.rendered_paths(on(example, "azure"))

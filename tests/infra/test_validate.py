@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import yaml
 
-from engagements.infra import RenderedChange, render_change
+from engagements.infra import RenderedChange
+from engagements.infra.reference import ReferenceError
 from engagements.infra.validate import (
     REFERENCE_ENV,
     helm_merge,
@@ -18,7 +19,7 @@ from engagements.infra.validate import (
     validate_change,
 )
 
-from .conftest import REFERENCE, needs_reference, on
+from .conftest import REFERENCE, needs_reference, on, render_change
 
 FOLDER = "config/clusters/openscience"
 
@@ -233,9 +234,12 @@ def test_schemas_from_the_environment(example, monkeypatch):
     assert validate_change(render_change(example)).schemas == REFERENCE.resolve()
 
 
-def test_missing_reference_folder_means_structural_checks(example, tmp_path):
-    assert load_reference(tmp_path) is None
-    assert validate_change(render_change(example), tmp_path).schemas is None
+def test_an_unusable_reference_folder_is_an_error_naming_what_is_missing(example, tmp_path):
+    with pytest.raises(ReferenceError) as caught:
+        validate_change(render_change(example), tmp_path)
+    assert str(tmp_path) in str(caught.value)
+    assert "cluster.schema.yaml" in str(caught.value)
+    assert load_reference(None) is None or REFERENCE_ENV
 
 
 @needs_reference

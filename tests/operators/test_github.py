@@ -8,24 +8,36 @@ import subprocess
 
 import pytest
 import responses
+import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks.github import GitHubNotFound
-from engagements.infra.render import render_change
+from engagements.infra.render import (
+    example_cluster_outputs,
+    render_cluster_change,
+    render_hubs_change,
+)
+from engagements.infra.workflow import DEPLOY_WORKFLOW, with_cluster
 from engagements.onboarding import effective_config, record_follow_ups
 from engagements.operators.github import (
+    INFRA_HUBS_PR,
     INFRA_PR,
     CommunityGitHubOrgOperator,
     OpenFollowUpIssuesOperator,
+    OpenHubsPullRequestOperator,
     OpenInfrastructurePullRequestOperator,
     pull_request_body,
 )
+from engagements.operators.provision import ClusterOutputsOperator
 from engagements.operators.quay import QUAY_ACTION, QuayImageRepositoryOperator
+from engagements.settings import PROJECT_ROOT
+from engagements.store.base import upsert_action
 from tests.hooks.test_github import FakeGitHub, github_connection
 
 INFRA = "2i2c-org/infrastructure"
 QUAY = "https://quay.test/api/v1"
 ROBOT_TOKEN = "ROBOTTOKEN-never-stored-0123456789"
+CHECKOUT = PROJECT_ROOT / "tests" / "data" / "2i2c-infrastructure"
 
 
 @pytest.fixture
@@ -70,7 +82,7 @@ def git(path, *args: str) -> str:
 def test_change_is_committed_to_a_branch_of_the_local_repository(store, local_infra):
     result = make(OpenInfrastructurePullRequestOperator, store).execute({})
     config = effective_config(store.get_engagement("openscience"))
-    change = render_change(config)
+    change = render_cluster_change(config)
 
     assert result["kind"] == "local_branch"
     assert result["branch"] == "onboard-openscience"
@@ -79,17 +91,13 @@ def test_change_is_committed_to_a_branch_of_the_local_repository(store, local_in
     for path, text in change.files.items():
         assert git(local_infra, "show", f"onboard-openscience:{path}") == text
     message = git(local_infra, "log", "-1", "--format=%B", "onboard-openscience")
-    assert message.startswith("Deploy Open Science Collective (openscience): cluster and hubs")
+    assert message.startswith("Deploy Open Science Collective (openscience): cluster")
+    assert "Step 1 of 2" in message
     assert "### Reviewer checklist" in message
 
     detail = store.get_action("openscience", INFRA_PR).detail
     assert detail["commit"] == result["commit"]
-    assert detail["hubs"] == {
-        "staging": "staging.openscience.2i2c.cloud",
-        "prod": "openscience.2i2c.cloud",
-        "workshop": "workshop.openscience.2i2c.cloud",
-        "binder": "hub.binder.openscience.2i2c.cloud",
-    }
+    assert detail["hubs"] == {}  # cluster.yaml has hubs: [] until the second change
     assert detail["plan"]["cluster_name"] == "openscience"
     assert detail["follow_ups"] == list(change.follow_ups)
 
@@ -112,15 +120,24 @@ def test_refused_decisions_fail_before_anything_is_proposed(store, local_infra):
 
 
 def test_pull_request_body_lists_the_checklist_and_the_secrets_to_add(example_config):
-    change = render_change(example_config)
+    change = render_hubs_change(
+        example_config,
+        example_cluster_outputs(example_config),
+        outputs_source="examples",
+        example=True,
+    )
     body = pull_request_body(example_config, change)
     for item in change.reviewer_checklist:
         assert f"- [ ] {item}" in body
     secrets = body.split("### Secrets to add before merging")[1].split("###")[0]
     for item in change.follow_ups:
         assert f"- [ ] {item}" in secrets
-    assert "- binder: https://hub.binder.openscience.2i2c.cloud" in body
+    assert (
+        "- binder: https://binder.openscience.2i2c.cloud "
+        "(its JupyterHub https://hub.binder.openscience.2i2c.cloud)"
+    ) in body
     assert f"{len(change.files)} files" in body
+    assert "> **Note**: EXAMPLE outputs" in body
 
 
 def test_pull_request_is_opened_on_github_once(store, fake_github):
@@ -281,3 +298,142 @@ def test_quay_without_its_connection_is_recorded_as_planned(store, local_infra, 
         make(QuayImageRepositoryOperator, store).execute({})
     detail = store.get_action("openscience", QUAY_ACTION).detail
     assert (detail["state"], detail["robot"]) == ("planned", "2i2c+openscience_image_builder")
+
+
+# The hubs' change: proposed once the cluster's is merged, updated when the outputs change.
+
+NFS = {"staging": "10.100.41.7", "prod": "10.100.203.19", "workshop": "10.100.7.250"}
+VOLUMES = {
+    "hub-nfs-home-dirs-staging": "vol-0a0000000000000a1",
+    "hub-nfs-home-dirs-prod": "vol-0a0000000000000a2",
+    "hub-nfs-home-dirs-workshop": "vol-0a0000000000000a3",
+}
+STAGING = "config/clusters/openscience/staging.values.yaml"
+
+
+def server_ip(text: str) -> str:
+    return yaml.safe_load(text)["nfs"]["pv"]["serverIP"]
+
+
+def test_changed_outputs_update_the_hubs_branch_of_the_local_repository(
+    store, local_infra, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ENGAGEMENTS_OUTPUTS_DIR", str(tmp_path / "cluster-outputs"))
+    make(OpenInfrastructurePullRequestOperator, store).execute({})
+    git(local_infra, "-c", "user.name=E", "-c", "user.email=e@x", "merge", "--no-ff",
+        "-m", "Merge cluster", "onboard-openscience")  # fmt: skip
+    make(ClusterOutputsOperator, store).execute({})
+    first = make(OpenHubsPullRequestOperator, store).execute({})
+    branch = "onboard-openscience-hubs"
+    assert (first["branch"], first["committed"]) == (branch, True)
+    # Proposed on top of the merged cluster, with the example outputs, saying so first.
+    git(local_infra, "merge-base", "--is-ancestor", "onboard-openscience", branch)
+    message = git(local_infra, "log", "-1", "--format=%B", branch)
+    assert message.startswith("Deploy Open Science Collective (openscience): hubs")
+    assert "> **Note**: EXAMPLE outputs" in message
+    assert server_ip(git(local_infra, "show", f"{branch}:{STAGING}")) == "10.100.0.11"
+
+    # The engineer writes the real outputs: a re-run updates the same branch.
+    path = tmp_path / "cluster-outputs" / "openscience.yaml"
+    volumes = {k.removeprefix("hub-nfs-home-dirs-"): v for k, v in VOLUMES.items()}
+    path.write_text(yaml.safe_dump({"ebs_volume_id_map": volumes, "nfs_server_ip": NFS}))
+    make(ClusterOutputsOperator, store).execute({})
+    second = make(OpenHubsPullRequestOperator, store).execute({})
+    assert (second["branch"], second["committed"]) == (branch, True)
+    assert git(local_infra, "rev-parse", f"{branch}~1").strip() == first["commit"]
+    assert server_ip(git(local_infra, "show", f"{branch}:{STAGING}")) == NFS["staging"]
+    message = git(local_infra, "log", "-1", "--format=%B", branch)
+    assert "EXAMPLE outputs" not in message
+    assert f"nfs_server_ip.staging `{NFS['staging']}`" in message
+    detail = store.get_action("openscience", INFRA_HUBS_PR).detail
+    assert (detail["commit"], detail["example_outputs"]) == (second["commit"], False)
+
+    # Unchanged outputs: nothing new; never a second branch or record.
+    third = make(OpenHubsPullRequestOperator, store).execute({})
+    assert (third["commit"], third["committed"]) == (second["commit"], False)
+    branches = git(local_infra, "branch", "--format=%(refname:short)").split()
+    assert sorted(branches) == ["main", "onboard-openscience", branch]
+    assert [a.key for a in store.list_actions("openscience", kind="pull_request")] == [
+        INFRA_PR,
+        INFRA_HUBS_PR,
+    ]
+
+
+@pytest.fixture
+def infra_with_workflow(fake_github):
+    """The infrastructure repository with its deploy workflow, as on GitHub."""
+    workflow = (CHECKOUT / DEPLOY_WORKFLOW).read_text(encoding="utf-8")
+    fake_github.add_repo(INFRA, {"README.md": "# infrastructure\n", DEPLOY_WORKFLOW: workflow})
+    return fake_github
+
+
+def apply(store, nfs):
+    """What provision_cluster records from the tooling pod's report."""
+    upsert_action(
+        store,
+        "openscience",
+        "provisioning",
+        "infrastructure",
+        {
+            "state": "applied",
+            "terraform_outputs": {"ebs_volume_id_map": {"value": VOLUMES}},
+            "nfs_server_ip": nfs,
+        },
+    )
+
+
+def writes(fake) -> int:
+    return len([r for r in fake.requests if r[0] != "GET"])
+
+
+def test_both_pull_requests_on_github_are_found_and_updated_never_duplicated(
+    store, infra_with_workflow
+):
+    fake, pulls = infra_with_workflow, infra_with_workflow.repos[INFRA].pulls
+    cluster = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    fake.merge(INFRA, cluster["number"])
+    apply(store, NFS)
+    make(ClusterOutputsOperator, store).execute({})
+    hubs = make(OpenHubsPullRequestOperator, store).execute({})
+    repo = fake.repos[INFRA]
+    assert [p["head"] for p in pulls] == ["onboard-openscience", "onboard-openscience-hubs"]
+    assert server_ip(repo.files_at("onboard-openscience-hubs")[STAGING]) == NFS["staging"]
+    # Both entries of the deploy workflow: the cluster's (merged) and its staging hub's.
+    workflow = repo.files_at("onboard-openscience-hubs")[DEPLOY_WORKFLOW]
+    assert "failure_openscience:" in workflow
+    assert "failure_openscience_staging:" in workflow
+
+    # The cluster is applied again and an address changed: the same pull request is updated.
+    apply(store, {**NFS, "staging": "10.100.99.99"})
+    make(ClusterOutputsOperator, store).execute({})
+    again = make(OpenHubsPullRequestOperator, store).execute({})
+    assert (again["number"], again["committed"]) == (hubs["number"], True)
+    assert len(pulls) == 2
+    assert server_ip(repo.files_at("onboard-openscience-hubs")[STAGING]) == "10.100.99.99"
+    assert hubs["commit"] in repo.ancestors(again["commit"])  # a commit on top, not a new branch
+    assert "nfs_server_ip.staging `10.100.99.99`" in pulls[1]["body"]
+    assert store.get_action("openscience", INFRA_HUBS_PR).detail["commit"] == again["commit"]
+
+    # Unchanged: nothing is written at all.
+    before = writes(fake)
+    make(OpenInfrastructurePullRequestOperator, store).execute({})
+    make(OpenHubsPullRequestOperator, store).execute({})
+    assert writes(fake) == before
+
+    # Both merged; later another cluster is added to the workflow on main. Re-running both
+    # steps finds the merged changes and proposes neither again.
+    fake.merge(INFRA, hubs["number"])
+    main = repo.refs["main"]
+    files = repo.files_at(main)
+    files[DEPLOY_WORKFLOW] = with_cluster(files[DEPLOY_WORKFLOW], "othercluster")
+    repo.refs["main"] = repo.add_commit(files, [main], "Add othercluster")
+    heads = {b: repo.refs[b] for b in ("onboard-openscience", "onboard-openscience-hubs")}
+    before = writes(fake)
+    first = make(OpenInfrastructurePullRequestOperator, store).execute({})
+    second = make(OpenHubsPullRequestOperator, store).execute({})
+    assert (first["number"], second["number"]) == (cluster["number"], hubs["number"])
+    assert not first["committed"]
+    assert not second["committed"]
+    assert writes(fake) == before
+    assert {b: repo.refs[b] for b in heads} == heads
+    assert len(pulls) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import TaskAwaitingInput
 
 from engagements.onboarding import effective_config
 from engagements.operators.hitl import (
@@ -15,6 +15,7 @@ from engagements.operators.hitl import (
     _current_values,
 )
 from engagements.params import flatten_config
+from tests.conftest import waiting
 
 
 def answer(params_input: dict) -> dict:
@@ -56,12 +57,39 @@ def test_decisions_are_written_back_and_used_downstream(store, example_config):
     assert store.get_action("openscience", "technical-decisions").detail["responded_by"] == "admin"
 
 
-def test_invalid_decisions_are_refused_and_not_stored(store, example_config):
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"cloud.region": "europe-west1"}, "region 'europe-west1' is not a aws region"),
+        ({"cloud.region": "mars-north1"}, "Invalid input for param cloud.region"),
+        ({"cloud.account": "not-an-account"}, "is not a 12-digit AWS account id"),
+        ({"cloud.gpu": None}, "missing: answer every field"),
+    ],
+)
+def test_a_broken_rule_asks_again_instead_of_failing(
+    store, example_config, form_requests, caplog, change, reason
+):
+    """Nothing is stored, the form is written again (clearing the answer) and the task
+    waits for a new one; the task's log says why."""
     op = make(TechnicalDecisionsOperator, store)
-    decisions = _current_values(example_config.to_dict()) | {"cloud.region": "europe-west1"}
-    with pytest.raises(AirflowFailException, match="cloud"):
-        op.execute_complete({}, answer(decisions))
+    decisions = _current_values(example_config.to_dict()) | change
+    if change == {"cloud.gpu": None}:
+        del decisions["cloud.gpu"]  # a partial answer over REST
+    with pytest.raises(TaskAwaitingInput):
+        op.execute_complete(waiting({}), answer(decisions))
     assert store.get_engagement("openscience").decisions == {}
+    assert store.get_action("openscience", "technical-decisions") is None
+    (form,) = form_requests
+    assert form["params"]["cloud.region"]["value"] == "us-west-2"
+    if "missing" not in reason:
+        assert reason in caplog.text
+    assert "The form is open again" in caplog.text
+
+
+def test_the_region_field_offers_only_regions(store):
+    op = make(TechnicalDecisionsOperator, store)
+    assert "us-west-2" in op.params.get_param("cloud.region").schema["enum"]
+    assert "mars-north1" not in op.params.get_param("cloud.region").schema["enum"]
 
 
 def test_rollout_outcome_is_stored(store):

@@ -9,19 +9,27 @@ import sys
 from unittest import mock
 
 import pytest
+import yaml
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from engagements.hooks.infra_repo import DeploymentSettings
-from engagements.infra.render import render_change
-from engagements.operators.github import INFRA_PR
+from engagements.infra.apply import provisioning_script
+from engagements.infra.render import render_cluster_change
+from engagements.operators.github import (
+    CLUSTER_OUTPUTS,
+    INFRA_HUBS_PR,
+    INFRA_PR,
+    OpenHubsPullRequestOperator,
+)
 from engagements.operators.provision import (
+    NOT_VERIFIED,
+    ClusterOutputsOperator,
     ConfirmDeploymentOperator,
     ProvisionApprovalOperator,
     ProvisionClusterOperator,
     VerifyClusterOperator,
     blockers,
-    provisioning_script,
     verification_connection,
 )
 from tests.kubernetes_api import KubernetesApi, connection
@@ -32,7 +40,13 @@ GCP = {
     "cloud.zone": "us-central1-b",
     "cloud.account": "openscience-project",
 }
-AZURE = {"cloud.provider": "azure", "cloud.region": "eastus", "cloud.account": "0000-sub"}
+AZURE = {
+    "cloud.provider": "azure",
+    "cloud.region": "eastus",
+    "cloud.account": "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+    "cloud.tenant_id": "0b8e2d1c-7a3f-4e5d-9c1b-2f4a6e8d0c13",
+}
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEngagementTestsNodeAccessKey000000000 eng@2i2c.org"
 READY = DeploymentSettings(tooling_image="quay.io/2i2c/tooling:1", infra_repo="2i2c-org/infra")
 
 
@@ -44,7 +58,8 @@ def no_cloud(monkeypatch):
 
 
 def plan_of(config, decisions=None):
-    return render_change(config.with_decisions(decisions) if decisions else config).plan
+    config = config.with_decisions(decisions) if decisions else config
+    return render_cluster_change(config, ssh_public_key=SSH_KEY).plan
 
 
 def record_change(store, plan, kind="pull_request"):
@@ -79,23 +94,6 @@ def test_each_provider_is_verified_through_its_own_connection(example_config):
         "kubeconfig",
         "kubernetes_openscience",
     )
-
-
-def test_the_script_applies_the_plans_iac_files_and_is_safe_to_repeat(example_config):
-    aws = provisioning_script(plan_of(example_config))
-    assert "jsonnet eksctl/openscience.jsonnet > eksctl/openscience.eksctl.yaml" in aws
-    assert (
-        "eksctl get cluster --name openscience --region us-west-2 >/dev/null 2>&1 "
-        "|| eksctl create cluster --config-file=eksctl/openscience.eksctl.yaml"
-    ) in aws
-    assert "terraform workspace select -or-create openscience" in aws
-    assert "-auto-approve -var-file=projects/openscience.tfvars" in aws
-    assert aws.index("eksctl create") < aws.index("terraform apply")
-    gcp = provisioning_script(plan_of(example_config, GCP))
-    assert "eksctl" not in gcp
-    assert "(cd terraform/gcp && terraform init" in gcp
-    result = subprocess.run(["sh", "-n", "-c", aws], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
 
 
 def test_approval_skips_with_the_plan_when_nothing_can_be_applied(store, example_config):
@@ -259,9 +257,10 @@ def test_kubeconfig_cluster_is_verified_by_its_ready_nodes(store, example_config
 def test_deployment_is_recorded_only_when_the_pipeline_proved_it(store):
     confirm = make(ConfirmDeploymentOperator, store)
     store.record_action("openscience", "quay-image", "container_registry", {"state": "planned"})
-    result = confirm.execute({"run_id": "r"})
-    assert result["recorded"] is False
-    assert result["missing"] == [
+    with pytest.raises(AirflowSkipException, match="Nothing recorded as deployed") as skipped:
+        confirm.execute({"run_id": "r"})
+    assert "every hub healthy (hubs_healthy)" in str(skipped.value)
+    assert store.get_action("openscience", NOT_VERIFIED).detail["missing"] == [
         "every hub healthy (hubs_healthy)",
         "the GitHub org work",
         "the Quay image repository",
@@ -275,3 +274,149 @@ def test_deployment_is_recorded_only_when_the_pipeline_proved_it(store):
     record = store.get_milestone("openscience", "infrastructure_deployed")
     assert record.done
     assert record.done_by == "engagement pipelines (every hub healthy)"
+
+
+# The applied cluster's outputs, which the hubs' change is written with.
+
+TERRAFORM = {
+    "ebs_volume_id_map": {
+        "sensitive": False,
+        "type": ["map", "string"],
+        "value": {
+            "hub-nfs-home-dirs-staging": "vol-0a0000000000000a1",
+            "hub-nfs-home-dirs-prod": "vol-0a0000000000000a2",
+            "hub-nfs-home-dirs-workshop": "vol-0a0000000000000a3",
+        },
+    }
+}
+NFS = {"staging": "10.100.41.7", "prod": "10.100.203.19", "workshop": "10.100.7.250"}
+
+
+@pytest.fixture
+def outputs_dir(tmp_path, monkeypatch):
+    path = tmp_path / "cluster-outputs"
+    monkeypatch.setenv("ENGAGEMENTS_OUTPUTS_DIR", str(path))
+    return path
+
+
+def apply_with_pod(store, monkeypatch, report):
+    """provision_cluster with the pod's XCom (what KubernetesPodOperator returns) = report."""
+    monkeypatch.setenv("ENGAGEMENTS_TOOLING_IMAGE", "quay.io/2i2c/tooling:1")
+    monkeypatch.setenv("ENGAGEMENTS_INFRA_REPO", "2i2c-org/infrastructure")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
+    op = make(ProvisionClusterOperator, store)
+
+    class Pod:  # the pod itself needs a cluster; its script is run in tests/infra/test_apply.py
+        def execute(self, context):
+            return report
+
+    op.pod_operator = lambda change, settings: Pod()
+    return op.execute({"run_id": "r"})
+
+
+def test_the_pods_outputs_are_recorded_for_the_hubs(store, example_config, monkeypatch):
+    record_change(store, plan_of(example_config))
+    applied = apply_with_pod(store, monkeypatch, {"terraform": TERRAFORM, "nfs_server_ip": NFS})
+    assert (applied["terraform_outputs"], applied["nfs_server_ip"]) == (TERRAFORM, NFS)
+    detail = make(ClusterOutputsOperator, store).execute({})
+    assert detail["outputs"] == {
+        "ebs_volume_id_map": {
+            "staging": "vol-0a0000000000000a1",
+            "prod": "vol-0a0000000000000a2",
+            "workshop": "vol-0a0000000000000a3",
+        },
+        "nfs_server_ip": NFS,
+    }
+    assert detail["source"] == "terraform output -json of the provisioning pod (commit c)"
+    assert detail["example"] is False
+    assert store.get_action("openscience", CLUSTER_OUTPUTS).detail == detail
+
+
+def test_a_missing_output_after_apply_stops_before_the_hubs_pull_request(
+    store, example_config, monkeypatch, local_infra
+):
+    record_change(store, plan_of(example_config))
+    volumes = {**TERRAFORM["ebs_volume_id_map"]["value"]}
+    del volumes["hub-nfs-home-dirs-workshop"]
+    report = {
+        "terraform": {"ebs_volume_id_map": {"value": volumes}},
+        "nfs_server_ip": {**NFS, "workshop": ""},
+    }
+    apply_with_pod(store, monkeypatch, report)
+    with pytest.raises(AirflowFailException) as failed:
+        make(ClusterOutputsOperator, store).execute({})
+    assert str(failed.value).splitlines() == [
+        "The applied cluster openscience lacks outputs the hubs need; the hubs' pull request "
+        "is not opened:",
+        "  outputs.ebs_volume_id_map.workshop: missing: terraform output ebs_volume_id_map, "
+        "entry hub-nfs-home-dirs-workshop",
+        "  outputs.nfs_server_ip.workshop: missing: the ClusterIP of service "
+        "storage-quota-home-nfs in namespace workshop, which the provisioning pod reserves",
+        "To go on: check the tfvars' disks and the reserved NFS services, clear "
+        "provision_cluster to apply again, then clear this task.",
+    ]
+    assert store.get_action("openscience", CLUSTER_OUTPUTS) is None
+    # The hubs' pull request has nothing to be written with, and proposes nothing (here to
+    # the local repository, whatever the repository would be).
+    monkeypatch.delenv("ENGAGEMENTS_INFRA_REPO")
+    with pytest.raises(AirflowFailException, match=r"run \(or clear\) the cluster_outputs task"):
+        make(OpenHubsPullRequestOperator, store).execute({})
+    assert store.get_action("openscience", INFRA_HUBS_PR) is None
+    assert not local_infra.exists()
+
+
+def test_an_applied_cluster_whose_pod_reported_nothing_names_the_file_to_write(
+    store, example_config, monkeypatch, outputs_dir
+):
+    record_change(store, plan_of(example_config))
+    apply_with_pod(store, monkeypatch, None)  # a tooling_command that writes no XCom
+    with pytest.raises(AirflowFailException) as failed:
+        make(ClusterOutputsOperator, store).execute({})
+    message = str(failed.value)
+    assert "No outputs of cluster openscience: the provisioning pod reported none" in message
+    assert f"{outputs_dir / 'openscience.yaml'} does not exist" in message
+    assert "ebs_volume_id_map.staging, nfs_server_ip.staging" in message
+
+
+def test_an_outputs_file_with_a_placeholder_is_refused(store, example_config, outputs_dir):
+    record_change(store, plan_of(example_config))  # applied by hand: the engineer's file
+    outputs_dir.mkdir()
+    volumes = {"staging": "vol-0a0000000000000a1", "prod": "PENDING", "workshop": "vol-0a3"}
+    (outputs_dir / "openscience.yaml").write_text(
+        yaml.safe_dump({"ebs_volume_id_map": volumes, "nfs_server_ip": NFS})
+    )
+    with pytest.raises(AirflowFailException) as failed:
+        make(ClusterOutputsOperator, store).execute({})
+    message = str(failed.value)
+    assert "outputs.ebs_volume_id_map.prod: 'PENDING' is a placeholder" in message
+    assert "outputs.ebs_volume_id_map.workshop: 'vol-0a3' does not look like" in message
+    assert f"To go on: correct them in {outputs_dir / 'openscience.yaml'}" in message
+
+
+def test_the_embedded_default_writes_example_outputs_an_engineer_replaces(
+    store, example_config, outputs_dir
+):
+    record_change(store, plan_of(example_config), kind="local_branch")
+    first = make(ClusterOutputsOperator, store).execute({})
+    path = outputs_dir / "openscience.yaml"
+    written = yaml.safe_load(path.read_text())
+    assert written["_note"].startswith("EXAMPLE outputs")
+    assert "delete the file's _note line" in written["_note"]
+    assert first["example"] is True
+    assert first["source"].startswith(f"EXAMPLE values from {path}")
+    assert "_note" not in first["outputs"]
+
+    # The engineer writes the real outputs and deletes the note; a re-run reads them as is.
+    real = {
+        "ebs_volume_id_map": {
+            "staging": "vol-0a0000000000000a1",
+            "prod": "vol-0a0000000000000a2",
+            "workshop": "vol-0a0000000000000a3",
+        },
+        "nfs_server_ip": NFS,
+    }
+    path.write_text(yaml.safe_dump(real))
+    again = make(ClusterOutputsOperator, store).execute({})
+    assert (again["outputs"], again["example"]) == (real, False)
+    assert again["source"] == f"{path}, written by an engineer"
+    assert yaml.safe_load(path.read_text()) == real  # never overwritten

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskAwaitingInput
 
 from engagements.operators.renewal import (
     ApplyRenewalOperator,
@@ -20,6 +20,7 @@ from engagements.operators.renewal import (
 from engagements.renewal import open_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
+from tests.conftest import waiting
 from tests.doubles import CountingStore
 from tests.renewal.conftest import END, add_engagement, renew
 
@@ -209,11 +210,14 @@ def test_renewed_answer_branches_to_apply_renewal(active):
 
 
 @pytest.mark.parametrize("new_end", [None, "2027-11-30", "2026-01-01"])
-def test_renewed_without_a_later_end_is_refused(active, new_end):
+def test_renewed_without_a_later_end_asks_again(active, new_end, form_requests, caplog):
     op = decision_op(active)
-    with pytest.raises(AirflowFailException, match="Renewed needs new_end"):
-        op.execute_complete(context(OPENED), answer("Renewed", new_end=new_end))
+    with pytest.raises(TaskAwaitingInput):
+        op.execute_complete(waiting(context(OPENED)), answer("Renewed", new_end=new_end))
     assert op.branched == []
+    assert len(form_requests) == 1
+    assert "Renewed needs new_end" in caplog.text
+    assert op.response_timeout is not None  # the deadline still holds
 
 
 def test_not_renewed_answer_branches_to_hand_over(active):

@@ -43,7 +43,9 @@ def test_reschedule_mode_with_a_generous_timeout(cls):
 
 
 def test_nothing_proposed_yet_is_a_clear_failure(store, local_infra):
-    with pytest.raises(AirflowFailException, match="run \\(or clear\\) the open_pull_request"):
+    with pytest.raises(
+        AirflowFailException, match="run \\(or clear\\) the open_cluster_pull_request"
+    ):
         make(PullRequestMergedSensor, store).poke({})
 
 
@@ -109,7 +111,9 @@ def test_pull_request_waits_until_merged_on_github(store, fake_github):
 def test_a_pull_request_closed_without_merging_fails_the_wait(store, fake_github):
     propose(store)
     fake_github.repos[INFRA].pulls[0]["state"] = "closed"
-    with pytest.raises(AirflowFailException, match=r"without merging.*clear open_pull_request"):
+    with pytest.raises(
+        AirflowFailException, match=r"without merging.*clear open_cluster_pull_request"
+    ):
         make(PullRequestMergedSensor, store).poke({})
 
 

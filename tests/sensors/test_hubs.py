@@ -10,7 +10,7 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from engagements.onboarding import register
-from engagements.operators.github import INFRA_PR
+from engagements.operators.github import INFRA_HUBS_PR as INFRA_PR
 from engagements.sensors.hubs import HUBS_HEALTHY, HubHealthSensor
 from engagements.store.local import LocalStore
 

@@ -35,5 +35,5 @@ def airtable_store(fake_airtable: FakeAirtable) -> AirtableStore:
 @pytest.fixture(params=["local", "airtable"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> EngagementStore:
     if request.param == "local":
-        return LocalStore(tmp_path / "airflow-home" / "engagements.sqlite")
+        return LocalStore(tmp_path / "engagements.sqlite")
     return request.getfixturevalue("airtable_store")

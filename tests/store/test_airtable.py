@@ -464,7 +464,7 @@ def test_hook_needs_token_and_base_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
     connection = {"conn_type": "airtable", "password": TOKEN, "extra": {}}
     monkeypatch.setenv("AIRFLOW_CONN_AIRTABLE_DEFAULT", json.dumps(connection))
-    with pytest.raises(StoreError, match="'airtable_default' needs") as caught:
+    with pytest.raises(StoreError, match="'airtable_default' is malformed: it needs") as caught:
         AirtableHook().get_store()
     assert TOKEN not in str(caught.value)
 

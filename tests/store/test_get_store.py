@@ -68,12 +68,36 @@ def test_forcing_airtable_without_a_connection_says_what_is_missing(
 
 def test_unknown_backend_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGAGEMENTS_STORE", "postgres")
-    with pytest.raises(ValueError, match="local, airtable"):
+    with pytest.raises(
+        StoreError, match="ENGAGEMENTS_STORE: 'postgres' is not a store; use local or airtable"
+    ):
         get_store()
 
 
-def test_an_unreachable_airflow_falls_back_to_local_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+MALFORMED = {
+    "not JSON": '{"conn_type": "airtable", "password": "patSECRET"',
+    "extra not JSON": json.dumps({"conn_type": "airtable", "password": "patSECRET", "extra": "{x"}),
+    "no base id": json.dumps({"conn_type": "airtable", "password": "patSECRET", "extra": {}}),
+}
+
+
+@pytest.mark.parametrize("forced", ["", "airtable"])
+@pytest.mark.parametrize("value", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_connection_is_an_error_naming_it_never_the_local_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forced: str, value: str
+) -> None:
+    monkeypatch.setenv("ENGAGEMENTS_STORE", forced)
+    monkeypatch.setenv("AIRFLOW_CONN_AIRTABLE_DEFAULT", value)
+    with pytest.raises(StoreError) as caught:
+        get_store()
+    message = str(caught.value)
+    assert message.startswith("Airflow connection 'airtable_default' is malformed")
+    assert "patSECRET" not in message
+    assert not (tmp_path / "engagements.sqlite").exists()
+
+
+def test_a_connection_that_cannot_be_looked_up_is_an_error_not_the_local_store(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from engagements.hooks.airtable import AirtableHook
 
@@ -82,8 +106,8 @@ def test_an_unreachable_airflow_falls_back_to_local_with_a_warning(
 
     monkeypatch.setattr(AirtableHook, "get_connection", unreachable)
 
-    assert isinstance(get_store(), LocalStore)
-    assert "using the local store" in caplog.text
+    with pytest.raises(StoreError, match="'airtable_default' could not be looked up"):
+        get_store()
 
 
 def test_importing_the_package_does_nothing() -> None:

@@ -36,9 +36,12 @@ COMMUNITY = "openscience"
 MARKED_IN_UI = "rollout_deck_reviewed"
 """The milestone recorded by marking its waiting sensor success, instead of with the CLI."""
 REQUIREMENT = "A GPU profile for the summer school"
-MERGE_WAIT = "deploy_infrastructure.pull_request_merged"
-BRANCH = f"onboard-{COMMUNITY}"
-"""The infrastructure change is a branch of the local repository until an engineer merges it."""
+MERGE_WAITS = {
+    "deploy_infrastructure.cluster_pull_request_merged": f"onboard-{COMMUNITY}",
+    "deploy_infrastructure.hubs_pull_request_merged": f"onboard-{COMMUNITY}-hubs",
+}
+"""Each infrastructure change (the cluster, then the hubs) is a branch of the local repository
+until an engineer merges it."""
 RUN_TIMEOUT = 1200
 
 
@@ -58,8 +61,8 @@ def api(topology: Topology) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def conf(topology: Topology) -> dict[str, Any]:
-    seeded = topology.cli("seed", str(EXAMPLE))
-    assert "seeded openscience" in seeded.stdout
+    seeded = topology.cli("seed", str(EXAMPLE))  # topology.sh seeded it already: left alone
+    assert seeded.stdout.startswith("left alone openscience: already in the store as Closed-Won")
     return topology.trigger_conf(EXAMPLE)
 
 
@@ -73,29 +76,32 @@ class Operator:
         self.recorded_with_cli: list[str] = []
         self.marked_success: list[str] = []
         self.forms: dict[str, dict[str, Any]] = {}
-        self.merged = False
+        self.merged: list[str] = []
 
     def step(self) -> dict[str, str]:
         states = {ti["task_id"]: ti["state"] for ti in self.api.task_instances(DAG_ID, self.run_id)}
         for task_id, state in states.items():
             if state == "deferred" and task_id.endswith(".wait"):
                 self.milestone_waiting(task_id.split(".")[-2], task_id)
-            elif state == "up_for_reschedule" and task_id == MERGE_WAIT and not self.merged:
-                self.merge_infrastructure_change()
+            elif state == "up_for_reschedule" and MERGE_WAITS.get(task_id, "") not in (
+                "",
+                *self.merged,
+            ):
+                self.merge_infrastructure_change(MERGE_WAITS[task_id])
             elif state == "awaiting_input" and task_id not in self.forms:
                 self.answer(task_id)
         return states
 
-    def merge_infrastructure_change(self) -> None:
+    def merge_infrastructure_change(self, branch: str) -> None:
         """What the reviewing engineer does: ``git merge`` the proposed branch."""
         repo = Path(self.topology.env["AIRFLOW_HOME"]) / "infrastructure"
         merged = subprocess.run(
             ["git", "-C", str(repo), "-c", "user.name=Engineer", "-c", "user.email=eng@2i2c.org",
-             "merge", "--no-ff", "-m", f"Merge {BRANCH}", BRANCH],
+             "merge", "--no-ff", "-m", f"Merge {branch}", branch],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert merged.returncode == 0, merged.stderr
-        self.merged = True
+        self.merged.append(branch)
 
     def milestone_waiting(self, milestone: str, task_id: str) -> None:
         if milestone == MARKED_IN_UI:
@@ -153,7 +159,10 @@ def test_the_onboarding_run_succeeds_on_celery(finished_run: dict[str, Any]) -> 
     assert tasks["premium_tier"] == "skipped"
     operator = finished_run["operator"]
     assert operator.marked_success == [MARKED_IN_UI]
-    assert operator.merged
+    assert operator.merged == list(MERGE_WAITS.values())  # the cluster, then the hubs
+    deploy = {k.removeprefix("deploy_infrastructure."): v for k, v in tasks.items()}
+    assert deploy["open_hubs_pull_request"] == "success"
+    assert deploy["record_if_deployed"] == "skipped"  # nothing verified without accounts
     assert {"technical_meeting_held", "configuration_completed"} <= set(operator.recorded_with_cli)
     assert MARKED_IN_UI not in operator.recorded_with_cli
     assert {"technical_decisions", "rollout_outcome"} <= set(operator.forms)

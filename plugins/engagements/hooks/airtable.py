@@ -9,6 +9,7 @@ only ever handed to pyairtable, which sends it as a request header.
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from engagements.store.base import StoreError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+NEEDS = 'it needs the Airtable access token as password and {"base_id": "app..."} as extra'
 
 
 class AirtableHook(BaseHook):
@@ -58,15 +61,35 @@ class AirtableHook(BaseHook):
     def _settings(self) -> tuple[str, str, str | None]:
         """Token, base id and endpoint from the connection (the Connection object is not kept:
         its repr shows the password)."""
-        return self._credentials(self.get_connection(self.airtable_conn_id))
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from engagements.hooks import lookup_problem
+
+        try:
+            conn = self.get_connection(self.airtable_conn_id)
+        except AirflowNotFoundException:
+            problem = lookup_problem(self.airtable_conn_id)
+            if problem is None:
+                raise
+            raise StoreError(
+                f"Airflow connection {self.airtable_conn_id!r} is malformed or unreadable"
+                f" ({problem}): {NEEDS}; nothing was read or written"
+            ) from None
+        return self._credentials(conn)
 
     def _credentials(self, conn: Connection) -> tuple[str, str, str | None]:
-        extra = conn.extra_dejson
-        base_id = extra.get("base_id")
+        try:
+            extra = json.loads(conn.extra) if conn.extra else {}
+        except json.JSONDecodeError as exc:
+            raise StoreError(
+                f"Airflow connection {self.airtable_conn_id!r} is malformed (its extra is not"
+                f" JSON: {exc.msg}): {NEEDS}; nothing was read or written"
+            ) from None
+        base_id = extra.get("base_id") if isinstance(extra, dict) else None
         if not conn.password or not base_id:
             raise StoreError(
-                f"Airflow connection {self.airtable_conn_id!r} needs the Airtable access token"
-                ' as password and {"base_id": "app..."} as extra'
+                f"Airflow connection {self.airtable_conn_id!r} is malformed: {NEEDS};"
+                " nothing was read or written"
             )
         return conn.password, base_id, extra.get("endpoint_url") or None
 

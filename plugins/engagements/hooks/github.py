@@ -283,6 +283,27 @@ class GitHubHook(BaseHook):
         with self.errors(f"opening issue {title!r} in {repo.full_name}"):
             return repo.create_issue(title=title, body=body, labels=[label]), True
 
+    def update_issue_body(self, issue: Issue, body: str) -> bool:
+        """Replace an issue's body when it differs; ``True`` if it was changed."""
+        if (issue.body or "") == body:
+            return False
+        with self.errors(f"updating issue #{issue.number}"):
+            issue.edit(body=body)
+        return True
+
+    def release_tags(self, full_name: str, *, limit: int = 100) -> list[str]:
+        """Tags of the repository's published releases (no drafts or pre-releases), newest
+        first, from the ``limit`` most recent."""
+        repo = self.repository(full_name)
+        tags = []
+        with self.errors(f"listing releases of {full_name}"):
+            for i, release in enumerate(repo.get_releases()):
+                if i >= limit:
+                    break
+                if not release.draft and not release.prerelease:
+                    tags.append(release.tag_name)
+        return tags
+
     def set_actions_secret(self, repo: Repository, name: str, value: str) -> None:
         """Store a GitHub Actions secret (PyGithub encrypts it with the repository's key)."""
         with self.errors(f"setting Actions secret {name} of {repo.full_name}"):

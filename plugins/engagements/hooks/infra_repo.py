@@ -68,6 +68,11 @@ class DeploymentSettings:
     docs_repo_template: str = "2i2c-org/community-docs-template"
     quay_namespace: str = "2i2c"
     """Quay organization that holds community images (quay.io/2i2c/<community>-image)."""
+    ssh_public_key: str = ""
+    """Public SSH key engineers reach cluster nodes with (Azure's terraform requires one)."""
+    outputs_dir: str = ""
+    """Folder of the example cluster outputs the embedded default's hubs change is rendered
+    with (``<cluster>.yaml``, editable); empty means $AIRFLOW_HOME/cluster-outputs."""
     tooling_image: str = ""
     """Image with the infrastructure tooling (deployer, terraform, eksctl) for provisioning."""
     tooling_command: str = ""
@@ -81,6 +86,10 @@ class DeploymentSettings:
     @property
     def local_repo_path(self) -> Path:
         return Path(self.infra_repo_path or Path(_default_home()) / "infrastructure")
+
+    @property
+    def outputs_path(self) -> Path:
+        return Path(self.outputs_dir or Path(_default_home()) / "cluster-outputs")
 
 
 def load_deployment_settings(*, use_variables: bool = False) -> DeploymentSettings:
@@ -139,6 +148,9 @@ class InfraRepository(Protocol):
 
     def base_head(self) -> str:
         """The base branch's current commit: what a change proposed now starts from."""
+
+    def read_file(self, path: str) -> str | None:
+        """A file's text on the base branch, or None when it has no such file."""
 
 
 def git_blob_sha(content: str) -> str:
@@ -217,6 +229,20 @@ class GitHubInfraRepository:
         repo, base = self._repo()
         with self.hook.errors(f"reading branch {base} of {self.full_name}"):
             return repo.get_branch(base).commit.sha
+
+    def read_file(self, path: str) -> str | None:
+        from engagements.hooks.github import GitHubNotFound
+
+        check_paths({path: None})
+        repo, base = self._repo()
+        try:
+            with self.hook.errors(f"reading {path} on {base} of {self.full_name}"):
+                content = repo.get_contents(path, ref=base)
+        except GitHubNotFound:
+            return None
+        if isinstance(content, list):
+            return None
+        return content.decoded_content.decode("utf-8")
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Close the open pull request, its body ending with the reason; merged stays merged."""
@@ -410,6 +436,15 @@ class LocalGitInfraRepository:
         if head is None:
             raise InfraRepositoryError(f"{self.path} has no branch {self.base!r}")
         return head
+
+    def read_file(self, path: str) -> str | None:
+        check_paths({path: None})
+        if not (self.path / ".git").exists() or self._ref(self.base) is None:
+            return None  # created when a change is proposed, not when one is read
+        try:
+            return self._git("show", f"refs/heads/{self.base}:{path}") + "\n"
+        except InfraRepositoryError:
+            return None
 
     def withdraw_change(self, branch: str, reason: str) -> ChangeState:
         """Delete the branch of a change not merged (its commit is named in the log)."""

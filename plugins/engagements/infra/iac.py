@@ -2,9 +2,10 @@
 
 The files follow the repository's templates (``terraform/aws/projects/template.tfvars``,
 ``terraform/gcp/projects/cluster.tfvars.template``, ``eksctl/template.jsonnet``) and, for
-Azure and Jetstream2 which have none, the variables their modules declare. A value nobody can
-know before the account is opened (an Azure tenant, a Kubernetes version to pin) is left as a
-comment saying where to find it: terraform then refuses to plan until someone fills it in.
+Azure and Jetstream2 which have none, the variables their modules declare. Every variable
+without a default is set, and so is every default that would cost money or pin an old
+version unseen (GCP's default Filestore, Jetstream2's node image): ``terraform plan`` of the
+cloud's ``variables.tf`` accepts each file as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ AZURE_CORE = "Standard_E2s_v5"
 AZURE_DASK = "Standard_E16_v4"
 """The instance type the chart's Dask Gateway options handler offers on AKS."""
 JETSTREAM2_CORE = "m3.quad"
+AKS_VERSION = "1.35.5"
+"""The newest AKS version a cluster of the repository runs (utoronto); `az aks get-versions`."""
+JETSTREAM2_IMAGE = "ubuntu-jammy-kube-v1.33.2-250626-0848"
+JETSTREAM2_CAPI_CHART = "0.16.0"
+"""The newest Kubernetes image and CAPI helm chart a Jetstream2 cluster of the repository
+runs (projectpythia-binder); the module's defaults are a Kubernetes 1.31 image from 2024."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,17 @@ def _scalar(value: Any) -> str:
         return "null"
     if isinstance(value, int | float):
         return repr(value)
-    return json.dumps(value)
+    return hcl_string(str(value))
+
+
+def hcl_string(text: str) -> str:
+    """A quoted HCL string that terraform reads back as exactly ``text``.
+
+    JSON's quoting is HCL's, except that HCL would expand ``${...}`` and ``%{...}`` as
+    templates: they are written as the literal escapes ``$${`` and ``%%{``.
+    """
+    quoted = json.dumps(text, ensure_ascii=False)
+    return quoted.replace("${", "$${").replace("%{", "%%{")
 
 
 def _value(value: Any, indent: int) -> str:
@@ -124,10 +141,10 @@ def _value(value: Any, indent: int) -> str:
         if isinstance(value, Map) and len(value) == 1:
             ((key, item),) = value.items()
             if not isinstance(item, dict | list):
-                return f"{{ {json.dumps(key)} = {_scalar(item)} }}"
+                return f"{{ {hcl_string(key)} = {_scalar(item)} }}"
         lines = _attributes(
             [
-                (json.dumps(k) if isinstance(value, Map) or not _BARE.match(k) else k, v)
+                (hcl_string(k) if isinstance(value, Map) or not _BARE.match(k) else k, v)
                 for k, v in value.items()
             ],
             indent + 1,
@@ -239,19 +256,6 @@ def gcp_tfvars(lay: Layout) -> str:
             ("budget_alert_enabled", paid),
             ("billing_account_id", GCP_BILLING_ACCOUNT if paid else ""),
         ],
-        [
-            Comment(
-                "TODO: pin the Kubernetes versions before applying: take the newest version of\n"
-                "GKE's regular channel from the output regular_channel_latest_k8s_versions of\n"
-                f"`terraform plan -var-file=projects/{lay.cluster}.tfvars`, then uncomment.\n"
-                "k8s_versions = {\n"
-                '  min_master_version : "",\n'
-                '  core_nodes_version : "",\n'
-                '  notebook_nodes_version : "",\n'
-                + ('  dask_nodes_version : "",\n' if lay.dask else "")
-                + "}"
-            )
-        ],
         [("core_node_machine_type", GCP_CORE), ("enable_network_policy", True)],
         [("notebook_nodes", notebook)],
     ]
@@ -260,14 +264,21 @@ def gcp_tfvars(lay: Layout) -> str:
             [("dask_nodes", Map({GCP_DASK: {"min": 0, "max": 200, "machine_type": GCP_DASK}}))]
         )
     groups.append(
-        [("persistent_disks", Map((hub.name, _disk(hub.name, 10)) for hub in lay.home_hubs))]
+        [
+            Comment(
+                "Homes are on per-hub disks served by jupyterhub-home-nfs: no Filestore (the\n"
+                "module's default would create a 1 TiB one, about 200 USD a month)."
+            ),
+            ("filestores", {}),
+            ("persistent_disks", Map((hub.name, _disk(hub.name, 10)) for hub in lay.home_hubs)),
+        ]
     )
     if lay.image_building or lay.config.hubs.binder.enabled:
         groups.append([("container_repos", [GCP_IMAGE_REPO])])
     return hcl(*groups)
 
 
-def azure_tfvars(lay: Layout) -> str:
+def azure_tfvars(lay: Layout, ssh_public_key: str) -> str:
     config = lay.config
     estimate = config.contract.cloud_cost_estimate_usd_month
     paid = config.cloud.billing is Billing.PROVIDER
@@ -280,18 +291,18 @@ def azure_tfvars(lay: Layout) -> str:
         pools[kind].append(entry | {"min": pool.min, "max": pool.max})
     return hcl(
         [
-            Comment(
-                "TODO before the first plan, from the community's Azure account:\n"
-                'tenant_id          = ""  # az account show -s <subscription> -o table\n'
-                'kubernetes_version = ""  # az aks get-versions --location <location> -o table\n'
-                'ssh_pub_key        = ""  # public half of a new key pair for node access'
-            ),
+            ("tenant_id", config.cloud.tenant_id),
             ("subscription_id", lay.account),
             ("resourcegroup_name", lay.azure_resource_group),
             ("location", lay.region),
             ("global_storage_account_name", lay.azure_storage_account),
             # The share grows on demand; 100 GB is the smallest Azure allows.
             ("storage_size", 100),
+            ("ssh_pub_key", ssh_public_key),
+        ],
+        [
+            Comment("`az aks get-versions --location <location>` lists the newer ones."),
+            ("kubernetes_version", AKS_VERSION),
         ],
         [
             Comment("Forecast alert at the estimated monthly cost + 20%, when 2i2c pays the bill."),
@@ -314,12 +325,13 @@ def openstack_tfvars(lay: Layout) -> str:
     )
     return hcl(
         [
-            Comment(
-                f"Jetstream2 allocation {lay.account}, region {lay.region}.\n"
-                "TODO: pick the newest Kubernetes image from `openstack image list` and set\n"
-                "image and capi_helm_chart_version (the module's defaults are older)."
-            ),
+            Comment(f"Jetstream2 allocation {lay.account}, region {lay.region}."),
             ("prefix", lay.cluster),
+        ],
+        [
+            Comment("`openstack image list` shows newer Kubernetes images."),
+            ("image", JETSTREAM2_IMAGE),
+            ("capi_helm_chart_version", JETSTREAM2_CAPI_CHART),
         ],
         [("notebook_nodes", notebook)],
         [("persistent_disks", disks)],
@@ -366,14 +378,17 @@ def eksctl_jsonnet(lay: Layout) -> str:
     )
 
 
-def iac_files(lay: Layout) -> dict[str, str]:
-    tfvars = {
-        CloudProvider.AWS: aws_tfvars,
-        CloudProvider.GCP: gcp_tfvars,
-        CloudProvider.AZURE: azure_tfvars,
-        CloudProvider.JETSTREAM2: openstack_tfvars,
-    }[lay.provider]
-    files = {lay.tfvars_path: tfvars(lay)}
+def iac_files(lay: Layout, ssh_public_key: str = "") -> dict[str, str]:
+    if lay.provider is CloudProvider.AZURE:
+        text = azure_tfvars(lay, ssh_public_key)
+    else:
+        tfvars = {
+            CloudProvider.AWS: aws_tfvars,
+            CloudProvider.GCP: gcp_tfvars,
+            CloudProvider.JETSTREAM2: openstack_tfvars,
+        }[lay.provider]
+        text = tfvars(lay)
+    files = {lay.tfvars_path: text}
     if lay.eksctl_path:
         files[lay.eksctl_path] = eksctl_jsonnet(lay)
     return files

@@ -38,9 +38,8 @@ STAFF_ID_TYPE: dict[str, str] = {
 }
 """How 2i2c staff are made admins: GitHub logins, or Google accounts through CILogon. On a
 shared-password hub staff sign in under their GitHub login (with the admin password)."""
-PENDING = "PENDING: "
-"""Prefix of a value only known after provisioning; a reviewer replaces it before the hub
-deploys (AWS and Jetstream2 disk ids and NFS service addresses)."""
+IMAGEBUILDING_SECRET = "enc-imagebuilding-common.secret.values.yaml"
+"""The registry credentials image builds push and pull with, once for the cluster's hubs."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +126,8 @@ class Hub:
     """None for an unauthenticated BinderHub."""
     values_files: tuple[str, ...]
     binder_domain: str | None = None
+    shared_secrets: tuple[str, ...] = ()
+    """Encrypted files the cluster's hubs share (the image registry credentials)."""
 
     @property
     def secret_file(self) -> str:
@@ -134,7 +135,7 @@ class Hub:
 
     @property
     def helm_chart_values_files(self) -> tuple[str, ...]:
-        return (*self.values_files, self.secret_file)
+        return (*self.values_files, *self.shared_secrets, self.secret_file)
 
     @property
     def authenticator_class(self) -> str:
@@ -243,11 +244,17 @@ class Layout:
     def azure_resource_group(self) -> str:
         return f"2i2c-{self.cluster}-cluster"
 
+    @property
+    def registry_secret(self) -> bool:
+        """Whether the hubs build images (dynamic image building or a BinderHub)."""
+        return self.image_building or self.config.hubs.binder.enabled
+
     @cached_property
     def hubs(self) -> tuple[Hub, ...]:
         base = self.config.base_domain
         name = self.config.name
         community = self.config.hubs.community.auth
+        shared = (IMAGEBUILDING_SECRET,) if self.registry_secret else ()
         hubs = [
             Hub(
                 "staging",
@@ -256,6 +263,7 @@ class Layout:
                 f"staging.{base}",
                 community,
                 ("common.values.yaml", "staging.values.yaml"),
+                shared_secrets=shared,
             ),
             Hub(
                 "prod",
@@ -264,6 +272,7 @@ class Layout:
                 base,
                 community,
                 ("common.values.yaml", "prod.values.yaml"),
+                shared_secrets=shared,
             ),
         ]
         workshop = self.config.hubs.workshop
@@ -276,6 +285,7 @@ class Layout:
                     f"workshop.{base}",
                     workshop.auth,
                     ("common.values.yaml", "workshop.values.yaml"),
+                    shared_secrets=shared,
                 )
             )
         binder = self.config.hubs.binder
@@ -289,9 +299,15 @@ class Layout:
                     community if binder.authenticated else None,
                     ("binder.values.yaml",),
                     binder_domain=f"binder.{base}",
+                    shared_secrets=shared,
                 )
             )
         return tuple(hubs)
+
+    @property
+    def staging_hubs(self) -> tuple[Hub, ...]:
+        """The hubs CI deploys first, before the production hubs (deploy-hubs.yaml)."""
+        return tuple(h for h in self.hubs if "staging" in h.name)
 
     @property
     def home_hubs(self) -> tuple[Hub, ...]:

@@ -1,18 +1,27 @@
-"""Render a community's infrastructure-repository change: pure functions, no Airflow.
+"""Render a community's infrastructure-repository changes: pure functions, no Airflow.
 
 2i2c deploys by committing configuration to its infrastructure repository; CI applies it.
-:func:`render_change` turns a community config (with its technical decisions) into the new
-files of that change, laid out as the repository lays them out (FACTS.md sections 1-4):
-``config/clusters/<id>/`` with ``cluster.yaml``, the support and hub values files, and the
-terraform / eksctl inputs. Secrets are never rendered: each encrypted file an engineer must
-add is a follow-up with what goes in it. Decisions the repository cannot deploy are refused,
-all at once and with their keys, before anything is rendered.
+Its engineers do it in two changes, and so does this module, laying files out as the
+repository does (FACTS.md sections 1-4):
+
+1. :func:`render_cluster_change`: ``config/clusters/<id>/cluster.yaml`` with ``hubs: []``,
+   ``support.values.yaml``, the terraform ``.tfvars`` (and eksctl jsonnet on AWS), and the
+   cluster's entry in the deploy workflow. Terraform is applied once it is merged.
+2. :func:`render_hubs_change`: ``cluster.yaml`` with its hubs, ``common.values.yaml`` and
+   each hub's values, written with the applied cluster's outputs (disk ids, NFS addresses),
+   and the staging hubs' entries in the deploy workflow. A missing or made-up output is
+   refused: no placeholder ever reaches a chart value.
+
+Secrets are never rendered: each encrypted file an engineer must add is a follow-up with
+what goes in it. Decisions the repository cannot deploy are refused, all at once and with
+their keys, before anything is rendered.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,14 +35,24 @@ from engagements.config import (
     Image,
 )
 
-from .iac import iac_files, node_pools
-from .layout import GCP_BILLING_ACCOUNT, GCP_IMAGE_REPO, PENDING, Hub, Layout
+from .iac import iac_files
+from .layout import GCP_BILLING_ACCOUNT, Layout
+from .outputs import EXAMPLE_NOTE, check_outputs, example_outputs
+from .review import (
+    cluster_checklist,
+    cluster_follow_ups,
+    hub_follow_ups,
+    hubs_checklist,
+    plan,
+)
 from .values import binder_values, common_values, hub_values, support_values
+from .workflow import DEPLOY_WORKFLOW, WorkflowError, with_cluster, with_staging_hubs
 from .yamlfmt import dump_yaml
 
 COMMUNITY_AUTH = (HubAuth.GITHUB, HubAuth.CILOGON, HubAuth.GOOGLE)
 WORKSHOP_AUTH = (HubAuth.SHARED_PASSWORD, HubAuth.GITHUB, HubAuth.CILOGON, HubAuth.GOOGLE)
 CONSUMER_GOOGLE_DOMAINS = ("gmail.com", "googlemail.com")
+SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+( \S+)?$")
 ACCOUNT_MEANING = {
     CloudProvider.AWS: "the 12-digit AWS account id (cluster.yaml aws.account)",
     CloudProvider.GCP: "the GCP project id (cluster.yaml gcp.project, terraform project_id)",
@@ -43,20 +62,25 @@ ACCOUNT_MEANING = {
 
 
 class InfraError(ValueError):
-    """Decisions the infrastructure repository cannot deploy, each with its config key."""
+    """Decisions (or outputs) the infrastructure repository cannot deploy, each with its key."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
+    def __init__(self, problems: list[tuple[str, str]], what: str = "the technical decisions"):
         self.problems = problems
         super().__init__(
-            f"{len(problems)} problem(s) with the technical decisions:\n"
+            f"{len(problems)} problem(s) with {what}:\n"
             + "\n".join(f"  {key}: {reason}" for key, reason in problems)
         )
 
 
+CLUSTER, HUBS = "cluster", "hubs"
+
+
 @dataclass(frozen=True)
 class RenderedChange:
-    """The change to propose: new files, secrets to add, what to review, the IaC plan."""
+    """One change to propose: files, secrets to add, what to review, the plan."""
 
+    step: str
+    """:data:`CLUSTER` (the first change) or :data:`HUBS` (the second)."""
     files: dict[str, str]
     """Repository-relative path -> file text, sorted by path."""
     follow_ups: tuple[str, ...]
@@ -64,6 +88,8 @@ class RenderedChange:
     reviewer_checklist: tuple[str, ...]
     plan: dict[str, Any]
     """Infrastructure-as-code inputs: provider, region, cluster, GPU, node pools, files."""
+    notes: tuple[str, ...] = ()
+    """What a reviewer must know first (example outputs, a workflow file to edit by hand)."""
 
 
 E = TypeVar("E", bound=Enum)
@@ -103,9 +129,27 @@ def _auth_problem(config: CommunityConfig, auth: Any, allowed: tuple[HubAuth, ..
     return None
 
 
-def check_decisions(config: CommunityConfig) -> list[tuple[str, str]]:
+def check_decisions(config: CommunityConfig, ssh_public_key: str = "") -> list[tuple[str, str]]:
     """Every reason the repository could not deploy these decisions, as (key, reason)."""
     problems: list[tuple[str, str]] = []
+    if config.cloud.provider is CloudProvider.AZURE:
+        if not config.cloud.tenant_id:
+            problems.append(
+                (
+                    "cloud.tenant_id",
+                    "missing: the Azure terraform needs the subscription's tenant id "
+                    "(az account show -s <subscription> --query tenantId)",
+                )
+            )
+        if not SSH_KEY.match(ssh_public_key or ""):
+            problems.append(
+                (
+                    "engagements_ssh_public_key",
+                    "missing: the Azure terraform needs the public SSH key engineers reach "
+                    "nodes with (setting engagements_ssh_public_key, one line ssh-ed25519/"
+                    "ssh-rsa ...)",
+                )
+            )
     cloud = config.cloud
     provider = _member(CloudProvider, cloud.provider)
     if provider is None:
@@ -192,7 +236,7 @@ def _provider_url(lay: Layout) -> str:
     return "https://js2.jetstream-cloud.org/project/"
 
 
-def cluster_config(lay: Layout) -> dict[str, Any]:
+def cluster_config(lay: Layout, *, with_hubs: bool) -> dict[str, Any]:
     """``cluster.yaml``: how the deployer reaches the cluster, and its hubs in deploy order."""
     paid = lay.config.cloud.billing is Billing.PROVIDER
     data: dict[str, Any] = {
@@ -240,289 +284,142 @@ def cluster_config(lay: Layout) -> dict[str, Any]:
             "helm_chart_values_files": list(hub.helm_chart_values_files),
         }
         for hub in lay.hubs
+        if with_hubs
     ]
     return data
 
 
-def _values_documents(lay: Layout) -> dict[str, dict[str, Any]]:
-    docs = {
-        "cluster.yaml": cluster_config(lay),
+def _refuse(config: CommunityConfig, ssh_public_key: str) -> Layout:
+    problems = check_decisions(config, ssh_public_key)
+    if problems:
+        raise InfraError(problems)
+    return Layout(config)
+
+
+def _workflow(
+    text: str | None, edit: Any, lay: Layout, files: dict[str, str], notes: list[str]
+) -> str:
+    """Add the deploy workflow entries to ``files`` when the repository's file lacks them.
+
+    Returns ``added``, ``present`` (the base branch has them all: the change leaves the file
+    alone, so a merged change re-rendered later is unchanged) or ``absent`` (no such file).
+    """
+    if text is None:
+        notes.append(
+            f"{DEPLOY_WORKFLOW} is not in this repository: add the entries the checklist names "
+            "by hand where the provider's repository lists its clusters."
+        )
+        return "absent"
+    try:
+        edited = edit(text)
+    except WorkflowError as exc:
+        raise InfraError([(DEPLOY_WORKFLOW, str(exc))], "the deploy workflow") from None
+    if edited == text:
+        return "present"
+    files[DEPLOY_WORKFLOW] = edited
+    return "added"
+
+
+def render_cluster_change(
+    config: CommunityConfig, *, ssh_public_key: str = "", deploy_workflow: str | None = None
+) -> RenderedChange:
+    """The first change: the cluster without hubs, its support chart and IaC inputs.
+
+    ``deploy_workflow`` is the repository's current ``deploy-hubs.yaml`` (None when it has
+    none); ``ssh_public_key`` is the node-access key Azure clusters need.
+    """
+    lay = _refuse(config, ssh_public_key)
+    documents = {
+        "cluster.yaml": cluster_config(lay, with_hubs=False),
         "support.values.yaml": support_values(lay),
+    }
+    files = {lay.path(name): dump_yaml(doc) for name, doc in documents.items()}
+    files |= iac_files(lay, ssh_public_key)
+    notes: list[str] = []
+    workflow = _workflow(deploy_workflow, lambda t: with_cluster(t, lay.cluster), lay, files, notes)
+    the_plan = plan(lay)
+    return RenderedChange(
+        step=CLUSTER,
+        files=dict(sorted(files.items())),
+        follow_ups=cluster_follow_ups(lay),
+        reviewer_checklist=cluster_checklist(lay, the_plan, workflow),
+        plan=the_plan,
+        notes=tuple(notes),
+    )
+
+
+def render_hubs_change(
+    config: CommunityConfig,
+    outputs: Mapping[str, Any],
+    *,
+    outputs_source: str,
+    ssh_public_key: str = "",
+    deploy_workflow: str | None = None,
+    example: bool = False,
+) -> RenderedChange:
+    """The second change: the hubs, written with the applied cluster's ``outputs``.
+
+    Refused (:class:`InfraError`, keys ``outputs.<name>.<hub>``) when an output the hubs need
+    is missing or is not a real value. ``outputs_source`` says where they came from; with
+    ``example`` the change says first that they are examples to replace.
+    """
+    lay = _refuse(config, ssh_public_key)
+    problems = check_outputs(lay, outputs)
+    if problems:
+        raise InfraError(problems, "the outputs of the applied cluster")
+    values = dict(outputs)
+    documents: dict[str, Any] = {
+        "cluster.yaml": cluster_config(lay, with_hubs=True),
         "common.values.yaml": common_values(lay),
     }
     for hub in lay.hubs:
-        values = binder_values(lay, hub) if hub.role == "binder" else hub_values(lay, hub)
-        docs[hub.values_files[-1]] = values
-    return docs
-
-
-def pending_values(documents: dict[str, Any]) -> list[dict[str, str]]:
-    """Values marked :data:`PENDING` (known only after provisioning), with their key paths."""
-    found: list[dict[str, str]] = []
-
-    def walk(node: Any, path: str, file: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{path}.{key}" if path else str(key), file)
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{path}[{i}]", file)
-        elif isinstance(node, str) and node.startswith(PENDING):
-            found.append({"file": file, "key": path, "needs": node.removeprefix(PENDING)})
-
-    for file, document in documents.items():
-        walk(document, "", file)
-    return found
-
-
-def _hub_secret(lay: Layout, hub: Hub) -> str:
-    parts = []
-    config = "jupyterhub.hub.config"
-    if hub.auth is HubAuth.GITHUB:
-        parts.append(
-            f"{config}.GitHubOAuthenticator.client_id and client_secret of the GitHub OAuth app "
-            f"{lay.cluster}-{hub.name} created in the 2i2c-org organization with callback URL "
-            f"https://{hub.domain}/hub/oauth_callback"
+        documents[hub.values_files[-1]] = (
+            binder_values(lay, hub) if hub.role == "binder" else hub_values(lay, hub, values)
         )
-    elif hub.auth in (HubAuth.CILOGON, HubAuth.GOOGLE):
-        parts.append(
-            f"{config}.CILogonOAuthenticator.client_id and client_secret: "
-            f"`deployer cilogon-client create {lay.cluster} {hub.name} {hub.domain}` creates the "
-            "client and writes this file"
-        )
-    elif hub.auth is HubAuth.SHARED_PASSWORD:
-        parts.append(
-            f"{config}.SharedPasswordAuthenticator.user_password (at least 8 characters, for "
-            "the workshop's instructors to share) and admin_password (at least 32 characters)"
-        )
-    if hub.role == "binder" or lay.image_building:
-        registry = (
-            "the Artifact Registry key from `terraform output -json registry_sa_keys` "
-            f"(entry {GCP_IMAGE_REPO})"
-            if lay.provider is CloudProvider.GCP
-            else "the token of the quay.io robot imagebuilding-non-gcp-hubs+image_builder"
-        )
-        parts.append(
-            "binderhub-service.config.DockerRegistry.password, "
-            "binderhub-service.buildPodsRegistryCredentials.password and "
-            f"jupyterhub.imagePullSecret (create, registry, username, password): {registry}"
-        )
-    if hub.role == "binder":
-        parts.append(
-            "binderhub-service.extraCredentials.googleServiceAccountKey: the key BinderHubs use "
-            "to send launch events to 2i2c (sendLogsOfLaunchEventsTo2i2c)"
-        )
-    return f"{lay.path(hub.secret_file)}: " + "; ".join(parts) + "."
-
-
-def follow_ups(lay: Layout) -> tuple[str, ...]:
-    """The encrypted files of the change; sops encrypts any path containing ``secret``."""
-    c = lay.cluster
-    credentials = {
-        CloudProvider.AWS: "`terraform output -raw continuous_deployer_creds` (terraform/aws)",
-        CloudProvider.GCP: "`terraform output -raw ci_deployer_key` (terraform/gcp)",
-        CloudProvider.AZURE: "`terraform output -raw kubeconfig` (terraform/azure)",
-        CloudProvider.JETSTREAM2: f"`openstack coe cluster config {c}-cluster` (a kubeconfig)",
-    }[lay.provider]
-    items = [
-        f"{lay.path(lay.deployer_key_file)}: the deployer's credentials from {credentials}, "
-        f"encrypted with `sops --output {lay.path(lay.deployer_key_file)} --encrypt <file>`.",
-        f"{lay.path('enc-support.secret.values.yaml')}: the Prometheus basic-auth user and "
-        "password (prometheusAuthSecret, prometheus.server.probeHeaders and serverFiles web.yml, "
-        "as `deployer generate dedicated-cluster` writes them) and "
-        "grafana.grafana.ini.auth.github.client_id and client_secret of the GitHub OAuth app "
-        f"{c}-grafana in 2i2c-org with callback URL https://{lay.grafana_domain}/login/github.",
-        f"{lay.path('enc-grafana-token.secret.yaml')}: written by `deployer grafana new-token {c}` "
-        "once the support chart is deployed.",
-    ]
-    if lay.provider is CloudProvider.AWS:
-        items.append(
-            f"eksctl/ssh-keys/secret/{c}.key: the cluster's SSH private key for node access "
-            "(one of the files `deployer generate dedicated-cluster aws` lists), sops-encrypted."
-        )
-    items += [_hub_secret(lay, hub) for hub in lay.hubs]
-    return tuple(items)
-
-
-def _dns(lay: Layout) -> list[dict[str, Any]]:
-    record = "CNAME" if lay.provider is CloudProvider.AWS else "A"
-    target = "external address of service support/cluster-entrypoint (LoadBalancer)"
-    records = [
-        {"name": lay.support_domain, "type": record, "target": target, "ttl": 300},
-        {"name": f"*.{lay.support_domain}", "type": record, "target": target, "ttl": 300},
-    ]
-    if lay.config.domain:
-        names = [h.domain for h in lay.hubs] + [
-            h.binder_domain for h in lay.hubs if h.binder_domain
-        ]
-        records += [
-            {"name": name, "type": "CNAME", "target": lay.support_domain, "ttl": 300}
-            for name in names
-        ]
-    return records
-
-
-def _commands(lay: Layout) -> list[str]:
-    c, tf = lay.cluster, lay.tfvars_path.split("/projects/")[0]
-    commands = []
-    if lay.eksctl_path:
-        commands += [
-            f"jsonnet {lay.eksctl_path} > eksctl/{c}.eksctl.yaml",
-            f"eksctl create cluster --config-file=eksctl/{c}.eksctl.yaml",
-        ]
-    commands += [
-        f"cd {tf} && terraform init && terraform workspace new {c}",
-        f"cd {tf} && terraform plan -var-file=projects/{c}.tfvars -out={c}.plan",
-        f"cd {tf} && terraform apply {c}.plan",
-    ]
-    if lay.provider is CloudProvider.AWS:
-        commands.append(f"cd {tf} && $(terraform output -raw eksctl_iam_command)")
-    commands += [
-        f"deployer deploy-support {c}",
-        f"deployer grafana new-token {c}",
-        f"deployer deploy-dashboards {c}",
-        f"deployer grafana central-ds add {c}",
-        *(f"deployer deploy {c} {hub.name}" for hub in lay.hubs),
-        *(f"deployer run-hub-health-check {c} {hub.name}" for hub in lay.hubs),
-    ]
-    return commands
-
-
-def plan(lay: Layout, documents: dict[str, Any]) -> dict[str, Any]:
-    config = lay.config
-    return {
-        "community_id": config.community_id,
-        "cluster_name": lay.cluster,
-        "provider": lay.provider.value,
-        "cluster_provider": lay.cluster_provider,
-        "region": lay.region,
-        "zone": lay.gcp_zone if lay.provider is CloudProvider.GCP else None,
-        "account": lay.account,
-        "billing": config.cloud.billing.value,
-        "gpu": lay.gpu is not None,
-        "gpu_instance_type": lay.gpu.instance_type if lay.gpu else None,
-        "dask_gateway": lay.dask,
-        "node_pools": [asdict(pool) for pool in node_pools(lay)],
-        "iac_files": list(lay.iac_paths),
-        "cluster_config": lay.path("cluster.yaml"),
-        "hubs": [
-            {
-                "name": hub.name,
-                "role": hub.role,
-                "domain": hub.domain,
-                "url": f"https://{hub.binder_domain or hub.domain}",
-                "authenticator": hub.authenticator_class,
-            }
-            for hub in lay.hubs
-        ],
-        "grafana_url": f"https://{lay.grafana_domain}",
-        "prometheus_url": f"https://{lay.prometheus_domain}",
-        "dns": _dns(lay),
-        "commands": _commands(lay),
-        "pending_values": pending_values({lay.path(name): doc for name, doc in documents.items()}),
-    }
-
-
-def reviewer_checklist(lay: Layout, the_plan: dict[str, Any]) -> tuple[str, ...]:
-    config, c = lay.config, lay.cluster
-    paid = config.cloud.billing is Billing.PROVIDER
-    payer = "2i2c (passed through monthly)" if paid else "the community"
-    items = [
-        f"metadata.2i2c.hubspot_deal_id {config.contract.hubspot_deal_id} is the deal of "
-        f"{config.name}'s current contract.",
-        f"Cloud: {lay.provider.value} {lay.region}, account {lay.account}, billed to {payer}; "
-        f"the IaC inputs ({', '.join(lay.iac_paths)}) match.",
-        "Hub domains: " + ", ".join(h["url"] for h in the_plan["hubs"]) + "; DNS records as "
-        "listed in the plan, TTL 300 (Namecheap for *.2i2c.cloud).",
-    ]
-    if config.domain:
-        items.append(
-            f"{config.domain} belongs to the community: they create the CNAME records to "
-            f"{lay.support_domain} before the hubs can get TLS certificates."
-        )
-    for hub in lay.hubs:
-        if hub.auth is HubAuth.GITHUB:
-            who = ", ".join(lay.github_allowed)
-            items.append(f"{hub.name}: GitHub login for {who} (sub-teams listed explicitly).")
-        elif hub.auth is HubAuth.CILOGON:
-            items.append(
-                f"{hub.name}: CILogon admits only the admins and 2i2c staff until the "
-                "community's institutional identity provider is added under "
-                "CILogonOAuthenticator.allowed_idps (its EntityID from "
-                "https://cilogon.org/idplist, username_claim email, allow_all or "
-                "allowed_domains); the config does not name it."
-            )
-        elif hub.auth is HubAuth.GOOGLE:
-            items.append(
-                f"{hub.name}: Google login (through CILogon) admits every Google account in "
-                f"{', '.join(lay.representative_domains)}; confirm these are the community's "
-                "Google Workspace domains."
-            )
-        elif hub.auth is HubAuth.SHARED_PASSWORD:
-            items.append(f"{hub.name}: anyone with the shared password can log in (allow_all).")
-        elif hub.role == "binder":
-            scope = (
-                f"only repositories of github.com/{config.github_org}"
-                if config.github_org
-                else "any public GitHub repository (no github_org to restrict it to)"
-            )
-            items.append(f"binder: an open BinderHub, without login, that builds {scope}.")
-    items.append(
-        "Admin users: " + ", ".join(config.admin_users) + " (GitHub logins; email "
-        "addresses on CILogon hubs)."
-    )
-    if the_plan["pending_values"]:
-        keys = "; ".join(f"{p['file']} {p['key']}" for p in the_plan["pending_values"])
-        items.append(
-            "Values marked PENDING are only known after provisioning; replace them before the "
-            f"hubs deploy: {keys}."
-        )
-    if not lay.user_node.measured:
-        items.append(
-            f"Resource choices for {lay.user_node.instance_type} are estimated from its nominal "
-            "size; regenerate them with `deployer generate resource-allocation` once its "
-            "capacity is measured."
-        )
-    if lay.provider is CloudProvider.AZURE:
-        items.append(
-            f"Azure homes are an Azure Files NFS share without per-user quotas: the "
-            f"{config.storage.home_quota_gb} GB home quota is not enforced."
-        )
-    if lay.provider is CloudProvider.JETSTREAM2:
-        items.append(
-            "Jetstream2 node groups cannot scale to zero: each keeps one node running "
-            "(allocation usage)."
-        )
-    if lay.gpu:
-        items.append(
-            f"GPU nodes ({lay.gpu.instance_type}): the account's GPU quota in {lay.region} "
-            "allows them."
-        )
-    items += [
-        "Image tags (scipy, datascience, pangeo, rocker) are still the current ones.",
-        f"Add {c} and its staging hub to .github/workflows/deploy-hubs.yaml and {c} to "
-        ".github/workflows/deploy-grafana-dashboards.yaml (shared files, not in this change).",
-        "Every follow-up secret file exists and is sops-encrypted before merging.",
-    ]
-    return tuple(items)
-
-
-def render_change(config: CommunityConfig) -> RenderedChange:
-    """Render the change for ``config``; raise :class:`InfraError` before rendering if refused."""
-    problems = check_decisions(config)
-    if problems:
-        raise InfraError(problems)
-    lay = Layout(config)
-    documents = _values_documents(lay)
     files = {lay.path(name): dump_yaml(doc) for name, doc in documents.items()}
-    files |= iac_files(lay)
-    the_plan = plan(lay, documents)
+    notes = [EXAMPLE_NOTE] if example else []
+    staging = [hub.name for hub in lay.staging_hubs]
+    edit = lambda t: with_staging_hubs(with_cluster(t, lay.cluster), lay.cluster, staging)  # noqa: E731
+    workflow = _workflow(deploy_workflow, edit, lay, files, notes)
+    the_plan = plan(lay)
     return RenderedChange(
+        step=HUBS,
         files=dict(sorted(files.items())),
-        follow_ups=follow_ups(lay),
-        reviewer_checklist=reviewer_checklist(lay, the_plan),
+        follow_ups=hub_follow_ups(lay),
+        reviewer_checklist=hubs_checklist(lay, the_plan, values, outputs_source, workflow),
         plan=the_plan,
+        notes=tuple(notes),
     )
+
+
+def combined(cluster: RenderedChange, hubs: RenderedChange) -> RenderedChange:
+    """The repository after both changes: what its validation checks for the hubs."""
+    return RenderedChange(
+        step=HUBS,
+        files=dict(sorted((cluster.files | hubs.files).items())),
+        follow_ups=cluster.follow_ups + hubs.follow_ups,
+        reviewer_checklist=hubs.reviewer_checklist,
+        plan=hubs.plan,
+        notes=hubs.notes,
+    )
+
+
+def rendered_paths(config: CommunityConfig, *, ssh_public_key: str = "") -> list[str]:
+    """Every file the two changes write for ``config`` (what a teardown removes).
+
+    Paths do not depend on the outputs' values, so the example outputs stand in for them.
+    """
+    lay = _refuse(config, ssh_public_key)
+    cluster = render_cluster_change(config, ssh_public_key=ssh_public_key)
+    hubs = render_hubs_change(
+        config, example_outputs(lay), outputs_source="examples", ssh_public_key=ssh_public_key
+    )
+    return sorted(cluster.files.keys() | hubs.files.keys())
+
+
+def example_cluster_outputs(config: CommunityConfig) -> dict[str, Any]:
+    """Example outputs for ``config``'s hubs, in the shape :func:`render_hubs_change` takes."""
+    return example_outputs(Layout(config))
 
 
 def write_change(change: RenderedChange, out_dir: Path) -> list[Path]:

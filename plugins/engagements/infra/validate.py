@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
+from .reference import ReferenceError
 from .render import RenderedChange
 
 REFERENCE_ENV = "ENGAGEMENTS_INFRA_REFERENCE_DIR"
@@ -119,17 +120,25 @@ def _load(text: str) -> Any:
 
 
 def load_reference(directory: str | Path | None = None) -> Reference | None:
-    """The schemas from ``directory`` or ``$ENGAGEMENTS_INFRA_REFERENCE_DIR``; None if absent."""
+    """The schemas from ``directory`` or ``$ENGAGEMENTS_INFRA_REFERENCE_DIR``; None if neither.
+
+    A folder that lacks any of the files is a :class:`ReferenceError` naming them: a reviewer
+    must never believe a change was checked against schemas it was not.
+    """
     directory = directory or os.environ.get(REFERENCE_ENV)
     return _read_reference(str(Path(directory).resolve())) if directory else None
 
 
 @functools.cache
-def _read_reference(folder: str) -> Reference | None:
+def _read_reference(folder: str) -> Reference:
     """Read once per process: the files are large and never change while it runs."""
     paths = {key: Path(folder) / name for key, name in REFERENCE_FILES.items()}
-    if not all(path.is_file() for path in paths.values()):
-        return None
+    missing = [path.name for path in paths.values() if not path.is_file()]
+    if missing:
+        raise ReferenceError(
+            f"{folder}: neither a checkout of the infrastructure repository nor a folder of its "
+            f"schemas; missing {', '.join(missing)}"
+        )
     loaded = {key: _load(path.read_text(encoding="utf-8")) for key, path in paths.items()}
     return Reference(directory=Path(folder), **loaded)
 

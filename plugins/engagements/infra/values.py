@@ -16,12 +16,12 @@ from engagements.config import IMAGE_LABELS, CloudProvider, HubAuth, Image
 from .layout import (
     DEFAULT_SPLASH,
     GOOGLE_IDP,
-    PENDING,
     STAFF_ID_TYPE,
     Hub,
     Layout,
     NodeType,
 )
+from .outputs import lookup
 
 IMAGES: dict[Image, tuple[str, str, dict[str, str]]] = {
     # Jupyter Docker Stacks tag every image of a build with the same date, so datascience
@@ -76,6 +76,17 @@ os.execvp(exe, [exe, *sys.argv[1:]])
 """
 GIB = 1024**3
 AZURE_LB = "service.beta.kubernetes.io/azure-load-balancer"
+OWNERSHIP_FIX: dict[str, Any] = {
+    # Azure Files shares are created owned by root; without jupyterhub-home-nfs nothing hands
+    # each home to the notebook user (the repository's Azure hubs carry this container).
+    "name": "volume-mount-ownership-fix",
+    "image": "busybox:1.36.1",
+    "command": ["sh", "-c", "id && chown 1000:1000 /home/jovyan && ls -lhd /home/jovyan"],
+    "securityContext": {"runAsUser": 0},
+    "volumeMounts": [
+        {"name": "home", "mountPath": "/home/jovyan", "subPath": "{escaped_username}"}
+    ],
+}
 
 
 def resource_choices(node: NodeType, count: int = 4) -> dict[str, Any]:
@@ -224,29 +235,20 @@ def _auth_config(lay: Layout, hub: Hub) -> dict[str, Any]:
     return config
 
 
-def _home_storage(lay: Layout, hub: Hub) -> dict[str, Any]:
-    """The hub's own disk for the in-cluster NFS server, and its quota."""
+def _home_storage(lay: Layout, hub: Hub, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The hub's own disk for the in-cluster NFS server, and its quota, from the outputs."""
     values: dict[str, Any] = {}
-    disk = f"hub-nfs-home-dirs-{hub.name}"
-    nfs_service = (
-        f"{PENDING}ClusterIP of service storage-quota-home-nfs after the first deploy "
-        f"(kubectl -n {hub.name} get svc storage-quota-home-nfs)"
-    )
     home_nfs: dict[str, Any] = {}
     if lay.provider is CloudProvider.AWS:
-        values["nfs"] = {"pv": {"serverIP": nfs_service}}
-        home_nfs["eks"] = {"volumeId": f"{PENDING}terraform output ebs_volume_id_map ({disk})"}
+        values["nfs"] = {"pv": {"serverIP": lookup(outputs, f"nfs_server_ip.{hub.name}")}}
+        home_nfs["eks"] = {"volumeId": lookup(outputs, f"ebs_volume_id_map.{hub.name}")}
     elif lay.provider is CloudProvider.GCP:
-        home_nfs["gke"] = {
-            "volumeId": f"projects/{lay.account}/zones/{lay.gcp_zone}/disks/"
-            f"hub-nfs-homedirs-{hub.name}"
-        }
+        home_nfs["gke"] = {"volumeId": lookup(outputs, f"persistent_disk_id_map.{hub.name}")}
     elif lay.provider is CloudProvider.JETSTREAM2:
-        values["nfs"] = {"pv": {"serverIP": nfs_service}}
+        values["nfs"] = {"pv": {"serverIP": lookup(outputs, f"nfs_server_ip.{hub.name}")}}
         home_nfs["openstack"] = {
             "enabled": True,
-            "volumeId": f"{PENDING}terraform output persistent_disk_id_map "
-            f"(hub-nfs-homedirs-{hub.name})",
+            "volumeId": lookup(outputs, f"persistent_disk_id_map.{hub.name}"),
         }
     else:  # Azure homes are an Azure Files NFS share (common.values.yaml), without quotas.
         return values
@@ -269,10 +271,10 @@ def _user_scopes(lay: Layout, hub: Hub) -> list[str]:
     return scopes
 
 
-def hub_values(lay: Layout, hub: Hub) -> dict[str, Any]:
+def hub_values(lay: Layout, hub: Hub, outputs: dict[str, Any]) -> dict[str, Any]:
     """``<hub>.values.yaml`` for staging, prod and workshop (on top of common.values.yaml)."""
     dask = lay.dask and hub.role == "community"
-    values = _home_storage(lay, hub)
+    values = _home_storage(lay, hub, outputs)
     custom: dict[str, Any] = {"2i2c": _staff(hub)}
     if dask:
         custom["daskhubSetup"] = {"enabled": True}
@@ -327,6 +329,8 @@ def common_values(lay: Layout) -> dict[str, Any]:
         "hub": {"allowNamedServers": True},
         "scheduling": {"userScheduler": {"enabled": True}},
     }
+    if lay.provider is CloudProvider.AZURE:
+        jupyterhub["singleuser"] = {"initContainers": [OWNERSHIP_FIX]}
     if lay.provider is CloudProvider.JETSTREAM2:
         core = {"capi.stackhpc.com/node-group": "core"}
         jupyterhub["hub"]["nodeSelector"] = core

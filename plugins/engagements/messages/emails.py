@@ -16,7 +16,9 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``cost-alert``: to every representative, cc support;
 - ``cost-projection``: to every representative, cc support and BD (the estimate is BD's);
 - ``renewal-opened``: to BD only (internal);
-- ``decommission-notice`` and ``decommission-cancelled``: to every representative, cc BD.
+- ``decommission-notice`` and ``decommission-cancelled``: to every representative, cc BD;
+- ``upkeep-notice``: to the representatives, cc the technical lead (to the lead when the lead
+  is the only representative).
 
 ``extra`` keys by kind (anything else is refused, so that a typo fails loudly):
 
@@ -41,6 +43,9 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
   non-empty list of mappings with ``hub``, ``location`` and ``expires_on`` (a date)); the
   default key is per stage, so the three notices have three Message-IDs;
 - ``decommission-cancelled``: ``end_date`` (required date), ``new_end`` (optional date);
+- ``upkeep-notice``: ``actions`` (required, non-empty list: the cluster's actions of the
+  upkeep plan, see :func:`engagements.upkeep.plan`), ``window_start`` and ``window_end``
+  (required dates of the maintenance window);
 - ``welcome`` and ``rollout-invitation`` take none.
 """
 
@@ -87,6 +92,7 @@ class EmailKind(StrEnum):
     RENEWAL_OPENED = "renewal-opened"
     DECOMMISSION_NOTICE = "decommission-notice"
     DECOMMISSION_CANCELLED = "decommission-cancelled"
+    UPKEEP_NOTICE = "upkeep-notice"
 
 
 class EmailError(ValueError):
@@ -101,6 +107,7 @@ _REQUIRED_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.COST_PROJECTION: ("projection", "month"),
     EmailKind.DECOMMISSION_NOTICE: ("stage", "end_date", "removal_by", "backups"),
     EmailKind.DECOMMISSION_CANCELLED: ("end_date",),
+    EmailKind.UPKEEP_NOTICE: ("actions", "window_start", "window_end"),
 }
 _OPTIONAL_EXTRA: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.ONBOARDING: ("profiles",),
@@ -290,6 +297,10 @@ def _recipients(
             return (settings.bd_email,), ()
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return representatives, (settings.bd_email,)
+        case EmailKind.UPKEEP_NOTICE:
+            lead = config.technical_lead.email
+            others = tuple(e for e in representatives if e != lead)
+            return (others, (lead,)) if others else ((lead,), ())
 
 
 def _base_context(config: CommunityConfig, settings: Settings) -> dict[str, Any]:
@@ -348,6 +359,8 @@ def _kind_context(
             return _renewal_context(config, extra)
         case EmailKind.DECOMMISSION_NOTICE | EmailKind.DECOMMISSION_CANCELLED:
             return _decommission_context(kind, extra)
+        case EmailKind.UPKEEP_NOTICE:
+            return _upkeep_context(extra)
 
 
 def _string_list(kind: EmailKind, name: str, value: Any) -> list[str]:
@@ -449,4 +462,37 @@ def _decommission_context(kind: EmailKind, extra: dict[str, Any]) -> dict[str, A
         "removal_by": _date(kind, "removal_by", extra["removal_by"]),
         "backups": backups,
         "expires_on": min(b["expires_on"] for b in backups),
+    }
+
+
+def _upkeep_context(extra: dict[str, Any]) -> dict[str, Any]:
+    """Each planned change in words a community reads, the window, and what users notice."""
+    kind = EmailKind.UPKEEP_NOTICE
+    start = _date(kind, "window_start", extra["window_start"])
+    end = _date(kind, "window_end", extra["window_end"])
+    if end < start:
+        raise EmailError(f"email {kind}: the window ends ({end}) before it starts ({start})")
+    changes, dues = [], []
+    for action in extra["actions"]:
+        what = {
+            "control_plane": "the Kubernetes control plane of your cluster",
+            "node_pool": f"the cluster's node pool {action.get('pool')} (the machines hubs run on)",
+            "chart": "JupyterHub (the Helm chart your hubs run)",
+        }.get(action.get("kind"))
+        if what is None:
+            raise EmailError(f"email {kind}: unknown action kind {action.get('kind')!r}")
+        label = "Kubernetes " if action["kind"] != "chart" else ""
+        major = " (a new major version)" if action.get("major") else ""
+        changes.append(f"{what}, from {label}{action['from']} to {action['to']}{major}")
+        if action.get("due"):
+            dues.append(dt.date.fromisoformat(action["due"]))
+    due = min(dues) if dues else None
+    return {
+        "changes": changes,
+        "window_start": start,
+        "window_end": end,
+        "due": due,
+        "support_ended": due is not None and due <= dt.datetime.now(dt.UTC).date(),
+        "major": any(a.get("major") for a in extra["actions"]),
+        "pools": any(a["kind"] == "node_pool" for a in extra["actions"]),
     }

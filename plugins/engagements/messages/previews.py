@@ -92,6 +92,26 @@ def _decommission_cancelled(config: CommunityConfig) -> dict[str, Any]:
     return {"end_date": config.contract.end}
 
 
+def _upkeep_notice(config: CommunityConfig) -> dict[str, Any]:
+    """The plan of the example fleet (``include/fleet.yaml``) for this cluster, or for the
+    first cluster of it that has work, with the window a notice sent today would give."""
+    from engagements.settings import PROJECT_ROOT
+    from engagements.upkeep import UpkeepSettings, load_observation, plan, setting_number
+    from engagements.upkeep.maintenance import maintenance_window
+
+    today = dt.datetime.now(dt.UTC).date()
+    clusters = plan(load_observation(PROJECT_ROOT / "include" / "fleet.yaml"), today)["clusters"]
+    chosen = next((c for c in clusters if c["name"] == config.cluster_name and c["actions"]), None)
+    actions = (chosen or next(c for c in clusters if c["actions"]))["actions"]
+    defaults = UpkeepSettings()
+    start, end = maintenance_window(
+        today,
+        setting_number(defaults, "notice_days", 0),
+        setting_number(defaults, "window_days", 1),
+    )
+    return {"actions": actions, "window_start": start, "window_end": end}
+
+
 PREVIEWS: dict[EmailKind, Callable[[CommunityConfig], dict[str, Any]]] = {
     EmailKind.SIGNOFF_PROBLEMS: _signoff,
     EmailKind.PREMIUM_TIER: _premium,
@@ -101,6 +121,7 @@ PREVIEWS: dict[EmailKind, Callable[[CommunityConfig], dict[str, Any]]] = {
     EmailKind.COST_PROJECTION: _cost_projection,
     EmailKind.DECOMMISSION_NOTICE: _decommission_notice,
     EmailKind.DECOMMISSION_CANCELLED: _decommission_cancelled,
+    EmailKind.UPKEEP_NOTICE: _upkeep_notice,
 }
 
 

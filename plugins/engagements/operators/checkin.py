@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.operators.costs import CostSourceMixin, read_roster, run_date
 from engagements.operators.engagement import EngagementMixin, _EngagementOperator, first_try
+from engagements.operators.hitl import AskAgainMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -210,7 +211,7 @@ SATISFACTION_PARAM = {
 }
 
 
-class CheckinOutcomeOperator(EngagementMixin, HITLEntryOperator):
+class CheckinOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
     """Collect the check-in's outcome: notes, satisfaction, requests, monthly active users."""
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id", "quarter")
@@ -257,14 +258,11 @@ class CheckinOutcomeOperator(EngagementMixin, HITLEntryOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from engagements.checkin import Quarter, normalize_outcome, record_outcome
 
-        result = super().execute_complete(context, event)
+        result = self.checked_answer(context, event)
         try:
             outcome = normalize_outcome(result["params_input"])
         except ValueError as exc:
-            raise AirflowFailException(
-                f"The check-in outcome is not valid: {exc}\n"
-                "Nothing was stored; clear this task to answer the form again."
-            ) from None
+            self.ask_again(context, f"the check-in outcome is not valid: {exc}")
         detail = record_outcome(
             self.store,
             self.community_id,

@@ -299,6 +299,19 @@ class CostAlertOperator(_MonthOperator):
         return result
 
 
+def mapped_results(value: Any) -> list[dict[str, Any]]:
+    """The return values of a mapped task group's task, however many instances ran.
+
+    Airflow hands a downstream task a sequence for several instances, the bare value for one
+    and None for none (every instance skipped, or nothing to map over).
+    """
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    return [item for item in value if item is not None]
+
+
 class WriteStatementOperator(EngagementMixin, BaseOperator):
     """The month's pass-through statement: one CSV, replaced on a re-run, recorded per line.
 
@@ -324,7 +337,7 @@ class WriteStatementOperator(EngagementMixin, BaseOperator):
 
         month = Month.parse(self.month)
         lines, left_out = [], {}
-        for result in self.results or []:
+        for result in mapped_results(self.results):
             community_id = result["community_id"]
             if result["status"] != "recorded":
                 left_out[community_id] = result.get("reason", result["status"])

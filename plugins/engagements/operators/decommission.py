@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, PokeReturnValue
+from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
@@ -31,6 +33,7 @@ from engagements.operators.engagement import (
     EngagementMixin,
     _EngagementOperator,
 )
+from engagements.operators.hitl import AskAgainMixin
 from engagements.sensors.github import PullRequestMergedSensor
 from engagements.store.base import EngagementStatus, upsert_action
 
@@ -607,7 +610,18 @@ def _manifests(hook: HomeArchiveHook, detail: dict[str, Any]) -> list[Manifest]:
     return manifests
 
 
-class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
+def confirm_param(community_id: str | None) -> Param:
+    """The approval's confirmation field: the community id, or empty (to reject)."""
+    rule = {"pattern": f"^(?:{re.escape(community_id)})?$"} if community_id else {}
+    return Param(
+        "",
+        type="string",
+        description="Type the community id to confirm which community is torn down.",
+        **rule,
+    )
+
+
+class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, ApprovalOperator):
     """An engineer approves the teardown, seeing the verified backup manifest and the plan.
 
     The form asks for the community id to be typed: it must equal the run's. Reject skips the
@@ -625,13 +639,7 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Tear down {{ params['community_id'] }}?")
-        kwargs["params"] = {
-            "confirm_community_id": Param(
-                "",
-                type="string",
-                description="Type the community id to confirm which community is torn down.",
-            )
-        }
+        kwargs["params"] = {"confirm_community_id": confirm_param(None)}
         super().__init__(**kwargs)
         self.community_id = community_id
         self.contract_end = contract_end
@@ -641,6 +649,7 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
     def execute(self, context: Context):
         _, config = self.checked()
         self.prepare_form(config)
+        self.params = ParamsDict({"confirm_community_id": confirm_param(config.community_id)})
         return super().execute(context)
 
     def prepare_form(self, config: CommunityConfig) -> None:
@@ -671,14 +680,15 @@ class TeardownApprovalOperator(_AwsMixin, DecommissionMixin, ApprovalOperator):
         if "error" in event:
             return super().execute_complete(context, event)  # raises the HITL error
         self.checked()  # a renewal recorded while the form waited cancels here
+        self.checked_answer(context, event)  # options and fields, before anything is recorded
         chosen = event["chosen_options"]
-        self.validate_chosen_options(chosen)
         approved = self.APPROVE in chosen
         answer = (event.get("params_input") or {}).get("confirm_community_id") or ""
         if approved and answer.strip() != self.community_id:
-            raise AirflowFailException(
+            self.ask_again(
+                context,
                 f"confirm_community_id is {answer!r}, not {self.community_id!r}: the approval "
-                "is refused and nothing was removed. Clear this task to answer again."
+                "is refused and nothing was removed",
             )
         who = (event.get("responded_by_user") or {}).get("name") or "unknown"
         # Recorded first: a rejection skips the teardown, which ends this task at once.
@@ -762,10 +772,12 @@ class OpenTeardownPullRequestOperator(_TeardownOperator):
 
     def _rendered_paths(self, config: CommunityConfig) -> list[str]:
         """What the deployment renders for this community, when it still can be rendered."""
-        from engagements.infra.render import InfraError, render_change
+        from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.infra.render import InfraError, rendered_paths
 
+        key = load_deployment_settings(use_variables=True).ssh_public_key
         try:
-            return list(render_change(config).files)
+            return rendered_paths(config, ssh_public_key=key)
         except InfraError as exc:
             log.warning("Cannot render the deployed files (%s); deleting the known paths", exc)
             return []
@@ -805,7 +817,7 @@ class DestroyClusterOperator(_TeardownOperator):
             get_infra_repository,
             load_deployment_settings,
         )
-        from engagements.operators.provision import CLONE_DIR
+        from engagements.infra.apply import CLONE_DIR
 
         _, config = self.approved_engagement()
         proposed = self.action("teardown-pr")

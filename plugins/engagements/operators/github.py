@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INFRA_PR = "infra-pr"
-"""Action key of the proposed infrastructure change (its branch, PR, plan and hub domains)."""
+"""Action key of the cluster's change, the first pull request (branch, PR, plan)."""
+INFRA_HUBS_PR = "infra-hubs-pr"
+"""Action key of the hubs' change, the second pull request (branch, PR, hub domains)."""
+CLUSTER_OUTPUTS = "cluster-outputs"
+"""Action key of the applied cluster's outputs the hubs' change is written with."""
 GITHUB_ORG = "github-org"
 ADMIN_TEAM = "hub-admins"
 DEFAULT_MEMBER_TEAM = "hub-users"
@@ -37,17 +41,26 @@ BINDER_REPOSITORY = "hub-binder-examples"
 DOCS_REPOSITORY = "hub-docs"
 
 
-def change_branch(community_id: str) -> str:
-    return f"onboard-{community_id}"
+STEP_TASKS = {
+    INFRA_PR: "open_cluster_pull_request",
+    CLUSTER_OUTPUTS: "cluster_outputs",
+    INFRA_HUBS_PR: "open_hubs_pull_request",
+}
 
 
-def recorded_change(store: EngagementStore, community_id: str) -> dict[str, Any]:
-    """What ``open_pull_request`` recorded; the later deployment steps all read it."""
-    action = store.get_action(community_id, INFRA_PR)
+def change_branch(community_id: str, step: str = "cluster") -> str:
+    return f"onboard-{community_id}" if step == "cluster" else f"onboard-{community_id}-hubs"
+
+
+def recorded_change(
+    store: EngagementStore, community_id: str, key: str = INFRA_PR
+) -> dict[str, Any]:
+    """What the pull request task of ``key`` recorded; the later steps read it."""
+    action = store.get_action(community_id, key)
     if action is None:
         raise AirflowFailException(
-            f"No infrastructure change is recorded for {community_id} (action {INFRA_PR!r}); "
-            "run (or clear) the open_pull_request task first"
+            f"No infrastructure change is recorded for {community_id} (action {key!r}); "
+            f"run (or clear) the {STEP_TASKS.get(key, 'pull request')} task first"
         )
     return action.detail
 
@@ -65,12 +78,26 @@ def hub_domains(files: dict[str, str]) -> dict[str, str]:
 def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
     """What a reviewer must check and the secrets to add; the files speak for themselves."""
     plan = change.plan
+    provider = plan.get("provider", config.cloud.provider.value)
+    region = plan.get("region", config.cloud.region)
+    if change.step == "cluster":
+        what = (
+            f"Step 1 of 2: the {provider} cluster in {region} (`cluster.yaml` with `hubs: []`, "
+            "support chart, terraform/eksctl inputs). Once merged and applied, a second pull "
+            "request adds the hubs with terraform's outputs."
+        )
+    else:
+        what = (
+            "Step 2 of 2: the hubs, on the cluster the first pull request created, written "
+            "with its applied outputs."
+        )
     lines = [
-        f"Deploys **{config.name}** (`{config.community_id}`) for its Advanced Tier engagement: "
-        f"a {plan.get('provider', config.cloud.provider.value)} cluster in "
-        f"{plan.get('region', config.cloud.region)} and its hubs. Opened by the engagement "
-        "pipelines from the community config and its technical decisions.",
+        f"Deploys **{config.name}** (`{config.community_id}`) for its Advanced Tier engagement. "
+        f"{what} Opened by the engagement pipelines from the community config and its "
+        "technical decisions.",
         "",
+        *(f"> **Note**: {note}" for note in change.notes),
+        *([""] if change.notes else []),
         "### Reviewer checklist",
         *(f"- [ ] {item}" for item in change.reviewer_checklist),
         "",
@@ -79,9 +106,19 @@ def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
         "a value in clear text.",
         *(f"- [ ] {item}" for item in change.follow_ups),
         "",
-        "### Hubs",
-        *(f"- {name}: https://{domain}" for name, domain in hub_domains(change.files).items()),
-        "",
+        *(
+            [
+                "### Hubs",
+                *(
+                    f"- {h['name']}: {h['url']}"
+                    + (f" (its JupyterHub https://{h['domain']})" if h["role"] == "binder" else "")
+                    for h in plan.get("hubs", [])
+                ),
+                "",
+            ]
+            if change.step == "hubs"
+            else []
+        ),
         f"<details><summary>{len(change.files)} files</summary>",
         "",
         *(f"- `{path}`" for path in change.files),
@@ -155,40 +192,47 @@ class _GitHubOperator(_DeploymentOperator):
         self.github_conn_id = github_conn_id
 
 
-class OpenInfrastructurePullRequestOperator(_GitHubOperator):
-    """Render the community's cluster and hubs and propose them to the infrastructure repo.
+class _ProposeOperator(_GitHubOperator):
+    """Propose one of the two changes and record where it is (idempotent: same branch)."""
 
-    A pull request on GitHub (``engagements_infra_repo`` and ``github_default``), else a branch
-    of the local git repository. Refused decisions fail here, before anything is proposed.
-    """
+    step = "cluster"
+    action_key = INFRA_PR
+
+    def render(self, config: CommunityConfig, workflow: str | None, ssh_key: str) -> Any:
+        raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
         from engagements.hooks.infra_repo import get_infra_repository
-        from engagements.infra.render import InfraError, render_change
+        from engagements.infra.render import InfraError
+        from engagements.infra.workflow import DEPLOY_WORKFLOW
 
         _, config = self.engagement()
+        settings = self.deployment_settings()
+        repo = get_infra_repository(settings, github_conn_id=self.github_conn_id)
         try:
-            change = render_change(config)
+            change, extra = self.render(
+                config, repo.read_file(DEPLOY_WORKFLOW), settings.ssh_public_key
+            )
         except InfraError as exc:
-            raise AirflowFailException(
-                f"{exc}\nNothing was proposed; correct the technical decisions (clear "
-                "technical_decisions to answer the form again), then clear this task."
-            ) from None
-        repo = get_infra_repository(self.deployment_settings(), github_conn_id=self.github_conn_id)
-        branch = change_branch(config.community_id)
-        title = f"Deploy {config.name} ({config.community_id}): cluster and hubs"
+            raise AirflowFailException(f"{exc}\nNothing was proposed; {self.remedy}") from None
+        branch = change_branch(config.community_id, self.step)
+        what = "cluster" if self.step == "cluster" else "hubs"
+        title = f"Deploy {config.name} ({config.community_id}): {what}"
         proposal = repo.propose_change(
             branch, change.files, title, pull_request_body(config, change)
         )
         detail = {  # the state of the change, not what this try did: a re-run records the same
             **{k: v for k, v in proposal.to_dict().items() if k != "committed"},
+            "step": self.step,
             "title": title,
             "files": sorted(change.files),
             "hubs": hub_domains(change.files),
             "follow_ups": list(change.follow_ups),
+            "notes": list(change.notes),
             "plan": change.plan,
+            **extra,
         }
-        upsert_action(self.store, config.community_id, INFRA_PR, "pull_request", detail)
+        upsert_action(self.store, config.community_id, self.action_key, "pull_request", detail)
         log.info(
             "%s %d file(s): %s",
             "Committed" if proposal.committed else "Already proposed",
@@ -196,6 +240,51 @@ class OpenInfrastructurePullRequestOperator(_GitHubOperator):
             repo.describe(branch),
         )
         return proposal.to_dict()
+
+
+class OpenInfrastructurePullRequestOperator(_ProposeOperator):
+    """Propose the cluster (step 1): cluster.yaml with ``hubs: []``, support, IaC inputs.
+
+    A pull request on GitHub (``engagements_infra_repo`` and ``github_default``), else a branch
+    of the local git repository. Refused decisions fail here, before anything is proposed.
+    """
+
+    remedy = (
+        "correct the technical decisions (clear technical_decisions to answer the form again), "
+        "then clear this task."
+    )
+
+    def render(self, config: CommunityConfig, workflow: str | None, ssh_key: str) -> Any:
+        from engagements.infra.render import render_cluster_change
+
+        change = render_cluster_change(config, ssh_public_key=ssh_key, deploy_workflow=workflow)
+        return change, {}
+
+
+class OpenHubsPullRequestOperator(_ProposeOperator):
+    """Propose the hubs (step 2), written with the outputs ``cluster_outputs`` recorded.
+
+    Outputs that changed since the last run (an engineer corrected the example file, or the
+    cluster was applied again) update the same branch and pull request.
+    """
+
+    step = "hubs"
+    action_key = INFRA_HUBS_PR
+    remedy = "correct the cluster's outputs, then clear cluster_outputs and this task."
+
+    def render(self, config: CommunityConfig, workflow: str | None, ssh_key: str) -> Any:
+        from engagements.infra.render import render_hubs_change
+
+        outputs = recorded_change(self.store, config.community_id, CLUSTER_OUTPUTS)
+        change = render_hubs_change(
+            config,
+            outputs["outputs"],
+            outputs_source=outputs["source"],
+            ssh_public_key=ssh_key,
+            deploy_workflow=workflow,
+            example=bool(outputs.get("example")),
+        )
+        return change, {"outputs": outputs["outputs"], "example_outputs": outputs.get("example")}
 
 
 class CommunityGitHubOrgOperator(_GitHubOperator):

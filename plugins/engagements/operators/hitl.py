@@ -3,17 +3,23 @@
 Both are ``HITLEntryOperator`` forms answered on the run's "Required actions" page (or
 ``PATCH .../hitlDetails`` over REST). The form's defaults are filled in when the task runs,
 from the engagement in the store, so that the person only changes what the meeting changed.
+
+Every rule a field can carry is in its Param (enums, patterns, formats), so the page refuses a
+bad value, and the API server refuses what the page would (including an answer that leaves a
+field out, and the rules across fields: :mod:`engagements.middleware.conf_check`). A rule that
+still breaks once the answer arrives never fails the run: the form opens again
+(:class:`AskAgainMixin`) and the task's log says why.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.providers.standard.operators.hitl import HITLEntryOperator
+from airflow.providers.standard.operators.hitl import HITLEntryOperator, HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import ParamValidationError
 
 from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
 from engagements.store.base import upsert_action
@@ -45,6 +51,31 @@ DECISION_KEYS: tuple[str, ...] = (
 """The runbook's technical decisions, as keys of the community config."""
 
 
+class AskAgainMixin:
+    """A form whose answer breaks a rule asks again instead of failing the task (and the
+    run after it): the answer is cleared, the form opens again with its fields as they were,
+    and the reason is logged on the task, where the person finds it."""
+
+    task_id: str
+
+    def checked_answer(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """The answer after the form's own checks (options, every field, each Param)."""
+        try:
+            return HITLOperator.execute_complete(self, context, event)  # type: ignore[arg-type]
+        except (ValueError, ParamValidationError) as exc:
+            self.ask_again(context, str(exc))
+
+    def ask_again(self, context: Context, reason: str) -> NoReturn:
+        log.error(
+            "The answer to %s was not accepted: %s\nNothing was stored. The form is open "
+            "again on the Required actions page: answer it again.",
+            self.task_id,
+            reason,
+        )
+        self.execute(context)  # type: ignore[attr-defined]  # writes the form again and waits
+        raise AssertionError("a form's execute waits for its answer")  # pragma: no cover
+
+
 def _decision_params(defaults: dict[str, Any] | None = None) -> dict[str, Param]:
     from engagements.params import param_specs
 
@@ -66,7 +97,7 @@ def _current_values(config_dict: dict[str, Any]) -> dict[str, Any]:
     return {key: flat.get(key) for key in DECISION_KEYS}
 
 
-class TechnicalDecisionsOperator(EngagementMixin, HITLEntryOperator):
+class TechnicalDecisionsOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
     """Collect the technical meeting's decisions; write them to the store for later steps."""
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
@@ -93,16 +124,13 @@ class TechnicalDecisionsOperator(EngagementMixin, HITLEntryOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from engagements.config import ConfigError
 
-        result = super().execute_complete(context, event)
+        result = self.checked_answer(context, event)
         decisions = {k: result["params_input"].get(k) for k in DECISION_KEYS}
         _engagement, config = self.engagement()
         try:
             config.with_decisions(decisions)
         except ConfigError as exc:
-            raise AirflowFailException(
-                f"The technical decisions are not valid: {exc}\n"
-                "Nothing was stored; clear this task to answer the form again."
-            ) from None
+            self.ask_again(context, f"the technical decisions are not valid: {exc}")
         self.store.update_engagement(self.community_id, decisions=decisions)
         detail = {
             "decisions": decisions,
@@ -114,7 +142,7 @@ class TechnicalDecisionsOperator(EngagementMixin, HITLEntryOperator):
         return decisions
 
 
-class RolloutOutcomeOperator(EngagementMixin, HITLEntryOperator):
+class RolloutOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
     """Collect what the rollout meeting taught: notes, workflows, configuration requests."""
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
@@ -145,7 +173,7 @@ class RolloutOutcomeOperator(EngagementMixin, HITLEntryOperator):
         self.smtp_conn_id = "smtp_default"
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        result = super().execute_complete(context, event)
+        result = self.checked_answer(context, event)
         answer = result["params_input"]
         detail = {
             "notes": answer.get("notes") or "",

@@ -1,18 +1,19 @@
-"""Provisioning the cluster once its change is merged: approval, tooling pod, verification.
+"""Provisioning the cluster once its change is merged: approval, tooling pod, verification,
+and the applied cluster's outputs the hubs' change is written with.
 
-The plan (provider, region, account, node pools, IaC files) is what ``open_pull_request``
-recorded. Applying it needs the infrastructure tooling image (setting ``tooling_image``), the
-change on GitHub (the pod clones the repository) and, on AWS and GCP, the cloud connection
-used to verify the result (``aws_default``, ``google_cloud_default``). Without them each step
-reports the plan and why it cannot run, and skips: nothing is ever recorded as deployed then.
-Kubeconfig clusters (Azure, Jetstream2) are verified through the connection
-``kubernetes_<cluster>`` holding the kubeconfig that terraform outputs.
+The plan (provider, region, account, node pools, IaC files) is what
+``open_cluster_pull_request`` recorded. Applying it needs the infrastructure tooling image
+(setting ``tooling_image``), the change on GitHub (the pod clones the repository) and, on AWS
+and GCP, the cloud connection used to verify the result (``aws_default``,
+``google_cloud_default``). Without them each step reports the plan and why it cannot run, and
+skips: nothing is ever recorded as deployed then. Kubeconfig clusters (Azure, Jetstream2) are
+verified through the connection ``kubernetes_<cluster>`` holding the kubeconfig that
+terraform outputs.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +30,18 @@ from engagements.operators.github import _DeploymentOperator, recorded_change
 from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import Context
 
     from engagements.hooks.infra_repo import DeploymentSettings
+    from engagements.infra.layout import Layout
 
 log = logging.getLogger(__name__)
 
-CLONE_DIR = "/tmp/infrastructure"
+NOT_VERIFIED = "deployment-not-verified"
+"""Action key recorded when record_if_deployed skips: why nothing counts as deployed."""
 
 
 def verification_connection(plan: dict[str, Any]) -> tuple[str, str]:
@@ -71,33 +76,6 @@ def blockers(
     if kind != "kubeconfig" and not exists(conn_id):
         reasons.append(f"no {conn_id!r} connection to reach {plan['provider']}")
     return reasons
-
-
-def provisioning_script(plan: dict[str, Any]) -> str:
-    """The runbook's IaC steps for the plan, safe to repeat: eksctl only if absent, terraform."""
-    cluster, region = plan["cluster_name"], plan["region"]
-    steps = [
-        "set -eu",
-        f'git clone --depth 1 --branch "$INFRA_REF" "https://github.com/$INFRA_REPO" {CLONE_DIR}',
-        f"cd {CLONE_DIR}",
-    ]
-    for path in plan["iac_files"]:
-        if path.endswith(".jsonnet"):
-            config = f"eksctl/{cluster}.eksctl.yaml"
-            steps += [
-                f"jsonnet {shlex.quote(path)} > {config}",
-                f"eksctl get cluster --name {cluster} --region {region} >/dev/null 2>&1 "
-                f"|| eksctl create cluster --config-file={config}",
-            ]
-    for path in plan["iac_files"]:
-        if path.endswith(".tfvars"):
-            directory, tfvars = path.split("/projects/")
-            steps += [
-                f"(cd {directory} && terraform init -input=false "
-                f"&& terraform workspace select -or-create {cluster} "
-                f"&& terraform apply -input=false -auto-approve -var-file=projects/{tfvars})"
-            ]
-    return "\n".join(steps)
 
 
 def plan_summary(plan: dict[str, Any]) -> str:
@@ -144,6 +122,7 @@ class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         from engagements.hooks.infra_repo import load_deployment_settings
+        from engagements.infra.apply import provisioning_script
 
         change = recorded_change(self.store, self.community_id)
         settings = load_deployment_settings(use_variables=True)
@@ -186,6 +165,8 @@ class ProvisionClusterOperator(_DeploymentOperator):
     ) -> KubernetesPodOperator:
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
+        from engagements.infra.apply import provisioning_script
+
         plan = change["plan"]
         script = settings.tooling_command or provisioning_script(plan)
         return KubernetesPodOperator(
@@ -206,6 +187,7 @@ class ProvisionClusterOperator(_DeploymentOperator):
             kubernetes_conn_id=self.kubernetes_conn_id,
             startup_timeout_seconds=self.startup_timeout_seconds,
             get_logs=True,
+            do_xcom_push=True,
             on_finish_action="delete_succeeded_pod",
         )
 
@@ -216,12 +198,14 @@ class ProvisionClusterOperator(_DeploymentOperator):
         if reasons:
             raise _skip(change["plan"], reasons)
         pod = self.pod_operator(change, settings)
-        pod.execute(context)
+        result = pod.execute(context) or {}
         detail = {
             "state": "applied",
             "image": settings.tooling_image,
             "cluster": change["plan"]["cluster_name"],
             "commit": change["commit"],
+            "terraform_outputs": result.get("terraform") or {},
+            "nfs_server_ip": result.get("nfs_server_ip") or {},
         }
         upsert_action(self.store, self.community_id, "provisioning", "infrastructure", detail)
         return detail
@@ -281,11 +265,12 @@ def ready_nodes(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConfirmDeploymentOperator(_EngagementOperator):
-    """Record ``infrastructure_deployed`` when the automated path proved it, else leave it.
+    """Record ``infrastructure_deployed`` when the automated path proved it, else skip.
 
     Proof is every hub healthy, the org work done and the Quay repository created. A skipped,
-    plan-only step is never proof: the milestone then waits for an engineer, who deploys as
-    the runbook says and records it (CLI, store, or marking the waiting task success).
+    plan-only step is never proof: this task then ends skipped with what was not verified
+    (recorded as action ``deployment-not-verified``), and the milestone waits for an engineer,
+    who deploys as the runbook says and records it (CLI, store, or marking the wait success).
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -307,11 +292,24 @@ class ConfirmDeploymentOperator(_EngagementOperator):
             if not done
         ]
         if missing:
-            log.info(
-                "infrastructure_deployed is left to an engineer; not done by the pipeline: %s",
-                "; ".join(missing),
+            reason = (
+                "Nothing recorded as deployed: the pipeline did not verify "
+                + "; ".join(missing)
+                + ". infrastructure_deployed is left to the engineer who deploys by the runbook."
             )
-            return {"recorded": False, "missing": missing}
+            upsert_action(
+                self.store,
+                self.community_id,
+                NOT_VERIFIED,
+                "infrastructure",
+                {
+                    "state": "not_verified",
+                    "missing": missing,
+                    "reason": reason,
+                    "run_id": context["run_id"],
+                },
+            )
+            raise AirflowSkipException(reason)
         record = self.store.record_milestone(
             self.community_id,
             "infrastructure_deployed",
@@ -320,3 +318,92 @@ class ConfirmDeploymentOperator(_EngagementOperator):
         )
         log.info("Recorded infrastructure_deployed for %s", self.community_id)
         return {"recorded": True, "done_by": record.done_by}
+
+
+class ClusterOutputsOperator(_DeploymentOperator):
+    """Collect the applied cluster's outputs for the hubs' change; stop when one is missing.
+
+    From the provisioning pod's ``terraform output -json`` and reserved NFS addresses when the
+    pipeline applied the cluster; otherwise from the outputs file an engineer keeps
+    (``<outputs_dir>/<cluster>.yaml``). With the embedded default (the change is a branch of
+    the local repository) that file is created with clearly named example outputs, which the
+    hubs' change then says it carries. A missing or placeholder output fails this task, so the
+    hubs' pull request is never opened without it.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from engagements.infra.layout import Layout
+        from engagements.infra.outputs import check_outputs, outputs_from_terraform
+        from engagements.operators.github import CLUSTER_OUTPUTS
+
+        _, config = self.engagement()
+        change = recorded_change(self.store, self.community_id)
+        lay = Layout(config)
+        applied = self.store.get_action(self.community_id, "provisioning")
+        if applied is not None and applied.detail.get("terraform_outputs"):
+            outputs = outputs_from_terraform(
+                lay, applied.detail["terraform_outputs"], applied.detail.get("nfs_server_ip")
+            )
+            source = f"terraform output -json of the provisioning pod (commit {change['commit']})"
+            example = False
+            remedy = (
+                "check the tfvars' disks and the reserved NFS services, clear "
+                "provision_cluster to apply again, then clear this task"
+            )
+        else:
+            path = self.deployment_settings().outputs_path / f"{lay.cluster}.yaml"
+            outputs, source, example = self.outputs_file(lay, path, change, applied is not None)
+            remedy = f"correct them in {path}, then clear this task"
+        problems = check_outputs(lay, outputs)
+        if problems:
+            raise AirflowFailException(
+                f"The applied cluster {lay.cluster} lacks outputs the hubs need; the hubs' pull "
+                "request is not opened:\n"
+                + "\n".join(f"  {key}: {reason}" for key, reason in problems)
+                + f"\nTo go on: {remedy}."
+            )
+        outputs = {k: v for k, v in outputs.items() if not k.startswith("_")}
+        detail = {"outputs": outputs, "source": source, "example": example}
+        upsert_action(self.store, self.community_id, CLUSTER_OUTPUTS, "infrastructure", detail)
+        return detail
+
+    @staticmethod
+    def outputs_file(
+        lay: Layout, path: Path, change: dict[str, Any], applied: bool
+    ) -> tuple[dict[str, Any], str, bool]:
+        """The outputs an engineer keeps in ``path`` (written with examples on the embedded
+        default), where they came from, and whether they are still the examples."""
+        import yaml
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from engagements.infra.outputs import example_outputs
+
+        if not path.exists() and change.get("kind") == "local_branch":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(example_outputs(lay), sort_keys=False))
+            log.info("Wrote example outputs to %s; edit them to the real ones", path)
+        if not path.exists():
+            why = (
+                "the provisioning pod reported none (a tooling_command must write "
+                '{"terraform": <terraform output -json>, "nfs_server_ip": {<hub>: <address>}} '
+                "to /airflow/xcom/return.json)"
+                if applied
+                else "the pipeline did not apply it"
+            )
+            raise AirflowFailException(
+                f"No outputs of cluster {lay.cluster}: {why}, and {path} does not exist. Write "
+                "the outputs there ("
+                + ", ".join(change["plan"].get("outputs", []))
+                + "), then clear cluster_outputs. The hubs' pull request waits for them."
+            )
+        outputs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if "_note" in outputs:
+            return (
+                outputs,
+                f"EXAMPLE values from {path} (no cluster was applied from here): write the real "
+                "outputs there, delete its _note line and clear cluster_outputs",
+                True,
+            )
+        return outputs, f"{path}, written by an engineer", False

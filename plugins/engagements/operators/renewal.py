@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.hitl import HITLBranchOperator, HITLOperator
+from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseBranchOperator, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -22,6 +22,7 @@ from engagements.operators.engagement import (
     _EngagementOperator,
     first_try,
 )
+from engagements.operators.hitl import AskAgainMixin
 from engagements.renewal import Decision
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class OpenRenewalOperator(_EngagementOperator):
         return f"{base}/dags/{dag_id}/runs/{run_id}/tasks/{self.decision_task_id}/required_actions"
 
 
-class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
+class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator):
     """BD's decision: renewed (with the new dates) or not. No default: silence is not consent.
 
     The answer is due by the end of the contract (at least a week after the form opens); when
@@ -254,8 +255,11 @@ class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
             }
         else:
             # The base class checks the chosen option and the form; branching is done here.
-            result = HITLOperator.execute_complete(self, context, event)
-            decision = self._decision(result, dt.date.fromisoformat(decided_end))
+            result = self.checked_answer(context, event)
+            try:
+                decision = self._decision(result, dt.date.fromisoformat(decided_end))
+            except ValueError as exc:
+                self.ask_again(context, str(exc))
         log.info("Renewal of %s: %s", self.community_id, decision)
         # Pushed before branching: skipping the other branch ends the task (no return value).
         context["ti"].xcom_push(key=DECISION_XCOM, value=decision)
@@ -280,9 +284,9 @@ class RenewalDecisionOperator(EngagementMixin, HITLBranchOperator):
         except ValueError:
             new_end = None
         if new_end is None or new_end <= decided_end:
-            raise AirflowFailException(
+            raise ValueError(
                 f"Renewed needs new_end, a date after the current end {decided_end} (got "
-                f"{answer.get('new_end')!r}); nothing was changed. Clear this task to answer again."
+                f"{answer.get('new_end')!r}); nothing was changed"
             )
         return decision | {
             "new_end": new_end.isoformat(),

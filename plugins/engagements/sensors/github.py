@@ -36,18 +36,22 @@ class PullRequestMergedSensor(_GitHubSensor):
 
     On GitHub that is the pull request merged; in the local git repository, the branch merged
     into main by an engineer (``git merge``). A pull request closed without merging fails the
-    wait: a reviewer turned the change down, and clearing ``open_pull_request`` proposes it
-    again.
+    wait: a reviewer turned the change down, and clearing the task that proposed it
+    (``open_cluster_pull_request`` or ``open_hubs_pull_request``) proposes it again.
 
-    ``branch`` (templated) waits on that branch instead of the onboarding's recorded change:
-    the decommission waits so on its teardown change (``decommission-<cluster>``).
+    ``change_key`` names the recorded change to wait on: the cluster's (``infra-pr``, the
+    default) or the hubs' (``infra-hubs-pr``). ``branch`` (templated) waits on that branch
+    instead: the decommission waits so on its teardown change (``decommission-<cluster>``).
     """
 
     template_fields: Sequence[str] = ("community_id", "branch")
 
-    def __init__(self, *, branch: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, branch: str | None = None, change_key: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.branch = branch
+        self.change_key = change_key
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import (
@@ -55,14 +59,15 @@ class PullRequestMergedSensor(_GitHubSensor):
             get_infra_repository,
             load_deployment_settings,
         )
-        from engagements.operators.github import recorded_change
+        from engagements.operators.github import INFRA_PR, STEP_TASKS, recorded_change
 
         if self.branch:
             change: dict[str, Any] = {"branch": self.branch}
             clear = "the task that proposed it"
         else:
-            change = recorded_change(self.store, self.community_id)
-            clear = "open_pull_request"
+            key = self.change_key or INFRA_PR
+            change = recorded_change(self.store, self.community_id, key)
+            clear = STEP_TASKS[key]
         branch = change["branch"]
         repo = get_infra_repository(
             load_deployment_settings(use_variables=True), github_conn_id=self.github_conn_id

@@ -38,7 +38,7 @@ def check_hub(url: str, timeout: float) -> tuple[bool, str]:
 class HubHealthSensor(EngagementSensor):
     """Poll ``/hub/health`` of each hub in the proposed change until all answer 200.
 
-    The hubs (name and domain) are those ``open_pull_request`` recorded from cluster.yaml. The
+    The hubs (name and domain) are those ``open_hubs_pull_request`` recorded from cluster.yaml. The
     setting ``hub_health`` decides whether to check: ``always``, ``never``, or ``auto`` (the
     default): check when the change went to GitHub, where CI deploys it, and skip with the
     reason when it is a local branch, which nothing deploys (plan only). On timeout the failure
@@ -72,10 +72,10 @@ class HubHealthSensor(EngagementSensor):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import load_deployment_settings
-        from engagements.operators.github import recorded_change
+        from engagements.operators.github import INFRA_HUBS_PR, recorded_change
 
         settings = load_deployment_settings(use_variables=True)
-        change = recorded_change(self.store, self.community_id)
+        change = recorded_change(self.store, self.community_id, INFRA_HUBS_PR)
         hubs: dict[str, str] = change.get("hubs") or {}
         mode = settings.hub_health.strip().lower()
         if mode not in MODES:

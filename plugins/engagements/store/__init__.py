@@ -6,7 +6,6 @@ time, so DAG parsing never looks up a connection or opens a file.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -41,8 +40,6 @@ __all__ = [
     "get_store",
 ]
 
-log = logging.getLogger(__name__)
-
 BACKENDS = ("local", "airtable")
 
 
@@ -51,11 +48,15 @@ def get_store(settings: Settings | None = None) -> EngagementStore:
 
     ``ENGAGEMENTS_STORE=local|airtable`` forces a backend. Otherwise Airtable is used when the
     Airflow connection ``airtable_default`` exists, else the SQLite file of
-    ``settings.sqlite_path``.
+    ``settings.sqlite_path``. A connection that exists but cannot be used, or that cannot be
+    looked up, is a :class:`StoreError`: never a silent switch to the local file.
     """
     choice = os.environ.get("ENGAGEMENTS_STORE", "").strip().lower()
     if choice and choice not in BACKENDS:
-        raise ValueError(f"ENGAGEMENTS_STORE must be one of {', '.join(BACKENDS)}, not {choice!r}")
+        raise StoreError(
+            f"ENGAGEMENTS_STORE: {choice!r} is not a store; use {' or '.join(BACKENDS)}"
+            " (or leave it unset to choose by the airtable_default connection)"
+        )
     if choice != "local":
         store = _airtable_store(required=choice == "airtable")
         if store is not None:
@@ -66,7 +67,7 @@ def get_store(settings: Settings | None = None) -> EngagementStore:
 
 
 def _airtable_store(*, required: bool) -> AirtableStore | None:
-    """The Airtable store if its connection can be found; with ``required``, insist on it.
+    """The Airtable store if its connection is defined; with ``required``, insist on it.
 
     Airflow is imported here, not at module level, to keep importing this package cheap.
     """
@@ -76,7 +77,7 @@ def _airtable_store(*, required: bool) -> AirtableStore | None:
 
     hook = AirtableHook()
     try:
-        return hook.get_store()  # looks the connection up; one with missing parts: StoreError
+        return hook.get_store()  # looks the connection up; a malformed one: StoreError
     except AirflowNotFoundException as exc:
         if required:
             raise StoreError(
@@ -87,14 +88,8 @@ def _airtable_store(*, required: bool) -> AirtableStore | None:
     except StoreError:
         raise
     except Exception as exc:  # no task context, no reachable metadata DB, ...
-        if required:
-            raise StoreError(
-                f"ENGAGEMENTS_STORE=airtable, but the Airflow connection"
-                f" {hook.airtable_conn_id!r} could not be looked up: {type(exc).__name__}"
-            ) from exc
-        log.warning(
-            "Could not look up the Airflow connection %r (%s); using the local store",
-            hook.airtable_conn_id,
-            type(exc).__name__,
-        )
-        return None
+        raise StoreError(
+            f"the Airflow connection {hook.airtable_conn_id!r} could not be looked up"
+            f" ({type(exc).__name__}), so the store cannot be chosen; set"
+            " ENGAGEMENTS_STORE=local to use the embedded store regardless"
+        ) from exc

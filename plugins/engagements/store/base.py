@@ -12,6 +12,7 @@ Four tables, the same in Airtable and in the embedded SQLite store:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -286,6 +287,8 @@ def check_fields(fields: dict[str, Any]) -> None:
         raise ValueError(f"unknown engagement field(s): {', '.join(sorted(unknown))}")
 
 
+AGREEMENT_URL = re.compile(r"(?:https?|file)://[^\s\x00-\x1f\x7f]+")
+"""Where a signed agreement can be: a web address or (embedded default) a local file."""
 _FLAGS = frozenset({"agreement_signed_community", "agreement_signed_2i2c", "agreement_signed_css"})
 _MAPPINGS = frozenset({"config", "decisions"})
 _OPTIONAL_TEXT = frozenset({"agreement_url", "onboarding_run_id"})
@@ -307,6 +310,10 @@ def normalize_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{name} must be a mapping, not {type(value).__name__}")
         elif name in _OPTIONAL_TEXT and value is not None and not isinstance(value, str):
             raise ValueError(f"{name} must be text or None, not {type(value).__name__}")
+        elif name == "agreement_url" and value is not None and not AGREEMENT_URL.fullmatch(value):
+            raise ValueError(
+                f"agreement_url must be an http(s):// or file:// address, not {value!r}"
+            )
         elif name == "name" and not (isinstance(value, str) and value):
             raise ValueError("name must be non-empty text")
     return normalized
