@@ -139,13 +139,13 @@ topology-status:  ## which topology processes are running
 bench-parse: venv  ## parse cost of each DAG file and of the DagBag (README "Performance")
 	$(BIN)/python scripts/bench_parse.py
 
-bench-waits: venv  ## 1,000 milestone waits, simulated in virtual time (README "Scaling")
-	$(BIN)/python scripts/bench_waits.py
+bench-waits: venv  ## 1,000 deferred milestone waits in virtual time, production settings
+	$(BIN)/python scripts/bench_waits.py --reschedule
 
-bench-topology: venv  ## 50 concurrent onboarding runs on a private Celery topology
+bench-topology: venv  ## 200 deferred waits and their triggerer on a private Celery topology
 	$(BIN)/python scripts/bench_topology.py
 
-bench-fanout: venv  ## quarterly check-in and renewal scans over 500 communities
+bench-fanout: venv  ## check-in and renewal over 500 communities: store requests per community
 	$(BIN)/python scripts/bench_fanout.py
 
 bench-portfolio: venv  ## the portfolio page for 500 engagements, SQLite and Airtable

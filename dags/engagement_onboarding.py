@@ -13,7 +13,7 @@ form → rollout deck → rollout invitation → `deploy_infrastructure` → rol
 outcome form → deck v2 and follow-up issues → configuration completed → onboarding email →
 training plan → status Active.
 
-**Milestones waited on** (reschedule-mode sensors, an overdue notice once per milestone):
+**Milestones waited on** (deferred to the triggerer, an overdue notice once per milestone):
 `rollout_coordinator_identified`, `technical_meeting_scheduled`, `technical_meeting_held`,
 `rollout_deck_reviewed`, `infrastructure_deployed`, `rollout_meeting_held`,
 `configuration_completed`. Record one on the portfolio page (`/engagements/`), with

@@ -8,7 +8,9 @@ held in a quarter reviews the quarter before it. **Rule**: a check-in is held wi
 engagement that started at least one month before the run date (its first check-in is the next
 quarter's). A community skipped by the rule, also one named by hand, is listed with its reason
 and the rule in the log of `select_engagements`, its `skipped` XCom and the run's note; with
-nobody due, `select_engagements` ends skipped, saying why.
+nobody due, `select_engagements` ends skipped, saying why. `select_engagements` reads each
+table of the store once for every community and plans the meeting milestones; each
+community's check-in gets what it needs of them.
 
 **Steps per community**: `report_and_invite` builds the report (cloud cost of each month of
 the reviewed quarter and the trend against the quarter before, expected against observed
@@ -19,10 +21,10 @@ artifacts folder, emails the representatives proposing the meeting (once per qua
 (one per request) → `open_follow_up_issues` (in the infrastructure repository when
 `github_default` and `engagements_infra_repo` are set; otherwise they stay in the store).
 
-**Milestone waited on**: `checkin_held_<YYYY>q<N>` (reschedule-mode sensor, due 30 days into
-the quarter, one overdue notice to support). Record it on the portfolio page (`/engagements/`),
-with `engagements milestone mark <community_id> checkin_held_2027q2`, in the store (Airtable),
-or mark the `wait` task success.
+**Milestone waited on**: `checkin_held_<YYYY>q<N>` (deferred to the triggerer, due 30 days
+into the quarter, one overdue notice to support). Record it on the portfolio page
+(`/engagements/`), with `engagements milestone mark <community_id> checkin_held_2027q2`, in the
+store (Airtable), or mark the `wait` task success.
 
 **Human-in-the-loop form**: `checkin_outcome` (notes, satisfaction, requests, monthly active
 users seen in Grafana), on the Required actions page.
@@ -78,13 +80,16 @@ with DAG(
     select = SelectCheckinOperator(task_id="select_engagements")
 
     @task_group(group_id="checkin", default_args={"map_index_template": "{{ task.community_id }}"})
-    def checkin(community_id: str, quarter: str, milestone: str, shared_account: bool) -> None:
-        """One community's check-in."""
+    def checkin(
+        community_id: str, quarter: str, milestone: str, shared_account: bool, records: dict
+    ) -> None:
+        """One community's check-in; ``records``: what the scan read of it."""
         report = CheckinReportOperator(
             task_id="report_and_invite",
             community_id=community_id,
             quarter=quarter,
             shared_account=shared_account,
+            records=records,
         )
         with TaskGroup("checkin_held", tooltip="Quarterly check-in meeting held") as held:
             wait = MilestoneSensor(

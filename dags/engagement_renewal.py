@@ -5,11 +5,12 @@ About 60 days before a contract ends, BD starts the renewal conversation (the ru
 "End of engagement"). **Scheduled daily**: the run lists the Active engagements whose contract
 ends within 60 days and whose renewal has not been opened, and starts one decision run of this
 DAG per community (mapped `start_decision_runs`, run id `renewal__<community>__<end>`, so a
-community is never started twice; its conf also carries `contract_end`, and a run whose
-contract was decided meanwhile asks nothing). **Manual trigger for one community**: set
-`community_id` in the trigger form (a late renewal of an engagement already being
-decommissioned is allowed: choosing Renewed stops the decommissioning before anything is
-removed).
+community is never started twice; its conf also carries `contract_end` and the engagement as
+the scan read it, and a run whose contract was decided meanwhile asks nothing). The scan reads
+the engagements and the renewal records once for all and plans each decision milestone.
+**Manual trigger for one community**: set `community_id` in the trigger form (a late
+renewal of an engagement already being decommissioned is allowed: choosing Renewed stops the
+decommissioning before anything is removed).
 
 **Steps of a decision run**: `open_renewal` (status Renewal, milestone
 `renewal_decided_<YYYY>_<MM>_<DD>` due on the contract end, email to BD with the engagement

@@ -1,20 +1,24 @@
-"""50 concurrent onboarding runs on the local Celery topology, measured while they wait.
+"""200 milestone waits deferred to the triggerer of the local Celery topology, measured.
 
 Starts a private topology (``scripts/topology.sh`` through ``tests/topology/harness.py``: its
-own folder and free loopback ports; everything it started is stopped at the end), seeds 50
-communities (copies of the example with their own ids), triggers ``engagement_onboarding`` for
-each through the REST API, and once every run waits on its first milestones measures:
+own folder and free loopback ports, the production default settings; everything it started is
+stopped at the end), seeds ``--waits`` Active communities, and unpauses
+``engagement_quarterly_checkin``: the scheduler starts the latest quarter's check-in, one mapped
+check-in per community, each of which reports, invites and then waits on its meeting
+milestone, deferred to the triggerer. Once every wait is deferred it measures, over
+``--window`` seconds with nothing recorded:
 
-- worker slots in use: task instances ``running`` (each holds a Celery worker slot) against
-  those ``up_for_reschedule`` (waiting, holding nothing), sampled every few seconds;
-- store requests per second: every call into the store, counted by a wrapper that
-  ``sitecustomize`` puts around ``LocalStore`` in every process of the topology;
-- the delay between recording a milestone (``engagements milestone mark``) and its sensor's
-  task succeeding;
-- the per-poke cost on a worker (task duration) and the dispatch delay (reschedule date to the
-  next poke), the two inputs of ``scripts/bench_waits.py``.
+- the triggerer: resident memory (every process of its group) and CPU time, against the same
+  figures taken before the run started;
+- store requests per second: every call into the store by every process of the topology,
+  counted by a wrapper that ``sitecustomize`` puts around ``LocalStore``;
+- what holds a worker slot: task instances running (and deferred), sampled every few seconds;
 
-    .venv/bin/python scripts/bench_topology.py [--runs 50] [--poke-interval 180]
+then records ``--recorded`` of the milestones with ``engagements milestone mark``, one after
+another, and measures for each the delay from the CLI's return to its wait's task instance
+ending in success (median, 95th percentile).
+
+    .venv/bin/python scripts/bench_topology.py [--waits 200] [--recorded 50]
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import collections
 import datetime as dt
 import itertools
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -37,10 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from tests.topology.harness import Api, Topology  # noqa: E402
+from tests.topology.race import seed_active  # noqa: E402
 
-DAG_ID = "engagement_onboarding"
-FIRST_WAITS = ("rollout_coordinator_identified", "technical_meeting_scheduled")
-RECORDED = "rollout_coordinator_identified"
+DAG_ID = "engagement_quarterly_checkin"
+WAIT = "checkin.checkin_held.wait"
+POLL = "list_milestones_recorded_since"
 
 SITECUSTOMIZE = textwrap.dedent(
     '''
@@ -79,175 +86,165 @@ SITECUSTOMIZE = textwrap.dedent(
 )
 
 
-def community_configs(n: int, folder: Path) -> list[Path]:
-    import yaml
-
-    base = yaml.safe_load((ROOT / "include" / "communities" / "openscience.yaml").read_text())
-    paths = []
-    for i in range(1, n + 1):
-        config = json.loads(json.dumps(base, default=str))
-        config["community_id"] = f"bench{i:02d}"
-        config["name"] = f"Bench Community {i}"
-        config["github_org"] = f"bench{i:02d}-org"
-        config["hubs"]["community"]["allowed_teams"] = [f"bench{i:02d}-org:hub-users"]
-        path = folder / f"bench{i:02d}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        paths.append(path)
-    return paths
-
-
-def read_calls(path: Path, since: float, until: float) -> list[tuple[float, str, str]]:
+def read_calls(path: Path, since: float, until: float) -> list[tuple[float, str]]:
     calls = []
-    if not path.exists():
-        return calls
-    for line in path.read_text().splitlines():
-        parts = line.split(" ", 3)
-        t = float(parts[0])
-        if since <= t < until:
-            calls.append((t, parts[2], parts[3] if len(parts) > 3 else ""))
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split(" ", 3)
+            if since <= float(parts[0]) < until:
+                calls.append((float(parts[0]), parts[2]))
     return calls
 
 
-COUNTED_STATES = ("queued", "running", "up_for_reschedule", "scheduled")
+def group_usage(topology: Topology, component: str) -> tuple[float, float]:
+    """Resident MB and CPU seconds of every process in a component's process group."""
+    pid = int((topology.directory / "run" / f"{component}.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    rss = cpu = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) != pid:  # process group id
+                continue
+            cpu += (int(fields[11]) + int(fields[12])) / tick
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            continue
+    return rss, cpu
 
 
-def states(api: Api) -> dict[str, int]:
-    """How many task instances of every onboarding run are in each state."""
-    counts = {}
-    for state in COUNTED_STATES:
+def mapped(api: Api, run_id: str, **params: Any) -> list[dict[str, Any]]:
+    tis, offset = [], 0
+    while True:
         data = api.call(
-            "GET", f"/dags/{DAG_ID}/dagRuns/~/taskInstances", params={"state": state, "limit": 1}
+            "GET",
+            f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
+            params={"limit": 100, "offset": offset, **params},
         )
-        counts[state] = data["total_entries"]
-    return counts
+        tis += data["task_instances"]
+        offset += 100
+        if offset >= data["total_entries"]:
+            return tis
 
 
-def tis(api: Api, **params: Any) -> list[dict[str, Any]]:
+def count(api: Api, run_id: str, state: str) -> int:
     data = api.call(
-        "GET", f"/dags/{DAG_ID}/dagRuns/~/taskInstances", params={"limit": 1000, **params}
+        "GET",
+        f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
+        params={"state": state, "limit": 1},
     )
-    return data["task_instances"]
+    return data["total_entries"]
 
 
-def parse_time(value: str) -> float:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from engagements.config import load_config
-    from engagements.params import flatten_config
+    from engagements.checkin import Quarter
+    from engagements.milestones import CHECKIN_HELD
 
     work = Path(tempfile.mkdtemp(prefix="bench-topology-"))
     work.chmod(0o755)
     (work / "site").mkdir()
     (work / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     calls_log = work / "store-calls.log"
-    topology = Topology(work / "topology", poke_interval=args.poke_interval)
+    topology = Topology(work / "topology", poke_interval=7200)  # production intervals
     topology.script_env["PYTHONPATH"] = str(work / "site")
     topology.script_env["BENCH_STORE_CALLS_LOG"] = str(calls_log)
     topology.script_env["TOPOLOGY_WORKER_CONCURRENCY"] = str(args.concurrency)
-    result: dict[str, Any] = {"runs": args.runs, "poke_interval": args.poke_interval}
+    result: dict[str, Any] = {"waits": args.waits, "load_average_start": load_average()}
 
     with topology.running(keep_on_failure=True):
         api = topology.client()
         api.wait_for_dag(DAG_ID)
-        api.unpause(DAG_ID)
-        configs = community_configs(args.runs, work)
-        topology.cli("seed", *map(str, configs))
+        communities = seed_active(topology, args.waits)
+        time.sleep(5)
+        idle_rss, _ = group_usage(topology, "triggerer")
         started = time.time()
-        run_ids = {}
-        for path in configs:
-            config = load_config(path)
-            response = api.trigger(DAG_ID, flatten_config(config.to_dict()))
-            assert response.status_code == 200, response.text
-            run_ids[config.community_id] = response.json()["dag_run_id"]
-        print(f"triggered {len(run_ids)} runs", flush=True)
-
-        # Every run waits on its first two milestones.
-        wanted = {f"{m}.wait" for m in FIRST_WAITS}
+        api.unpause(DAG_ID)
+        while not (runs := api.call("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]):
+            time.sleep(2)
+        (checkin,) = runs
+        run_id = checkin["dag_run_id"]
+        logical = dt.datetime.fromisoformat(checkin["logical_date"].replace("Z", "+00:00"))
+        milestone = CHECKIN_HELD.key(str(Quarter.of(logical.date())))
         deadline = time.monotonic() + args.settle_timeout
-        while True:
-            waiting = [
-                ti
-                for task_id in sorted(wanted)
-                for ti in tis(api, state="up_for_reschedule", task_id=task_id)
-            ]
-            welcomed = tis(api, state="success", task_id="send_welcome_email")
-            if len(waiting) >= len(wanted) * args.runs and len(welcomed) >= args.runs:
-                break  # only the waits are left: the steady state
+        while (deferred := count(api, run_id, "deferred")) < args.waits:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(waiting)} waits after {args.settle_timeout}s")
+                raise RuntimeError(f"only {deferred} waits deferred after {args.settle_timeout}s")
             time.sleep(5)
-        result["seconds_to_all_waiting"] = time.time() - started
-        print(f"all {len(waiting)} waits up for reschedule after "
-              f"{result['seconds_to_all_waiting']:.0f}s", flush=True)  # fmt: skip
+        result["seconds_to_all_deferred"] = time.time() - started
+        print(f"all {deferred} waits deferred after {result['seconds_to_all_deferred']:.0f} s",
+              flush=True)  # fmt: skip
 
-        # Steady state: nothing recorded; sample what holds a worker slot.
         window_start = time.time()
+        _, cpu_before = group_usage(topology, "triggerer")
         samples = []
         while time.time() - window_start < args.window:
-            counts = states(api)
-            samples.append(counts)
+            rss, _ = group_usage(topology, "triggerer")
+            samples.append(
+                {
+                    "running": count(api, run_id, "running"),
+                    "deferred": count(api, run_id, "deferred"),
+                    "rss": rss,
+                }
+            )
             time.sleep(args.sample_every)
         window_end = time.time()
+        _, cpu_after = group_usage(topology, "triggerer")
         calls = read_calls(calls_log, window_start, window_end)
         window = window_end - window_start
-        running = [s["running"] for s in samples]
-        queued = [s["queued"] for s in samples]
         result["steady"] = {
             "window_s": window,
-            "samples": len(samples),
-            "up_for_reschedule_mean": statistics.mean(s["up_for_reschedule"] for s in samples),
-            "scheduled_mean": statistics.mean(s["scheduled"] for s in samples),
-            "running_mean": statistics.mean(running),
-            "running_max": max(running),
-            "queued_mean": statistics.mean(queued),
-            "queued_max": max(queued),
-            "worker_slots": args.concurrency,
+            "load_average": load_average(),
+            "triggerer_rss_mb_idle": idle_rss,
+            "triggerer_rss_mb_mean": statistics.mean(s["rss"] for s in samples),
+            "triggerer_rss_mb_max": max(s["rss"] for s in samples),
+            "triggerer_cpu_percent": 100 * (cpu_after - cpu_before) / window,
             "store_requests": len(calls),
             "store_requests_per_second": len(calls) / window,
-            "by_method": dict(collections.Counter(name for _, name, _ in calls)),
+            "by_method": dict(collections.Counter(name for _, name in calls)),
+            "deferred_mean": statistics.mean(s["deferred"] for s in samples),
+            "running_mean": statistics.mean(s["running"] for s in samples),
+            "running_max": max(s["running"] for s in samples),
         }
-        pokes: dict[str, list[float]] = collections.defaultdict(list)
-        for t, name, key in calls:
-            if name == "get_milestone":
-                pokes[key].append(t)
-        gaps = [b - a for ts in pokes.values() for a, b in itertools.pairwise(ts)]
-        result["steady"]["poke_period_median_s"] = statistics.median(gaps) if gaps else None
-        # Each poke reads the milestone; an overdue one also the engagement and action log.
-        result["steady"]["pokes_per_second"] = sum(map(len, pokes.values())) / window
+        polls = sorted(t for t, name in calls if name == POLL)
+        gaps = [b - a for a, b in itertools.pairwise(polls)]
+        result["steady"]["poll_period_median_s"] = statistics.median(gaps) if gaps else None
         print(json.dumps(result["steady"], indent=2), flush=True)
 
-        # Recording latency: record one milestone per community, see its wait succeed.
-        recorded_at = {}
-        for community_id in run_ids:
-            topology.cli("milestone", "mark", community_id, RECORDED, "--note", "bench")
+        recorded_at: dict[str, float] = {}
+        for community_id in communities[: args.recorded]:
+            subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "engagements"), "milestone", "mark",
+                 community_id, milestone, "--note", "bench"],
+                env=topology.env, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
             recorded_at[community_id] = time.time()
-        deadline = time.monotonic() + args.poke_interval * 2 + 300
+        deadline = time.monotonic() + 600
         done: dict[str, float] = {}
-        while len(done) < len(run_ids) and time.monotonic() < deadline:
-            for ti in tis(api, state="success", task_id=f"{RECORDED}.wait"):
-                if ti["end_date"]:
-                    community = next(c for c, r in run_ids.items() if r == ti["dag_run_id"])
-                    done[community] = parse_time(ti["end_date"])
-            time.sleep(5)
+        while len(done) < len(recorded_at) and time.monotonic() < deadline:
+            for ti in mapped(api, run_id, task_id=WAIT, state="success"):
+                community_id = ti["rendered_map_index"]
+                if community_id in recorded_at and ti["end_date"]:
+                    end = dt.datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00"))
+                    done[community_id] = end.timestamp()
+            time.sleep(3)
         delays = sorted(done[c] - recorded_at[c] for c in done)
-        waits = tis(api, state="success", task_id=f"{RECORDED}.wait")
-        durations = [ti["duration"] for ti in waits if ti["duration"]]
         result["recording"] = {
             "recorded": len(recorded_at),
-            "noticed": len(done),
+            "succeeded": len(done),
             "delay_median_s": statistics.median(delays) if delays else None,
-            "delay_p95_s": delays[min(len(delays) - 1, round(0.95 * (len(delays) - 1)))]
-            if delays
-            else None,
+            "delay_p95_s": delays[round(0.95 * (len(delays) - 1))] if delays else None,
             "delay_max_s": max(delays) if delays else None,
-            "last_poke_task_seconds_median": statistics.median(durations) if durations else None,
+            "load_average": load_average(),
         }
-        if result["steady"]["poke_period_median_s"]:
-            result["recording"]["dispatch_seconds_estimate"] = (
-                result["steady"]["poke_period_median_s"] - args.poke_interval
-            )
         print(json.dumps(result["recording"], indent=2), flush=True)
         api.close()
     shutil.rmtree(work, ignore_errors=True)  # kept (with the logs) when something failed
@@ -256,12 +253,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--poke-interval", type=int, default=180)
-    parser.add_argument("--window", type=float, default=360, help="steady-state seconds")
+    parser.add_argument("--waits", type=int, default=200)
+    parser.add_argument("--recorded", type=int, default=50)
+    parser.add_argument("--window", type=float, default=300, help="steady-state seconds")
     parser.add_argument("--sample-every", type=float, default=5)
     parser.add_argument("--concurrency", type=int, default=16, help="Celery worker slots")
-    parser.add_argument("--settle-timeout", type=float, default=1200)
+    parser.add_argument("--settle-timeout", type=float, default=2400)
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
     args = parser.parse_args(argv)
     result = run(args)

@@ -33,8 +33,10 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_API_PO
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}"
 export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:-8794}"
 export ENGAGEMENTS_OUTBOX_PORT="${ENGAGEMENTS_OUTBOX_PORT:-8025}"
-# The embedded store has no rate limit: a recorded milestone is noticed within 30 s locally
-# (production keeps the sensors' default of 2 hours, see README "Scaling").
+# Milestone waits are deferred to the triggerer, which reads recorded milestones every 30 s
+# (ENGAGEMENTS_MILESTONE_POLL_INTERVAL). The reschedule-mode sensors (the merge of the
+# infrastructure change, hub health) check every 30 s here: the embedded store and the local
+# repository have no rate limit (production keeps their default of 2 hours, README "Scaling").
 export ENGAGEMENTS_POKE_INTERVAL="${ENGAGEMENTS_POKE_INTERVAL:-30}"
 
 # The engagements package (see plugins/engagements/settings.py for the other ENGAGEMENTS_*).

@@ -4,6 +4,8 @@
 #   PostgreSQL (metadata DB) + Redis (Celery broker) from Debian's packages, run as an
 #   unprivileged user; `airflow db migrate`; then api-server, scheduler, dag-processor,
 #   triggerer and a Celery worker from .venv with the CeleryExecutor; and the SMTP outbox.
+#   TOPOLOGY_EXECUTOR=LocalExecutor runs the tasks in the scheduler's LocalExecutor instead
+#   (no Redis, no worker): the other executor deployments use, with the same PostgreSQL.
 #
 #   scripts/topology.sh up       # install what is missing, start everything, wait for health
 #   scripts/topology.sh down     # stop everything `up` started, by process id
@@ -19,8 +21,9 @@
 #   TOPOLOGY_OUTBOX_PORT=58025 (SMTP)    TOPOLOGY_SCHEDULER_HEALTH_PORT=58974
 # Login: AIRFLOW_ADMIN_USERNAME (default admin) / AIRFLOW_ADMIN_PASSWORD (default: generated
 # once into airflow/simple_auth_manager_passwords.json.generated, and printed).
-# Passed through to every component: ENGAGEMENTS_POKE_INTERVAL, ENGAGEMENTS_STORE,
-# AIRFLOW_CONN_* (except smtp_default: the topology's outbox), AIRFLOW_VAR_*, PYTHONPATH.
+# Passed through to every component: ENGAGEMENTS_POKE_INTERVAL,
+# ENGAGEMENTS_MILESTONE_POLL_INTERVAL, ENGAGEMENTS_STORE, AIRFLOW_CONN_* (except smtp_default:
+# the topology's outbox), AIRFLOW_VAR_*, PYTHONPATH.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,8 +47,17 @@ LOG_DIR="$TOPOLOGY_DIR/logs"
 PG_DATA="$TOPOLOGY_DIR/pg/data"
 PG_LOG="$TOPOLOGY_DIR/pg/server.log" # written by the server itself, as the service user
 REDIS_DIR="$TOPOLOGY_DIR/redis"
-# Started in this order; stopped in the reverse order.
-COMPONENTS=(postgres redis outbox api-server scheduler dag-processor triggerer worker)
+EXECUTOR="${TOPOLOGY_EXECUTOR:-CeleryExecutor}"
+# Started in this order; stopped in the reverse order (`down` stops any that runs).
+ALL_COMPONENTS=(postgres redis outbox api-server scheduler dag-processor triggerer worker)
+case "$EXECUTOR" in
+  CeleryExecutor) COMPONENTS=("${ALL_COMPONENTS[@]}") ;;
+  LocalExecutor) COMPONENTS=(postgres outbox api-server scheduler dag-processor triggerer) ;;
+  *)
+    printf '[topology] ERROR: TOPOLOGY_EXECUTOR: %s is not CeleryExecutor or LocalExecutor\n' "$EXECUTOR" >&2
+    exit 2
+    ;;
+esac
 
 say() { printf '[topology] %s\n' "$*"; }
 die() {
@@ -74,14 +86,15 @@ topology_env() {
       AIRFLOW_ADMIN_USERNAME | AIRFLOW_ADMIN_PASSWORD | AIRFLOW_FERNET_KEY | AIRFLOW_VAR_*) ;;
       AIRFLOW_CONN_SMTP_DEFAULT) unset "$name" ;;
       AIRFLOW_CONN_*) ;;
-      ENGAGEMENTS_POKE_INTERVAL | ENGAGEMENTS_STORE | ENGAGEMENTS_TOPOLOGY_DIR) ;;
+      ENGAGEMENTS_POKE_INTERVAL | ENGAGEMENTS_MILESTONE_POLL_INTERVAL) ;;
+      ENGAGEMENTS_STORE | ENGAGEMENTS_TOPOLOGY_DIR) ;;
       AIRFLOW* | ENGAGEMENTS_*) unset "$name" ;;
     esac
   done
   local pg="airflow:airflow@127.0.0.1:$PG_PORT/airflow"
   export AIRFLOW_HOME="$TOPOLOGY_DIR/airflow"
   export AIRFLOW_CONFIG="$AIRFLOW_HOME/airflow.cfg"
-  export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+  export AIRFLOW__CORE__EXECUTOR="$EXECUTOR"
   export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USERNAME:-admin}:admin"
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
@@ -220,10 +233,10 @@ cmd_down() {
     say "nothing to stop (no $RUN_DIR)"
     return 0
   }
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    if [[ -e "$RUN_DIR/${COMPONENTS[i]}.pid" ]]; then
+  for ((i = ${#ALL_COMPONENTS[@]} - 1; i >= 0; i--)); do
+    if [[ -e "$RUN_DIR/${ALL_COMPONENTS[i]}.pid" ]]; then
       any=1
-      stop_component "${COMPONENTS[i]}"
+      stop_component "${ALL_COMPONENTS[i]}"
     fi
   done
   ((any)) && say "stopped" || say "nothing was running"
@@ -344,6 +357,7 @@ check_ports() {
     "SMTP outbox:$OUTBOX_PORT:TOPOLOGY_OUTBOX_PORT" "Airflow UI/API:$API_PORT:TOPOLOGY_API_PORT" \
     "scheduler health check:$SCHEDULER_HEALTH_PORT:TOPOLOGY_SCHEDULER_HEALTH_PORT"; do
     IFS=: read -r name port var <<<"$spec"
+    [[ "$name" != Redis || "$EXECUTOR" == CeleryExecutor ]] || continue
     if port_in_use "$port"; then
       die "port $port ($name) is already in use on 127.0.0.1. Stop what uses it (ss -ltnp 'sport = :$port'), or choose another: $var=<port> make topology-up"
     fi
@@ -490,7 +504,7 @@ cmd_up() {
   # From here on, a failure stops whatever was started.
   trap 'status=$?; if ((status)); then say "start-up failed: stopping what was started"; cmd_down; fi' EXIT
   start_postgres
-  start_redis
+  [[ "$EXECUTOR" != CeleryExecutor ]] || start_redis
 
   say "starting the SMTP outbox on 127.0.0.1:$OUTBOX_PORT -> $ENGAGEMENTS_OUTBOX_DIR"
   mkdir -p "$ENGAGEMENTS_OUTBOX_DIR"
@@ -505,7 +519,7 @@ cmd_up() {
     curl --silent --fail --max-time 5 "http://127.0.0.1:$API_PORT/api/v2/version"
   wait_for "the SMTP outbox on port $OUTBOX_PORT" 30 port_in_use "$OUTBOX_PORT"
 
-  say "starting the scheduler, dag-processor, triggerer and Celery worker"
+  say "starting the scheduler ($EXECUTOR), dag-processor, triggerer and any worker"
   # Log servers are not started (-s): every component shares AIRFLOW_HOME/logs on this
   # machine, and nothing may listen beyond loopback.
   launch scheduler airflow scheduler --skip-serve-logs
@@ -513,16 +527,20 @@ cmd_up() {
   launch triggerer airflow triggerer --skip-serve-logs
   local worker_name
   worker_name="topology@$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-  launch worker airflow celery worker --skip-serve-logs --celery-hostname "$worker_name" \
-    --concurrency "$WORKER_CONCURRENCY"
+  if [[ "$EXECUTOR" == CeleryExecutor ]]; then
+    launch worker airflow celery worker --skip-serve-logs --celery-hostname "$worker_name" \
+      --concurrency "$WORKER_CONCURRENCY"
+  fi
 
   wait_for "the scheduler's health check (port $SCHEDULER_HEALTH_PORT)" "$STARTUP_TIMEOUT" \
     curl --silent --fail --max-time 5 "http://127.0.0.1:$SCHEDULER_HEALTH_PORT/health"
   wait_for "metadatabase, scheduler, triggerer and dag-processor health" "$STARTUP_TIMEOUT" \
     api_healthy
-  wait_for "the Celery worker $worker_name" "$STARTUP_TIMEOUT" \
-    celery --app airflow.providers.celery.executors.celery_executor.app inspect ping \
-    -d "$worker_name" --timeout 5
+  if [[ "$EXECUTOR" == CeleryExecutor ]]; then
+    wait_for "the Celery worker $worker_name" "$STARTUP_TIMEOUT" \
+      celery --app airflow.providers.celery.executors.celery_executor.app inspect ping \
+      -d "$worker_name" --timeout 5
+  fi
   trap - EXIT
 
   local password
@@ -534,7 +552,7 @@ cmd_up() {
     write_private "$TOPOLOGY_DIR/env.sh"
   cat <<EOF
 
-  The topology is up (CeleryExecutor, PostgreSQL $PG_PORT, Redis $REDIS_PORT):
+  The topology is up ($EXECUTOR, PostgreSQL $PG_PORT$([[ "$EXECUTOR" != CeleryExecutor ]] || echo ", Redis $REDIS_PORT")):
   UI and REST API:  http://127.0.0.1:$API_PORT   login ${AIRFLOW_ADMIN_USERNAME:-admin} / $password
   Outbox (emails):  $ENGAGEMENTS_OUTBOX_DIR  (SMTP 127.0.0.1:$OUTBOX_PORT)
   Store:            $ENGAGEMENTS_STORE_PATH

@@ -20,6 +20,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ.setdefault("ENGAGEMENTS_POKE_INTERVAL", "1")
+os.environ.setdefault("ENGAGEMENTS_MILESTONE_POLL_INTERVAL", "1")
 os.environ["ENGAGEMENTS_STORE"] = "local"
 os.environ["ENGAGEMENTS_STORE_PATH"] = str(_HOME / "engagements.sqlite")
 os.environ["ENGAGEMENTS_ARTIFACTS_DIR"] = str(_HOME / "artifacts")

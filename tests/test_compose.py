@@ -295,10 +295,8 @@ def test_compose_uses_the_env_sh_names_for_shared_settings(
     assert env_sh["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     settings = {f"ENGAGEMENTS_{f.name.upper()}" for f in fields(Settings)}
     for name in {n for n in set(common_env) | set(env_sh) if n.startswith("ENGAGEMENTS_")}:
-        # Besides the settings: the outbox's own variables, and the sensors' poke interval,
-        # which is read when the DAG files are parsed (not a runtime setting).
-        known = name in settings or name == "ENGAGEMENTS_POKE_INTERVAL"
-        assert known or name.startswith("ENGAGEMENTS_OUTBOX_"), name
+        # Besides the settings: the outbox's own variables.
+        assert name in settings or name.startswith("ENGAGEMENTS_OUTBOX_"), name
 
 
 def test_dotenv_example_documents_every_setting_and_connection(env_sh: dict[str, str]) -> None:

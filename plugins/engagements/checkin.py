@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from engagements.config import CommunityConfig
-from engagements.costs import Month, MonthlyCost, format_money
+from engagements.costs import COST_ENTRY, Month, MonthlyCost, format_money
 from engagements.messages.emails import template_environment
-from engagements.milestones import UPGRADED, UnknownMilestone, get_milestone
+from engagements.milestones import CHECKIN_HELD, UPGRADED, UnknownMilestone, get_milestone
 from engagements.store.base import (
     ActionRecord,
+    CommunityRecords,
     Engagement,
     EngagementStatus,
     EngagementStore,
@@ -140,6 +141,31 @@ def select_for_checkin(
         else:
             skipped[engagement.community_id] = reason
     return due, skipped
+
+
+def report_key(quarter: Quarter) -> str:
+    return f"checkin-report:{quarter.key}"
+
+
+def invitation_key(quarter: Quarter) -> str:
+    """The key of the invitation email (recorded as ``email:<this>``)."""
+    return f"checkin-invitation:{quarter.key}"
+
+
+REPORT_KINDS = frozenset({SUPPORT_HOURS, MAUS_OBSERVED, FOLLOW_UP_ISSUE, COST_ENTRY})
+"""The kinds of actions the report reads."""
+
+
+def for_checkin(records: CommunityRecords, quarter: Quarter) -> CommunityRecords:
+    """Only what a community's check-in reads: the actions the report shows, whether the
+    report and the invitation were written, the open milestones and the meeting's."""
+    written = {report_key(quarter), f"email:{invitation_key(quarter)}"}
+    meeting = CHECKIN_HELD.key(str(quarter))
+    return CommunityRecords(
+        records.engagement,
+        tuple(a for a in records.actions if a.kind in REPORT_KINDS or a.key in written),
+        tuple(m for m in records.milestones if not m.done or m.milestone == meeting),
+    )
 
 
 # Support hours.

@@ -36,7 +36,7 @@ from engagements.config import (
     check_date,
 )
 from engagements.settings import Settings
-from engagements.store.base import EngagementStore, upsert_action
+from engagements.store.base import ActionRecord, EngagementStore, upsert_action
 
 CENT = Decimal("0.01")
 CONTRACT_CURRENCY = "USD"
@@ -508,9 +508,15 @@ def record_cost_entry(
 
 
 def cost_entries(store: EngagementStore, community_id: str) -> dict[Month, MonthlyCost]:
+    return entries_of(store.list_actions(community_id, kind=COST_ENTRY))
+
+
+def entries_of(actions: Iterable[ActionRecord]) -> dict[Month, MonthlyCost]:
+    """The recorded monthly costs among a community's actions."""
     return {
         Month.parse(a.detail["month"]): MonthlyCost.from_detail(a.detail)
-        for a in store.list_actions(community_id, kind=COST_ENTRY)
+        for a in actions
+        if a.kind == COST_ENTRY
     }
 
 

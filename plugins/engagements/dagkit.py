@@ -33,16 +33,21 @@ class Tag(StrEnum):
     UPKEEP = "upkeep"
 
 
-def milestone_gate(milestone: str, *, trigger_rule: str | None = None) -> TaskGroup:
+def milestone_gate(
+    milestone: str, *, trigger_rule: str | None = None, deferrable: bool = True
+) -> TaskGroup:
     """``wait`` for a human milestone, then ``record`` it if the wait was marked success.
 
-    ``trigger_rule`` is the wait's (default all upstream succeeded).
+    ``trigger_rule`` is the wait's (default all upstream succeeded). The wait defers to the
+    triggerer; ``deferrable=False`` makes it a reschedule-mode sensor for a deployment without
+    a triggerer (README "Scaling").
     """
     spec = get_milestone(milestone)
     with TaskGroup(milestone, tooltip=spec.title) as group:
         wait = MilestoneSensor(
             task_id="wait",
             milestone=milestone,
+            deferrable=deferrable,
             doc_md=f"Waits for **{spec.title}**. {spec.how}",
             **({"trigger_rule": trigger_rule} if trigger_rule else {}),
         )

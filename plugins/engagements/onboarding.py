@@ -20,6 +20,7 @@ from engagements.store.base import (
     EngagementStatus,
     EngagementStore,
     NotFound,
+    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def send_once(
     it finds the intent on the re-run and sends again, only then, with the same Message-ID
     (derived from the key). Returns the sent email, or None when it had been sent before.
     """
-    action_key = f"email:{key or kind.value}"
+    action_key = email_key(kind, key)
     if kind is EmailKind.MILESTONE_OVERDUE:  # how to record it depends on the store in use
         extra = {"store": getattr(store, "backend", None), **(extra or {})}
     existing = store.get_action(config.community_id, action_key)
@@ -202,14 +203,7 @@ def send_once(
         )
         return None
     email = render_email(kind, config, settings, extra=extra, key=key)
-    detail = {
-        "template": kind.value,
-        "message_id": email.message_id,
-        "subject": email.subject,
-        "to": list(email.to),
-        "cc": list(email.cc),
-        "state": EMAIL_SENDING,
-    }
+    detail = _email_detail(kind, email) | {"state": EMAIL_SENDING}
     if existing is None:
         store.record_action(config.community_id, action_key, "email", detail)
     else:
@@ -221,19 +215,63 @@ def send_once(
             existing.detail.get("message_id"),
         )
         store.update_action(config.community_id, action_key, detail)
+    _hand_over(kind, email, deliver)
+    store.update_action(config.community_id, action_key, _as_sent(detail))
+    return email
+
+
+def email_key(kind: EmailKind, key: str | None = None) -> str:
+    """The action key under which an email is recorded as sent."""
+    return f"email:{key or kind.value}"
+
+
+def deliver_email(
+    config: CommunityConfig,
+    settings: Settings,
+    kind: EmailKind,
+    deliver: Callable[[EmailMessage], None],
+    *,
+    key: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[RenderedEmail, ActionRecord]:
+    """Render and send an email; return it with the action that records it as sent, for the
+    caller to write with its other actions in one request after checking the log first.
+
+    Fan-outs use it to keep to their request budget: no intent is written before sending, so
+    a try that stops between sending and writing sends again on the re-run, with the same
+    Message-ID (derived from the key), which mail clients show once.
+    """
+    email = render_email(kind, config, settings, extra=extra, key=key)
+    _hand_over(kind, email, deliver)
+    detail = _as_sent(_email_detail(kind, email))
+    action = ActionRecord(config.community_id, email_key(kind, key), "email", utc_now(), detail)
+    return email, action
+
+
+def _email_detail(kind: EmailKind, email: RenderedEmail) -> dict[str, Any]:
+    return {
+        "template": kind.value,
+        "message_id": email.message_id,
+        "subject": email.subject,
+        "to": list(email.to),
+        "cc": list(email.cc),
+    }
+
+
+def _as_sent(detail: dict[str, Any]) -> dict[str, Any]:
+    return detail | {"state": EMAIL_SENT, "sent_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+def _hand_over(
+    kind: EmailKind, email: RenderedEmail, deliver: Callable[[EmailMessage], None]
+) -> None:
     deliver(email.to_mime())
-    store.update_action(
-        config.community_id,
-        action_key,
-        detail | {"state": EMAIL_SENT, "sent_at": dt.datetime.now(dt.UTC).isoformat()},
-    )
     log.info(
         "Sent %s to %s (Message-ID %s)",
         kind.value,
         ", ".join(email.all_recipients),
         email.message_id,
     )
-    return email
 
 
 def email_extra(

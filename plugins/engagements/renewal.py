@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from engagements.config import CommunityConfig, parse_config
 from engagements.milestones import RENEWAL_DECIDED
 from engagements.onboarding import effective_config, load_engagement
-from engagements.store.base import Engagement, EngagementStatus, EngagementStore
+from engagements.store.base import (
+    ActionRecord,
+    Engagement,
+    EngagementStatus,
+    EngagementStore,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,32 @@ class RenewalRefused(RuntimeError):
     """The renewal step must not act on this engagement; the message says why."""
 
 
+RENEWAL = "renewal"
+"""Kind of the renewal's actions (opened, decided)."""
+
+
 @dataclass(frozen=True)
 class DueRenewal:
     community_id: str
     contract_end: dt.date
+    engagement: Engagement | None = field(default=None, compare=False, repr=False)
+    """The engagement as the scan read it, for the decision run to start from."""
+
+
+@dataclass(frozen=True)
+class RenewalStart:
+    """What opening a renewal needs to know: the engagement, the keys of the actions already
+    recorded for it, and whether its decision milestone is planned."""
+
+    engagement: Engagement
+    recorded: frozenset[str] = frozenset()
+    planned: bool = False
+
+
+def read_renewal_start(store: EngagementStore, community_id: str) -> RenewalStart:
+    """Two reads: the engagement, and its actions."""
+    engagement = load_engagement(store, community_id)
+    return RenewalStart(engagement, frozenset(a.key for a in store.list_actions(community_id)))
 
 
 def contract_end(engagement: Engagement) -> dt.date:
@@ -79,29 +108,49 @@ def decommission_run_id(community_id: str, end: dt.date) -> str:
     return f"decommission__{community_id}__{end.isoformat()}"
 
 
-def decided(store: EngagementStore, community_id: str, end: dt.date) -> Decision | None:
-    """The decision recorded for this contract end, if any (a late renewal wins)."""
+def renewal_email_key(end: dt.date) -> str:
+    """The key of the email to BD (recorded as ``email:<this>``)."""
+    return f"renewal-opened:{end.isoformat()}"
+
+
+def decided(recorded: Collection[str], end: dt.date) -> Decision | None:
+    """The decision recorded for this contract end among these action keys (a late renewal
+    wins)."""
     for decision in (Decision.RENEWED, Decision.NOT_RENEWED):
-        if store.get_action(community_id, decision_key(end, decision)) is not None:
+        if decision_key(end, decision) in recorded:
             return decision
     return None
 
 
 def due_for_renewal(store: EngagementStore, today: dt.date) -> list[DueRenewal]:
-    """Active engagements ending within the window whose renewal has not been opened.
+    """Active engagements ending within the window whose renewal is neither opened nor
+    decided: one pass over the engagements, and one over the renewal actions if any is near.
 
     An end date already past is included: a missed renewal must reach BD, not vanish.
     """
     horizon = today + dt.timedelta(days=RENEWAL_WINDOW_DAYS)
-    due = []
-    for engagement in store.list_engagements(EngagementStatus.ACTIVE):
-        end = contract_end(engagement)
-        if end > horizon:
-            continue
-        if store.get_action(engagement.community_id, opened_key(end)) is not None:
-            continue
-        due.append(DueRenewal(engagement.community_id, end))
-    return due
+    near = [
+        (engagement, end)
+        for engagement in store.list_engagements(EngagementStatus.ACTIVE)
+        if (end := contract_end(engagement)) <= horizon
+    ]
+    if not near:
+        return []
+    recorded: dict[str, set[str]] = {}
+    for action in store.list_actions(kind=RENEWAL):
+        recorded.setdefault(action.community_id, set()).add(action.key)
+    return [
+        DueRenewal(engagement.community_id, end, engagement)
+        for engagement, end in near
+        if opened_key(end) not in (keys := recorded.get(engagement.community_id, set()))
+        and decided(keys, end) is None
+    ]
+
+
+def plan_decisions(store: EngagementStore, due: Iterable[DueRenewal]) -> None:
+    """Plan each due renewal's decision milestone (due on the contract end), 10 a request."""
+    store.plan_milestones((d.community_id, decision_milestone(d.contract_end), d.contract_end)
+                          for d in due)  # fmt: skip
 
 
 def decision_deadline(end: dt.date, now: dt.datetime) -> dt.datetime:
@@ -111,14 +160,24 @@ def decision_deadline(end: dt.date, now: dt.datetime) -> dt.datetime:
 
 
 def open_renewal(
-    store: EngagementStore, community_id: str, today: dt.date
+    store: EngagementStore,
+    start: RenewalStart | str,
+    today: dt.date,
+    *,
+    send: Callable[[CommunityConfig, dt.date], ActionRecord] | None = None,
 ) -> tuple[CommunityConfig, dt.date]:
     """Record the renewal as opened for the current contract end and plan its decision.
 
-    Idempotent. The status becomes Renewal only from Active: a late renewal of an engagement
-    already being decommissioned keeps Decommissioning until someone decides.
+    ``start`` is what was read of the community (or its id: read it now). ``send`` emails BD
+    and returns the action recording it, which is written with the "opened" record in one
+    request, after the email went out. Idempotent. The status becomes Renewal only from
+    Active: a late renewal of an engagement already being decommissioned keeps Decommissioning
+    until someone decides.
     """
-    engagement = load_engagement(store, community_id)
+    if isinstance(start, str):
+        start = read_renewal_start(store, start)
+    engagement = start.engagement
+    community_id = engagement.community_id
     if engagement.status not in OPENABLE:
         raise RenewalRefused(
             f"{community_id} is {engagement.status.value}; a renewal can be opened only for "
@@ -126,13 +185,16 @@ def open_renewal(
         )
     config = effective_config(engagement)
     end = config.contract.end
-    store.plan_milestone(community_id, decision_milestone(end), end)
-    store.record_action(
-        community_id,
-        opened_key(end),
-        "renewal",
-        {"opened_on": today.isoformat(), "contract_end": end.isoformat()},
-    )
+    if not start.planned:
+        store.plan_milestones([(community_id, decision_milestone(end), end)])
+    writes = []
+    if opened_key(end) not in start.recorded:
+        detail = {"opened_on": today.isoformat(), "contract_end": end.isoformat()}
+        writes.append(ActionRecord(community_id, opened_key(end), RENEWAL, utc_now(), detail))
+    if send is not None and f"email:{renewal_email_key(end)}" not in start.recorded:
+        writes.append(send(config, end))
+    if writes:
+        store.save_actions(writes)
     if engagement.status is EngagementStatus.ACTIVE:
         store.update_engagement(community_id, status=EngagementStatus.RENEWAL)
     return config, end
@@ -183,7 +245,7 @@ def apply_renewal(
         "note": note,
     }
     key = decision_key(decided_end, Decision.RENEWED)
-    store.record_action(community_id, key, "renewal", detail)
+    store.record_action(community_id, key, RENEWAL, detail)
     store.record_milestone(
         community_id,
         decision_milestone(decided_end),
@@ -217,7 +279,7 @@ def hand_over(
     store.update_engagement(community_id, status=EngagementStatus.DECOMMISSIONING)
     detail = {"decision": Decision.NOT_RENEWED.value, "reason": reason, "decided_by": decided_by}
     store.record_action(
-        community_id, decision_key(decided_end, Decision.NOT_RENEWED), "renewal", detail
+        community_id, decision_key(decided_end, Decision.NOT_RENEWED), RENEWAL, detail
     )
     store.record_milestone(
         community_id, decision_milestone(decided_end), by=decided_by, note=reason

@@ -14,7 +14,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+
+class SettingError(ValueError):
+    """A setting has a value the pipelines cannot use; the message names the setting."""
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MAX_SECONDS = 86_400
+"""The longest interval a setting in seconds may have: a day."""
 
 
 def _default_home() -> str:
@@ -52,6 +59,31 @@ class Settings:
     ``AWS_SECRET_ACCESS_KEY`` for the archive job (clusters without an AWS identity)."""
     teardown_command: str = ""
     """Shell script of the destroy step; empty runs the provider's runbook commands."""
+    milestone_poll_interval: str = "30"
+    """Seconds between two reads of newly recorded milestones by the triggerer, for every
+    deferred milestone wait at once (one store request each time); see README "Scaling"."""
+    poke_interval: str = "7200"
+    """Seconds between two checks of a reschedule-mode sensor (the merge, hub health, cost
+    entry, and milestone waits built with ``deferrable=False``)."""
+
+    @property
+    def milestone_poll_seconds(self) -> int:
+        return self.seconds("milestone_poll_interval")
+
+    @property
+    def poke_seconds(self) -> int:
+        return self.seconds("poke_interval")
+
+    def seconds(self, name: str) -> int:
+        """A setting that is a whole number of seconds from 1 to a day; SettingError names it."""
+        value = getattr(self, name)
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_SECONDS):
+            raise SettingError(
+                f"engagements_{name} (ENGAGEMENTS_{name.upper()}): {value!r} is not a whole"
+                f" number of seconds from 1 to {MAX_SECONDS}"
+            )
+        return int(text)
 
     @property
     def artifacts_path(self) -> Path:

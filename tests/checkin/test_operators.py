@@ -55,17 +55,63 @@ def test_fan_out_reads_the_store_once_for_200_communities(tmp_path, example_conf
 
     due = op.execute(ctx)
 
-    assert counting.calls == ["list_engagements"]
+    # One pass per table, then the 196 meeting milestones planned (10 a request on Airtable).
+    assert counting.calls == [
+        "list_engagements",
+        "list_actions",
+        "list_milestones",
+        "plan_milestones",
+    ]
+    assert local.get_milestone("community-001", "checkin_held_2027q2").due == dt.date(2027, 4, 30)
     assert len(due) == 196
+    records = due[0].pop("records")
     assert due[0] == {
         "community_id": "community-001",
         "quarter": "2027Q2",
         "milestone": "checkin_held_2027q2",
         "shared_account": True,  # all 200 share the example's AWS account
     }
+    assert records["engagement"]["community_id"] == "community-001"
+    json.dumps(due)  # an XCom
     skipped = ctx["ti"].pushed["skipped"]
     assert set(skipped) == {"community-000", "community-050", "community-100", "community-150"}
     assert "less than a month" in skipped["community-050"]
+
+
+def test_each_check_in_uses_what_the_scan_read_and_writes_once(store, tmp_path, monkeypatch):
+    """First try: no read, one write (the report's record and the invitation's together)."""
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    store.record_action("openscience", "support-hours:2027-02-03:1", "support_hours",
+                        {"on": "2027-02-03", "hours": "1.5", "note": "image", "by": "ada"})  # fmt: skip
+    scan = make(SelectCheckinOperator, store, tmp_path, community_id="", quarter="")
+    (item,) = scan.execute(context())
+    counting = CountingStore(store)
+    sent: list = []
+    op = make(CheckinReportOperator, counting, tmp_path, sent, **item_kwargs(item))
+
+    result = op.execute(context())
+
+    assert counting.calls == ["save_actions"]
+    assert len(sent) == 1
+    assert result["invitation"] == sent[0]["Message-ID"]
+    assert store.get_action("openscience", "email:checkin-invitation:2027q2") is not None
+    markdown = (tmp_path / "artifacts" / "openscience" / "checkin-2027q2.md").read_text()
+    assert "1.5" in markdown, "the support hours the scan read are in the report"
+    assert "Quarterly check-in meeting held" not in markdown, "not its own open milestone"
+
+    # A retry reads its community again and sends nothing twice.
+    retry = context()
+    retry["ti"].try_number = 2
+    again = op.execute(retry)
+    assert again["invitation"] is None
+    assert len(sent) == 1
+    assert "get_engagement" in counting.calls
+    (report,) = store.list_actions("openscience", kind="document")
+    assert report.created_at == store.get_action("openscience", "checkin-report:2027q2").created_at
+
+
+def item_kwargs(item: dict) -> dict:
+    return {k: v for k, v in item.items() if k != "milestone"}
 
 
 def test_manual_run_for_one_community_and_a_quarter(store, tmp_path):
@@ -243,3 +289,34 @@ def test_form_fields():
     op = CheckinOutcomeOperator(task_id="o", community_id="x", quarter="2027Q2")
     assert set(op.params) == set(FORM)
     assert Quarter.parse(op.quarter) == Quarter(2027, 2)
+
+
+def test_on_airtable_a_check_in_costs_at_most_two_requests_per_community(
+    tmp_path, example_config, monkeypatch
+):
+    """The fan-out's figure, at the HTTP level (scripts/bench_fanout.py measures it for 500)."""
+    from engagements.store.airtable import AirtableStore
+    from tests.store.conftest import BASE_ID, TOKEN
+    from tests.store.fake_airtable import FakeAirtable
+
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    with FakeAirtable(TOKEN, BASE_ID) as fake:
+        store = AirtableStore.from_credentials(TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0)
+        for i in range(25):
+            config = example_config.with_decisions({"community_id": f"c{i:02d}"})
+            store.upsert_engagement(config.community_id, config.name, config.to_dict(),
+                                    status="Active")  # fmt: skip
+            store.record_action(config.community_id, "email:welcome", "email")
+        before = len(fake.requests)
+        sent: list = []
+        items = make(SelectCheckinOperator, store, tmp_path, community_id="", quarter="").execute(
+            context()
+        )
+        for item in items:
+            make(CheckinReportOperator, store, tmp_path, sent, **item_kwargs(item)).execute(
+                context()
+            )
+        requests = len(fake.requests) - before
+
+    assert len(items) == len(sent) == 25
+    assert requests / 25 <= 2, requests

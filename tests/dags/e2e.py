@@ -44,8 +44,10 @@ def states(run: Any) -> dict[str, str | None]:
 
 class WaitWatcher(threading.Thread):
     """Acts as a person would while ``dag.test()`` runs: every half second it finds the tasks
-    of ``dag_id`` waiting in reschedule mode and hands their ids to :meth:`on_waiting`, until
-    ``stop`` is set (by the test, or by ``on_waiting`` when its work is done)."""
+    of ``dag_id`` that wait (a sensor up for reschedule, or a task deferred to its trigger,
+    which ``dag.test()`` runs inline with the task instance queued) and hands their ids to
+    :meth:`on_waiting`, until ``stop`` is set (by the test, or by ``on_waiting`` when its work
+    is done)."""
 
     def __init__(self, dag_id: str) -> None:
         super().__init__(daemon=True)
@@ -56,11 +58,14 @@ class WaitWatcher(threading.Thread):
         from airflow import settings
         from airflow.models.taskinstance import TaskInstance
 
+        deferred = TaskInstance.trigger_id.is_not(None) & TaskInstance.state.in_(
+            ("deferred", "queued")
+        )
         while not self.stop.is_set():
             with settings.Session() as session:
                 rows = session.query(TaskInstance.task_id).filter(
                     TaskInstance.dag_id == self.dag_id,
-                    TaskInstance.state == "up_for_reschedule",
+                    (TaskInstance.state == "up_for_reschedule") | deferred,
                 )
                 waiting = {task_id for (task_id,) in rows}
             if waiting:

@@ -169,17 +169,38 @@ def dag(env):
 
 
 @pytest.fixture(scope="module")
-def finished_run(airflow_db, outbox, cost_explorer, seeded, dag):
+def milestone_listings() -> list[str | None]:
+    """Whose milestones each listing read during the run (tasks run in this process)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def finished_run(airflow_db, outbox, cost_explorer, seeded, dag, milestone_listings):
+    from engagements.store.local import LocalStore
+
+    listed = LocalStore.list_milestones
+
+    def counted(self, community_id=None):
+        milestone_listings.append(community_id)
+        return listed(self, community_id)
+
     clerk = MeetingClerk()
     clerk.start()
     try:
-        run = dag.test(logical_date=RUN, run_after=RUN, mark_success_pattern=OUTCOME_FORM)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(LocalStore, "list_milestones", counted)
+            run = dag.test(logical_date=RUN, run_after=RUN, mark_success_pattern=OUTCOME_FORM)
     finally:
         clerk.stop.set()
         clerk.join(10)
     assert [r.returncode for r in clerk.results] == [0], [r.stderr for r in clerk.results]
     assert not clerk.errors, clerk.errors
     return run
+
+
+def test_each_check_in_used_what_the_scan_read(finished_run, milestone_listings):
+    """One pass over the milestones for every community; no report read its own."""
+    assert milestone_listings == [None]
 
 
 def xcom(run, task_id: str, key: str = "return_value"):

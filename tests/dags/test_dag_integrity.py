@@ -41,13 +41,42 @@ def test_each_file_defines_a_documented_dag(bag, dag_file):
             assert task.retries >= 1, task.task_id
 
 
-def test_sensors_reschedule(bag):
+def test_milestone_waits_defer_and_other_sensors_reschedule(bag):
+    """No sensor holds a worker slot while it waits."""
     from airflow.sdk import BaseSensorOperator
 
+    from engagements.sensors.milestone import MilestoneSensor
+
+    waits = 0
     for dag in bag.dags.values():
         for task in dag.tasks:
+            if isinstance(task, MilestoneSensor):
+                assert task.deferrable, task.task_id
+                waits += 1
             if isinstance(task, BaseSensorOperator):
                 assert task.mode == "reschedule", task.task_id
+    assert waits >= 9  # seven onboarding milestones, the check-in, the cost entry
+
+
+def test_a_bad_interval_setting_does_not_break_parsing():
+    """Settings are read when a task runs (the sensor then names a bad one), never on import:
+    parsed in a fresh process, as the dag-processor does."""
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag({str(DAGS)!r})\n"
+        "print(bag.import_errors or len(bag.dags))\n"
+    )
+    env = {
+        **os.environ,
+        "ENGAGEMENTS_POKE_INTERVAL": "two hours",
+        "ENGAGEMENTS_MILESTONE_POLL_INTERVAL": "soon",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip().splitlines()[-1]) >= 5, result.stdout[-2000:]
 
 
 @pytest.mark.parametrize(

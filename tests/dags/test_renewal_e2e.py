@@ -190,17 +190,35 @@ def same_day_rescan(started, store):
 
 
 @pytest.fixture(scope="module")
-def decisions(same_day_rescan, started, store):
+def action_listings() -> list[str | None]:
+    """Whose actions each listing read during the decision runs (tasks run in this process)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def decisions(same_day_rescan, started, store, action_listings):
     """The decision runs the scan started, executed with their own run ids and conf."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
+
+    from engagements.store.local import LocalStore
+
+    listed = LocalStore.list_actions
+
+    def counted(self, community_id=None, kind=None):
+        action_listings.append(community_id)
+        return listed(self, community_id, kind)
 
     ids = {conf["community_id"]: run_id for run_id, conf in started.items()}
     runs = {}
     deadline = DeadlinePasser()
     deadline.start()
     try:
-        with FormResponder(DAG_ID, {"renewal_decided": decide}) as responder:
+        with (
+            FormResponder(DAG_ID, {"renewal_decided": decide}) as responder,
+            pytest.MonkeyPatch.context() as patch,
+        ):
+            patch.setattr(LocalStore, "list_actions", counted)
             for community_id in ("renewsci", "endsci"):
                 run_id = ids[community_id]
                 with settings.Session() as session:
@@ -225,10 +243,19 @@ def test_scan_starts_one_decision_run_per_due_engagement(scan, started):
         "renewsci": "success",
         "endsci": "success",
     }
-    assert started == {
+    scanned = {
+        run_id: conf.pop("engagement") for run_id, conf in json.loads(json.dumps(started)).items()
+    }
+    assert {
+        run_id: {k: v for k, v in conf.items() if k != "engagement"}
+        for run_id, conf in started.items()
+    } == {
         f"renewal__renewsci__{END}": {"community_id": "renewsci", "contract_end": str(END)},
         f"renewal__endsci__{END}": {"community_id": "endsci", "contract_end": str(END)},
     }
+    # Each run carries the engagement as the scan read it, for its first task to start from.
+    assert scanned[f"renewal__endsci__{END}"]["community_id"] == "endsci"
+    assert scanned[f"renewal__endsci__{END}"]["status"] == "Active"
 
 
 def test_same_day_rescan_starts_no_second_run(same_day_rescan, started, store):
@@ -250,9 +277,11 @@ def test_same_day_rescan_starts_no_second_run(same_day_rescan, started, store):
         )
 
 
-def test_decision_runs_are_the_runs_the_scan_started(decisions, started):
+def test_decision_runs_are_the_runs_the_scan_started(decisions, started, action_listings):
     runs = decisions[0]
     assert {run.run_id: run.conf for run in runs.values()} == started
+    # Their open_renewal started from the scan's reading: no run listed its actions again.
+    assert action_listings == []
 
 
 def test_renewed_path_extends_the_contract_and_never_decommissions(decisions, store, outbox):

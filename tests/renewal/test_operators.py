@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from engagements.renewal import open_renewal
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
 from tests.conftest import waiting
+from tests.doubles import CountingStore
 from tests.renewal.conftest import END, add_engagement, renew
 
 
@@ -94,14 +96,22 @@ def test_scan_gives_one_decision_run_per_due_engagement(store, config):
     today = dt.datetime.now(dt.UTC).date()
     add_engagement(store, config, "soon", end=today + dt.timedelta(days=30))
     add_engagement(store, config, "later", end=today + dt.timedelta(days=300))
-    due = make(DueRenewalsOperator, store).execute(context())
+    counting = CountingStore(store)
+    due = make(DueRenewalsOperator, counting).execute(context())
     end = (today + dt.timedelta(days=30)).isoformat()
+    scanned = due[0]["conf"].pop("engagement")
     assert due == [
         {
             "conf": {"community_id": "soon", "contract_end": end},
             "trigger_run_id": f"renewal__soon__{end}",
         }
     ]
+    assert scanned == store.get_engagement("soon").to_json()
+    json.dumps(due)  # an XCom, then a run's conf
+    # One pass over the engagements, one over the renewal actions, one batch of plans.
+    assert counting.calls == ["list_engagements", "list_actions", "plan_milestones"]
+    milestone = store.get_milestone("soon", f"renewal_decided_{end.replace('-', '_')}")
+    assert milestone.due.isoformat() == end
 
 
 def test_opening_emails_bd_once_with_the_summary(active):
@@ -125,6 +135,32 @@ def test_opening_emails_bd_once_with_the_summary(active):
         assert fact in " ".join(body.split()), fact
     assert active.get_engagement("openscience").status is EngagementStatus.RENEWAL
     assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
+
+
+def test_a_scanned_run_opens_from_the_scan_with_two_writes_and_a_retry_sends_nothing(
+    active, monkeypatch
+):
+    """Airtable: the status (one upsert) and the two records (opened, email) in one batch."""
+    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    (item,) = make(DueRenewalsOperator, active).execute(context())
+    counting = CountingStore(active)
+    sent: list = []
+    op = make(OpenRenewalOperator, counting, sent, decision_task_id="renewal_decided")
+
+    assert op.execute(context(**item["conf"]))["contract_end"] == END.isoformat()
+
+    assert counting.calls == ["save_actions", "update_engagement"]
+    assert len(sent) == 1
+    assert active.get_engagement("openscience").status is EngagementStatus.RENEWAL
+    assert active.get_action("openscience", "renewal-opened:2027-11-30") is not None
+    assert active.get_action("openscience", "email:renewal-opened:2027-11-30") is not None
+    retry = context(**item["conf"])
+    retry["ti"].try_number = 2
+    op.execute(retry)
+    assert len(sent) == 1, "a retry reads the store again and finds the email recorded"
+
+
+NOW = dt.datetime(2027, 10, 1, 6, tzinfo=dt.UTC)
 
 
 def test_a_scanned_run_started_after_the_decision_asks_nothing(active):
@@ -262,3 +298,29 @@ def test_hand_over_returns_the_decommission_conf_and_run_id(active):
     assert op.execute(ctx) == {"community_id": "openscience", "end_date": "2027-11-30"}
     assert ctx["ti"].xcoms[("self", "run_id")] == "decommission__openscience__2027-11-30"
     assert active.get_engagement("openscience").status is EngagementStatus.DECOMMISSIONING
+
+
+def test_on_airtable_opening_costs_at_most_three_requests_per_renewal(store, config, monkeypatch):
+    """The scan, the start of the decision runs and each opening, at the HTTP level."""
+    from engagements.store.airtable import AirtableStore
+    from tests.store.conftest import BASE_ID, TOKEN
+    from tests.store.fake_airtable import FakeAirtable
+
+    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    with FakeAirtable(TOKEN, BASE_ID) as fake:
+        airtable = AirtableStore.from_credentials(TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0)
+        for i in range(30):
+            end = NOW.date() + dt.timedelta(days=2 * i + 1)  # 30 within the 60 days
+            add_engagement(airtable, config, f"c{i:02d}", end=end)
+        add_engagement(airtable, config, "later", end=NOW.date() + dt.timedelta(days=200))
+        before = len(fake.requests)
+        sent: list = []
+        due = make(DueRenewalsOperator, airtable).execute(context())
+        for item in due:
+            op = make(OpenRenewalOperator, airtable, sent, decision_task_id="renewal_decided")
+            op.community_id = item["conf"]["community_id"]
+            op.execute(context(**item["conf"]))
+        requests = len(fake.requests) - before
+
+    assert len(due) == len(sent) == 30
+    assert requests / 30 <= 3, requests

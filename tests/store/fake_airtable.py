@@ -15,9 +15,11 @@ It checks what the real service checks and a careless client gets wrong: the bea
 (401), the table (422) and field names (422), value types, single-select options without
 ``typecast`` (422), and formulas, which it parses and evaluates for the subset that
 :mod:`pyairtable.formulas` generates (``AND``/``OR``/``NOT``, ``TRUE()``/``FALSE()``/
-``BLANK()``, comparisons of ``{Field}`` with quoted text or numbers, backslash escapes);
-anything else is rejected with 422 ``INVALID_FILTER_BY_FORMULA``, as a wrongly built formula
-would be by Airtable. Every request is recorded, and faults can be injected: the next
+``BLANK()``, comparisons of ``{Field}`` with quoted text or numbers, backslash escapes, and
+``IS_AFTER``/``DATETIME_PARSE``/``LAST_MODIFIED_TIME({Field}, ...)`` on date-times: the fake
+keeps when each field of a record was last modified, as Airtable does); anything else is
+rejected with 422 ``INVALID_FILTER_BY_FORMULA``, as a wrongly built formula would be by
+Airtable. Every request is recorded, and faults can be injected: the next
 requests answer 429/5xx, or stall past the client's timeout.
 """
 
@@ -117,8 +119,13 @@ _FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name: (min args, max args)
     "TRUE": (0, 0),
     "FALSE": (0, 0),
     "BLANK": (0, 0),
+    "IS_AFTER": (2, 2),
+    "DATETIME_PARSE": (1, 1),
+    "LAST_MODIFIED_TIME": (0, None),
 }
 Evaluator = Callable[[dict[str, Any]], Any]
+MODIFIED = object()
+"""Key, in the mapping a formula is evaluated on, of ``{field: when last modified}``."""
 
 
 class FormulaError(ValueError):
@@ -176,6 +183,8 @@ def parse_formula(text: str, fields: Collection[str]) -> Evaluator:
         if name not in _FUNCTIONS:
             raise FormulaError(f"unknown function {name}")
         take("op", "(")
+        if name == "LAST_MODIFIED_TIME":
+            return last_modified()
         args: list[Evaluator] = []
         if peek() != ("op", ")"):
             args.append(comparison())
@@ -192,8 +201,32 @@ def parse_formula(text: str, fields: Collection[str]) -> Evaluator:
             return lambda record: any(_truthy(a(record)) for a in args)
         if name == "NOT":
             return lambda record: not _truthy(args[0](record))
+        if name == "DATETIME_PARSE":
+            return lambda record: _moment(args[0](record))
+        if name == "IS_AFTER":
+            return lambda record: _after(_moment(args[0](record)), _moment(args[1](record)))
         constant = {"TRUE": True, "FALSE": False, "BLANK": None}[name]
         return lambda record: constant
+
+    def last_modified() -> Evaluator:
+        """``LAST_MODIFIED_TIME({A}, {B})``: the latest change of those fields (any field if
+        none is named); blank if none was ever set."""
+        names: list[str] = []
+        while peek() != ("op", ")"):
+            if names:
+                take("op", ",")
+            name = take("field")[1]
+            if name not in fields:
+                raise FormulaError(f"Unknown field names: {name}")
+            names.append(name)
+        take("op", ")")
+
+        def evaluate(record: dict[str, Any]) -> Any:
+            changed = record.get(MODIFIED, {})
+            times = [changed[n] for n in (names or changed) if n in changed]
+            return max(times, key=_moment) if times else None
+
+        return evaluate
 
     if not tokens:
         raise FormulaError("empty formula")
@@ -277,6 +310,23 @@ def _truthy(value: Any) -> bool:
     return _value(value) not in (None, 0.0)
 
 
+def _moment(value: Any) -> dt.datetime | None:
+    """A date-time from ISO text (UTC when no zone is given, as Airtable's API does)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise FormulaError(f"cannot read {value!r} as a date") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _after(left: dt.datetime | None, right: dt.datetime | None) -> bool | None:
+    return None if left is None or right is None else left > right
+
+
 # the service ------------------------------------------------------------------------------
 
 
@@ -291,6 +341,7 @@ class FakeAirtable:
         self.schema = tables or TABLES
         self.requests: list[Request] = []
         self._records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.schema}
+        self._modified: dict[str, dict[str, dict[str, str]]] = {t: {} for t in self.schema}
         self._options: dict[tuple[str, str], set[str]] = {}
         self._faults: list[_Fault] = []
         self._next_id = 0
@@ -327,6 +378,16 @@ class FakeAirtable:
         """Add records as someone editing the base would (select options are created)."""
         with self._lock:
             return [self._create(table, fields, typecast=True) for fields in rows]
+
+    def edit(self, table: str, where: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """Change the one record matching ``where`` as a person in the base would."""
+        with self._lock:
+            (record,) = [
+                r
+                for r in self._records[table].values()
+                if all(r["fields"].get(k) == v for k, v in where.items())
+            ]
+            return copy.deepcopy(self._update(table, record["id"], fields, typecast=True))
 
     def dump(self) -> str:
         """Everything the base holds, as text (to look for things that must not be there)."""
@@ -424,9 +485,15 @@ class FakeAirtable:
         except FormulaError as exc:
             message = f"The formula for filtering records is invalid: {exc}"
             raise ApiError(422, "INVALID_FILTER_BY_FORMULA", message) from exc
-        matching = [
-            r for r in self._records[table].values() if where is None or _truthy(where(r["fields"]))
-        ]
+        try:
+            matching = [
+                r
+                for r in self._records[table].values()
+                if where is None or _truthy(where(self._evaluated(table, r)))
+            ]
+        except FormulaError as exc:
+            message = f"The formula for filtering records is invalid: {exc}"
+            raise ApiError(422, "INVALID_FILTER_BY_FORMULA", message) from exc
         if "maxRecords" in query:
             matching = matching[: int(query["maxRecords"][0])]
         start = 0
@@ -479,6 +546,10 @@ class FakeAirtable:
             answer["records"].append(result)
         return answer
 
+    def _evaluated(self, table: str, record: dict[str, Any]) -> dict[str, Any]:
+        """What a formula sees of a record: its fields and when each was last modified."""
+        return {**record["fields"], MODIFIED: self._modified[table].get(record["id"], {})}
+
     def _delete(self, table: str, record_id: str | None, query: dict[str, list[str]]) -> Any:
         ids = [record_id] if record_id else query.get("records[]", [])
         if not 1 <= len(ids) <= MAX_RECORDS_PER_WRITE:
@@ -487,6 +558,7 @@ class FakeAirtable:
             self._existing(table, each)
         for each in ids:
             del self._records[table][each]
+            self._modified[table].pop(each, None)
         deleted = [{"id": each, "deleted": True} for each in ids]
         return deleted[0] if record_id else {"records": deleted}
 
@@ -504,20 +576,23 @@ class FakeAirtable:
         return self._records[table][record_id]
 
     def _create(self, table: str, fields: dict[str, Any], typecast: bool) -> dict[str, Any]:
+        cleaned = self._clean(table, fields, typecast)  # nothing is stored if a value is bad
         self._next_id += 1
-        record = {
-            "id": f"rec{self._next_id:014d}",
-            "createdTime": _now(),
-            "fields": self._merge({}, self._clean(table, fields, typecast)),
-        }
+        record = {"id": f"rec{self._next_id:014d}", "createdTime": _now(), "fields": {}}
         self._records[table][record["id"]] = record
-        return record
+        return self._update(table, record["id"], cleaned, typecast)
 
     def _update(
         self, table: str, record_id: str, fields: dict[str, Any], typecast: bool
     ) -> dict[str, Any]:
         record = self._existing(table, record_id)
-        record["fields"] = self._merge(record["fields"], self._clean(table, fields, typecast))
+        merged = self._merge(record["fields"], self._clean(table, fields, typecast))
+        changed = self._modified[table].setdefault(record_id, {})
+        now = _now()
+        for name in set(merged) | set(record["fields"]):
+            if merged.get(name) != record["fields"].get(name):
+                changed[name] = now
+        record["fields"] = merged
         return record
 
     @staticmethod

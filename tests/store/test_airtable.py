@@ -483,3 +483,59 @@ def test_hook_connection_test_reports_a_wrong_token(
     assert not ok
     assert "HTTP 401" in message
     assert "patWRONG" not in message
+
+
+# what the triggerer's poll and the fan-outs send
+
+
+def test_a_milestone_recorded_by_hand_with_an_earlier_date_is_found_by_the_poll(
+    fake_airtable: FakeAirtable,
+) -> None:
+    """People record a milestone by typing a date (often the day of the meeting, at 00:00):
+    the poll finds it by when the cell was changed, not by the date typed."""
+    store = store_for(fake_airtable)
+    store.plan_milestone("openscience", "technical_meeting_held", dt.date(2026, 1, 8))
+    since = dt.datetime.now(dt.UTC)
+    time.sleep(0.01)
+
+    fake_airtable.edit(
+        "Milestones",
+        {"Key": "openscience/technical_meeting_held"},
+        {"Done at": "2026-01-05T00:00:00.000Z", "Done by": "Ada"},
+    )
+
+    (found,) = store.list_milestones_recorded_since(since)
+    assert (found.milestone, found.done_by) == ("technical_meeting_held", "Ada")
+    assert found.done_at == dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    (poll,) = fake_airtable.requests_to("Milestones")[-1:]
+    formula = poll.query["filterByFormula"][0]
+    assert "LAST_MODIFIED_TIME({Done at})" in formula
+    assert "NOT({Done at}=BLANK())" in formula
+    # A later change to another field does not count as a recording.
+    later = dt.datetime.now(dt.UTC)
+    time.sleep(0.01)
+    fake_airtable.edit("Milestones", {"Key": "openscience/technical_meeting_held"}, {"Note": "x"})
+    assert store.list_milestones_recorded_since(later) == []
+
+
+def test_update_engagement_is_one_request(fake_airtable: FakeAirtable) -> None:
+    store = store_for(fake_airtable)
+    store.upsert_engagement("openscience", "Open Science", CONFIG, status="Active")
+    before = len(fake_airtable.requests)
+
+    updated = store.update_engagement("openscience", status=EngagementStatus.RENEWAL)
+
+    assert [r.method for r in fake_airtable.requests[before:]] == ["PATCH"]
+    assert updated.status is EngagementStatus.RENEWAL
+    assert updated.config == CONFIG, "the answer is the whole record"
+    assert len(fake_airtable.records("Engagements")) == 1
+
+
+def test_the_fake_rejects_date_functions_on_what_is_not_a_date() -> None:
+    evaluate = parse_formula("IS_AFTER({Done at}, DATETIME_PARSE('2026-01-01'))", {"Done at"})
+    assert evaluate({"Done at": "2026-01-02T00:00:00.000Z"}) is True
+    assert evaluate({}) is None
+    with pytest.raises(FormulaError):
+        evaluate({"Done at": "soon"})
+    with pytest.raises(FormulaError, match="Unknown field"):
+        parse_formula("LAST_MODIFIED_TIME({Nope})", {"Done at"})

@@ -4,11 +4,14 @@ HTTP fake): whatever the pipelines and the CLI rely on must hold for each."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from pathlib import Path
 
 import pytest
 
 from engagements.store import (
+    ActionRecord,
     Contact,
     EngagementStatus,
     EngagementStore,
@@ -389,3 +392,106 @@ def test_listings_of_every_community_read_each_table_once(
         ("othersci", "issue:Images"),
     ]
     assert milestones[:2] == store.list_milestones("openscience")
+
+
+# what the triggerer's poll and the fan-outs use
+
+
+def test_milestones_recorded_since_are_those_recorded_after_it(
+    store: EngagementStore, request: pytest.FixtureRequest
+) -> None:
+    store.plan_milestone("openscience", "before", dt.date(2026, 1, 1))
+    store.record_milestone("openscience", "before", by="ada")
+    store.plan_milestone("openscience", "open", dt.date(2026, 1, 1))
+    since = dt.datetime.now(UTC)
+    time.sleep(0.01)
+    store.plan_milestone("othersci", "agreement", dt.date(2026, 2, 1))
+    store.record_milestone("othersci", "agreement", by="bob")
+    # Recorded now, though it states a date two days back: found by when it was recorded.
+    store.record_milestone("openscience", "backdated", by="ada", at=since - dt.timedelta(days=2))
+    store.plan_milestone("openscience", "open", dt.date(2026, 3, 1))  # replanned, still open
+    fake = fake_of(store, request)
+    before = len(fake.requests) if fake else 0
+
+    recorded = store.list_milestones_recorded_since(since)
+
+    assert [(m.community_id, m.milestone) for m in recorded] == [
+        ("openscience", "backdated"),
+        ("othersci", "agreement"),
+    ]
+    assert store.list_milestones_recorded_since(dt.datetime.now(UTC)) == []
+    if fake:
+        assert len(fake.requests) - before == 2, "one request each"
+    assert recorded[1] == store.get_milestone("othersci", "agreement")
+
+
+def test_plan_milestones_plans_many_and_never_clears_a_recording(
+    store: EngagementStore, request: pytest.FixtureRequest
+) -> None:
+    done = store.record_milestone("c00", "checkin_held_2027q2", by="ada")
+    plans = [(f"c{i:02d}", "checkin_held_2027q2", dt.date(2027, 4, 30)) for i in range(12)]
+    fake = fake_of(store, request)
+    before = len(fake.requests) if fake else 0
+
+    planned = store.plan_milestones(plans)
+
+    if fake:
+        assert len(fake.requests) - before == 2, "10 records a request"
+    assert [(m.community_id, m.due) for m in planned] == [(c, d) for c, _, d in plans]
+    assert (planned[0].done_at, planned[0].done_by) == (done.done_at, "ada")
+    assert store.get_milestone("c11", "checkin_held_2027q2") == planned[11]
+    again = store.plan_milestones(plans[:1])
+    assert again == planned[:1]
+    assert len(store.list_milestones()) == 12
+
+
+def test_save_actions_stores_them_as_given_and_replaces_by_key(
+    store: EngagementStore, request: pytest.FixtureRequest
+) -> None:
+    first = store.record_action("openscience", "checkin-report:2027q2", "document", {"v": 1})
+    when = dt.datetime(2027, 4, 1, 6, 0, 1, tzinfo=UTC)
+    actions = [
+        ActionRecord(
+            "openscience", "checkin-report:2027q2", "document", first.created_at, {"v": 2}
+        ),
+        ActionRecord("openscience", "email:checkin-invitation:2027q2", "email", when, {"to": []}),
+        *(ActionRecord(f"c{i}", "renewal-opened:2027-09-30", "renewal", when) for i in range(9)),
+    ]
+    fake = fake_of(store, request)
+    before = len(fake.requests) if fake else 0
+
+    saved = store.save_actions(actions)
+
+    if fake:
+        assert len(fake.requests) - before == 2, "10 records a request"
+    assert saved == actions
+    assert store.get_action("openscience", "checkin-report:2027q2") == actions[0]
+    assert store.list_actions("openscience") == actions[:2]
+
+
+def test_update_engagement_of_an_unknown_community_leaves_no_record(
+    store: EngagementStore,
+) -> None:
+    store.upsert_engagement("openscience", "Open Science", CONFIG)
+    with pytest.raises(NotFound, match="nobody"):
+        store.update_engagement("nobody", status=EngagementStatus.RENEWAL)
+    assert [e.community_id for e in store.list_engagements()] == ["openscience"]
+
+
+def test_records_round_trip_through_json(store: EngagementStore) -> None:
+    engagement = store.upsert_engagement("openscience", "Open Science", CONFIG, status="Active")
+    milestone = store.record_milestone("openscience", "rollout", by="ada", note="done")
+    planned = store.plan_milestone("openscience", "later", None)
+    action = store.record_action("openscience", "email:welcome", "email", {"to": ["a@b.org"]})
+    for record in (engagement, milestone, planned, action):
+        text = json.dumps(record.to_json())
+        assert type(record).from_json(json.loads(text)) == record
+
+
+def test_reference_names_the_store_and_no_secret(store: EngagementStore) -> None:
+    reference = store.reference
+    if isinstance(store, LocalStore):
+        assert reference == {"backend": "local", "path": str(store.path)}
+    else:
+        assert reference == {"backend": "airtable", "base_id": store.base_id}
+        assert TOKEN not in json.dumps(reference)

@@ -124,6 +124,38 @@ def test_a_failed_call_rolls_back(tmp_path: Path) -> None:
     assert store.get_action("openscience", "deck") is None
 
 
+def test_a_store_file_from_before_recorded_at_is_polled_then_gets_it_from_done_at(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE milestones (community_id TEXT NOT NULL, milestone TEXT NOT NULL,"
+            " due TEXT, done_at TEXT, done_by TEXT, note TEXT,"
+            " PRIMARY KEY (community_id, milestone));"
+            "INSERT INTO milestones VALUES"
+            " ('openscience', 'held', NULL, '2026-01-05T10:00:00.000+00:00', 'ada', NULL),"
+            " ('openscience', 'open', '2026-02-01', NULL, NULL, NULL);"
+        )
+    before = path.read_bytes()
+    store = LocalStore(path)
+
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert [m.milestone for m in store.list_milestones_recorded_since(since)] == ["held"]
+    assert path.read_bytes() == before, "a read leaves the file as it is"
+
+    store.record_action("openscience", "email:welcome", "email")  # the first write adds it
+    with sqlite3.connect(path) as db:
+        stamps = db.execute("SELECT milestone, recorded_at FROM milestones").fetchall()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM milestones WHERE recorded_at > ?", ("x",)
+        ).fetchall()
+    assert sorted(stamps) == [("held", "2026-01-05T10:00:00.000+00:00"), ("open", None)]
+    assert "milestones_recorded_at" in str(plan), "the poll is an indexed query"
+    again = LocalStore(path).list_milestones_recorded_since(since)
+    assert [m.milestone for m in again] == ["held"]
+
+
 def test_a_missing_folder_is_an_error_and_nothing_is_created(tmp_path: Path) -> None:
     path = tmp_path / "typo" / "engagements.sqlite"
     store = LocalStore(path)

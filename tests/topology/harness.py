@@ -54,7 +54,17 @@ def clean_environ() -> dict[str, str]:
 class Topology:
     """One topology: its folder, ports and admin password."""
 
-    def __init__(self, directory: Path | None = None, *, poke_interval: int = 2) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        poke_interval: int = 2,
+        poll_interval: int | None = None,
+        executor: str = "CeleryExecutor",
+    ) -> None:
+        """``poke_interval``: reschedule-mode sensors; ``poll_interval``: the triggerer's read of
+        recorded milestones (None: the production default); ``executor``: CeleryExecutor (the
+        production topology) or LocalExecutor (the scheduler runs the tasks)."""
         if directory is None:
             directory = Path(tempfile.mkdtemp(prefix="engagements-topology-"))
             self.owns_directory = True
@@ -78,7 +88,10 @@ class Topology:
             "AIRFLOW_ADMIN_USERNAME": ADMIN,
             "AIRFLOW_ADMIN_PASSWORD": self.password,
             "ENGAGEMENTS_POKE_INTERVAL": str(poke_interval),
+            "TOPOLOGY_EXECUTOR": executor,
         }
+        if poll_interval is not None:
+            self.script_env["ENGAGEMENTS_MILESTONE_POLL_INTERVAL"] = str(poll_interval)
         self._env: dict[str, str] | None = None
         self._stopped = True
 
@@ -280,10 +293,23 @@ class Api:
         )
 
     def answer_hitl(
-        self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict[str, Any]
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        options: list[str],
+        params: dict[str, Any],
+        map_index: int = -1,
     ) -> dict[str, Any]:
         return self.call(
             "PATCH",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
             json={"chosen_options": options, "params_input": params},
         )
+
+    def set_variable(self, key: str, value: str) -> None:
+        """What an operator does in Admin > Variables (a setting read when tasks run)."""
+        if self.request("GET", f"/variables/{key}").status_code == 200:
+            self.call("PATCH", f"/variables/{key}", json={"key": key, "value": value})
+        else:
+            self.call("POST", "/variables", json={"key": key, "value": value})

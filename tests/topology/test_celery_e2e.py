@@ -5,8 +5,9 @@ loopback ports; then, as a user would, through the REST API with a token from
 ``POST /auth/token``: unpause ``engagement_onboarding``, check that a bad conf is refused with
 HTTP 400 naming its key, and trigger it for the example community with the conf printed by
 ``engagements trigger-conf``. While the run goes, milestones are recorded with the
-``engagements`` CLI, one by marking its waiting sensor task success through the REST API, and
-the two human-in-the-loop forms are answered through the REST API. Nothing here mocks Airflow:
+``engagements`` CLI while their waits are deferred to the triggerer, one by marking its
+deferred wait success through the REST API, and the two human-in-the-loop forms are answered
+through the REST API. Nothing here mocks Airflow:
 the scheduler queues to Redis and the Celery worker runs every task. Every process the
 topology started is stopped at the end, also when something fails.
 """
@@ -46,7 +47,7 @@ RUN_TIMEOUT = 1200
 
 @pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
-    with Topology(poke_interval=2).running() as topology:
+    with Topology(poke_interval=2, poll_interval=5).running() as topology:
         yield topology
 
 
@@ -80,7 +81,7 @@ class Operator:
     def step(self) -> dict[str, str]:
         states = {ti["task_id"]: ti["state"] for ti in self.api.task_instances(DAG_ID, self.run_id)}
         for task_id, state in states.items():
-            if state == "up_for_reschedule" and task_id.endswith(".wait"):
+            if state == "deferred" and task_id.endswith(".wait"):
                 self.milestone_waiting(task_id.split(".")[-2], task_id)
             elif state == "up_for_reschedule" and MERGE_WAITS.get(task_id, "") not in (
                 "",
@@ -208,3 +209,32 @@ def test_the_emails_arrived_in_the_outbox(topology: Topology, finished_run) -> N
     assert by_kind["welcome"]["To"] == "ada@openscience.example.org"
     onboarding = by_kind["onboarding"].get_body(("plain",)).get_content()
     assert "https://workshop.openscience.2i2c.cloud" in onboarding
+
+
+# apache/airflow#72716: milestones recorded right at deferral, many at once
+
+
+def test_milestones_recorded_right_at_deferral_fail_no_run_on_celery(
+    topology: Topology, api: Api
+) -> None:
+    from tests.topology.race import (
+        run_checkins_recording_at_deferral,
+        seed_active,
+        state_mismatches,
+    )
+
+    communities = seed_active(topology, RACE_COMMUNITIES)
+    result = run_checkins_recording_at_deferral(topology, api, communities)
+
+    print(  # the figures of the proof, in the test output (pytest -s)
+        f"Celery: {len(result.recorded)} recorded at deferral {result.recorded}; "
+        f"states {result.states()}; retried {result.retried()}; "
+        f"scheduler state mismatches {state_mismatches(topology)}"
+    )
+    assert result.run["state"] == "success", result.states()
+    assert set(result.recorded) == set(communities)
+    assert "deferred" in set(result.recorded.values()) <= {"running", "deferred"}
+    assert not {"failed", "upstream_failed"} & set(result.states())
+
+
+RACE_COMMUNITIES = 8

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 from pyairtable import Api
@@ -23,6 +24,9 @@ from engagements.store.airtable import (
     make_api,
 )
 from engagements.store.base import StoreError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 NEEDS = 'it needs the Airtable access token as password and {"base_id": "app..."} as extra'
 
@@ -71,6 +75,9 @@ class AirtableHook(BaseHook):
                 f"Airflow connection {self.airtable_conn_id!r} is malformed or unreadable"
                 f" ({problem}): {NEEDS}; nothing was read or written"
             ) from None
+        return self._credentials(conn)
+
+    def _credentials(self, conn: Connection) -> tuple[str, str, str | None]:
         try:
             extra = json.loads(conn.extra) if conn.extra else {}
         except json.JSONDecodeError as exc:
@@ -105,7 +112,20 @@ class AirtableHook(BaseHook):
         return self.api
 
     def get_store(self) -> AirtableStore:
-        return AirtableStore(self.api, self.base_id)
+        return AirtableStore(self.api, self.base_id, conn_id=self.airtable_conn_id)
+
+    async def aget_store(self) -> AirtableStore:
+        """The store, with the connection looked up without blocking an event loop (triggers)."""
+        conn = await self.aget_connection(self.airtable_conn_id)
+        token, base_id, endpoint_url = self._credentials(conn)
+        api = make_api(
+            token,
+            endpoint_url=endpoint_url,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+        return AirtableStore(api, base_id, conn_id=self.airtable_conn_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """One lookup in the Engagements table checks the token, the base and the table."""

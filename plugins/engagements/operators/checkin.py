@@ -11,17 +11,29 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.costs import CostSourceMixin, read_roster, run_date
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator, note_on_run
+from engagements.operators.engagement import (
+    EngagementMixin,
+    _EngagementOperator,
+    first_try,
+    note_on_run,
+)
 from engagements.operators.hitl import AskAgainMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from engagements.checkin import Quarter
+    from engagements.store.base import CommunityRecords
 
 log = logging.getLogger(__name__)
 
 
 class SelectCheckinOperator(_EngagementOperator):
     """Which Active engagements are due a check-in this quarter: the fan-out's input.
+
+    Reads each table once for all communities (one paginated pass), plans the meeting
+    milestones that are missing (10 a request on Airtable), and hands each mapped check-in
+    what it needs of its community (``records``), so that it reads nothing itself.
 
     An Active community whose engagement started less than a month ago is skipped, as is a
     community named by hand whose engagement is not Active: each with its reason and the rule
@@ -42,9 +54,15 @@ class SelectCheckinOperator(_EngagementOperator):
         self.quarter = quarter
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from engagements.checkin import CHECKIN_RULE, Quarter, select_for_checkin
+        from engagements.checkin import (
+            CHECKIN_RULE,
+            Quarter,
+            checkin_due,
+            for_checkin,
+            select_for_checkin,
+        )
         from engagements.milestones import CHECKIN_HELD
-        from engagements.store.base import EngagementStatus
+        from engagements.store.base import EngagementStatus, by_community
 
         today = run_date(context)
         try:
@@ -78,32 +96,46 @@ class SelectCheckinOperator(_EngagementOperator):
                 + f" (rule: {CHECKIN_RULE})"
             )
         log.info("%s check-in for %d engagement(s): %s", quarter, len(due), ", ".join(due))
+        whose = self.community_id or None
+        records = by_community(
+            (e for e in engagements if e.community_id in due),
+            self.store.list_actions(whose),
+            self.store.list_milestones(whose),
+        )
+        milestone = CHECKIN_HELD.key(str(quarter))
+        missing = [c for c in due if records[c].milestone(milestone) is None]
+        if missing:
+            self.store.plan_milestones((c, milestone, checkin_due(quarter)) for c in missing)
         return [
             {
                 "community_id": community_id,
                 "quarter": str(quarter),
-                "milestone": CHECKIN_HELD.key(str(quarter)),
+                "milestone": milestone,
                 "shared_account": roster.is_shared(configs[community_id]),
+                "records": for_checkin(records[community_id], quarter).to_json(),
             }
             for community_id in due
         ]
 
 
 class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
-    """Build and write the check-in report, then send the invitation once and plan the meeting.
+    """Build and write the check-in report, then send the invitation once.
 
     One task because the invitation carries the report's figures: a retry rebuilds both rather
-    than passing the report through XCom. Both writes are idempotent: the report files are
-    replaced, the email is sent once per quarter.
+    than passing the report through XCom. Its writes are one request (the report's record and
+    the invitation's). On its first try it uses the ``records`` that ``select_engagements``
+    read for it; a retry, or a task without them, reads its community's records (and plans
+    the meeting milestone if it is missing).
     """
 
-    template_fields: Sequence[str] = ("community_id", "quarter", "shared_account")
+    template_fields: Sequence[str] = ("community_id", "quarter", "shared_account", "records")
 
     def __init__(
         self,
         *,
         quarter: str,
         shared_account: bool = False,
+        records: dict[str, Any] | None = None,
         aws_conn_id: str = "aws_default",
         gcp_conn_id: str = "google_cloud_default",
         **kwargs: Any,
@@ -111,23 +143,34 @@ class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
         super().__init__(**kwargs)
         self.quarter = quarter
         self.shared_account = shared_account
+        self.records = records
         self.aws_conn_id = aws_conn_id
         self.gcp_conn_id = gcp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.checkin import Quarter, build_report, checkin_due, write_report
+        from engagements.checkin import (
+            Quarter,
+            build_report,
+            invitation_key,
+            report_key,
+            write_report,
+        )
         from engagements.costs import NoCostSource
         from engagements.milestones import CHECKIN_HELD
-        from engagements.store.base import upsert_action
+        from engagements.onboarding import effective_config
+        from engagements.store.base import ActionRecord, utc_now
 
-        _, config = self.engagement()
         quarter = Quarter.parse(self.quarter)
+        known = self.read_records(context, quarter)
+        config = effective_config(known.engagement)
+        milestone = CHECKIN_HELD.key(str(quarter))
         reviewed = quarter.previous()
         try:
             query, costs = self.fetch_costs(
                 config,
                 reviewed.previous().months + reviewed.months,
                 shared=bool(self.shared_account),
+                actions=known.actions,
             )
             source, note = query.describe(), None
         except NoCostSource as exc:
@@ -137,28 +180,55 @@ class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
             config,
             quarter,
             run_date(context),
-            actions=self.store.list_actions(config.community_id),
-            milestones=self.store.list_milestones(config.community_id),
+            actions=list(known.actions),
+            milestones=[m for m in known.milestones if m.milestone != milestone],
             costs=costs,
             cost_source=source,
             cost_note=note,
         )
         markdown, html = write_report(report, self.settings.artifacts_path / config.community_id)
         detail = {"markdown": str(markdown), "html": str(html), "quarter": str(quarter)}
-        upsert_action(
-            self.store, config.community_id, f"checkin-report:{quarter.key}", "document", detail
-        )
         log.info("Check-in report for %s: %s and %s", config.community_id, markdown, html)
-        sent = self.send(
-            "checkin-invitation",
-            config,
-            key=f"checkin-invitation:{quarter.key}",
-            extra={"report": report},
-        )
+        written = known.action(report_key(quarter))
+        writes = [
+            ActionRecord(
+                config.community_id,
+                report_key(quarter),
+                "document",
+                written.created_at if written else utc_now(),
+                detail,
+            )
+        ]
+        invitation = None
+        if known.action(f"email:{invitation_key(quarter)}") is None:
+            sent = self.send_unrecorded(
+                "checkin-invitation", config, key=invitation_key(quarter), extra={"report": report}
+            )
+            writes.append(sent)
+            invitation = sent.detail["message_id"]
+        else:
+            log.info("The %s invitation was already sent to %s", quarter, config.community_id)
+        self.store.save_actions(writes)
+        return detail | {"invitation": invitation}
+
+    def read_records(self, context: Context, quarter: Quarter) -> CommunityRecords:
+        """What the scan read for this community, or (a retry, no scan) the store's now."""
+        from engagements.checkin import checkin_due, for_checkin
+        from engagements.milestones import CHECKIN_HELD
+        from engagements.onboarding import load_engagement
+        from engagements.store.base import CommunityRecords
+
+        if self.records and first_try(context):
+            return CommunityRecords.from_json(self.records)
+        engagement = load_engagement(self.store, self.community_id)
+        milestones = self.store.list_milestones(self.community_id)
         milestone = CHECKIN_HELD.key(str(quarter))
-        if self.store.get_milestone(config.community_id, milestone) is None:
-            self.store.plan_milestone(config.community_id, milestone, checkin_due(quarter))
-        return detail | {"invitation": sent.message_id if sent else None}
+        if not any(m.milestone == milestone for m in milestones):
+            milestones.append(
+                self.store.plan_milestone(self.community_id, milestone, checkin_due(quarter))
+            )
+        actions = self.store.list_actions(self.community_id)
+        return for_checkin(CommunityRecords(engagement, tuple(actions), tuple(milestones)), quarter)
 
 
 SATISFACTION_PARAM = {

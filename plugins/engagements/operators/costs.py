@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from engagements.config import CommunityConfig
     from engagements.costs import CostQuery, Month, MonthlyCost
     from engagements.settings import Settings
-    from engagements.store.base import Engagement, EngagementStore
+    from engagements.store.base import ActionRecord, Engagement, EngagementStore
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +92,26 @@ class CostSourceMixin(EngagementMixin):
     gcp_conn_id: str
 
     def fetch_costs(
-        self, config: CommunityConfig, months: Sequence[Month], *, shared: bool
+        self,
+        config: CommunityConfig,
+        months: Sequence[Month],
+        *,
+        shared: bool,
+        actions: Sequence[ActionRecord] | None = None,
     ) -> tuple[CostQuery, dict[Month, MonthlyCost]]:
-        """The source asked and the months it has figures for; NoCostSource when none applies."""
-        from engagements.costs import CostSource, cost_entries, plan_cost_query
+        """The source asked and the months it has figures for; NoCostSource when none applies.
+
+        Recorded costs come from ``actions`` (the community's, already read) when given.
+        """
+        from engagements.costs import CostSource, cost_entries, entries_of, plan_cost_query
         from engagements.hooks.costs import BillingExportHook, CostExplorerHook
 
         query = plan_cost_query(config, self.settings, shared=shared)
         if query.source is CostSource.ENTRY:
-            entries = cost_entries(self.store, config.community_id)
+            if actions is None:
+                entries = cost_entries(self.store, config.community_id)
+            else:
+                entries = entries_of(actions)
             return query, {m: entries[m] for m in months if m in entries}
         if query.source is CostSource.AWS:
             self._require_connection(self.aws_conn_id, "AWS Cost Explorer")

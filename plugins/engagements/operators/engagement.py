@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from engagements.config import CommunityConfig
     from engagements.settings import Settings
-    from engagements.store.base import Engagement, EngagementStore
+    from engagements.store.base import ActionRecord, Engagement, EngagementStore
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,21 @@ class EngagementMixin:
         from engagements.onboarding import send_once
 
         return send_once(self.store, config, self.settings, EmailKind(kind), self.deliver, **kwargs)
+
+    def send_unrecorded(self, kind: str, config: CommunityConfig, **kwargs: Any) -> ActionRecord:
+        """Send an email the caller knows is not sent yet; return the action recording it,
+        for the caller to write with its other actions in one request."""
+        from engagements.messages.emails import EmailKind
+        from engagements.onboarding import deliver_email
+
+        _, action = deliver_email(config, self.settings, EmailKind(kind), self.deliver, **kwargs)
+        return action
+
+
+def first_try(context: Context) -> bool:
+    """Whether this is the task's first try: a retry or a cleared task reads the store again
+    instead of trusting what a scan read for it before."""
+    return getattr(context.get("ti"), "try_number", 1) <= 1
 
 
 def note_on_run(context: Context, text: str) -> None:

@@ -20,6 +20,7 @@ from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
     _EngagementOperator,
+    first_try,
 )
 from engagements.operators.hitl import AskAgainMixin
 from engagements.renewal import Decision
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from engagements.config import CommunityConfig
+    from engagements.renewal import RenewalStart
+    from engagements.store.base import ActionRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +58,31 @@ class RenewalModeOperator(BaseBranchOperator):
 
 
 class DueRenewalsOperator(_EngagementOperator):
-    """List the engagements due for renewal as the arguments of one decision run each."""
+    """List the engagements due for renewal as the arguments of one decision run each.
+
+    One pass over the engagements and one over the renewal actions; the decision milestones
+    are planned here (10 a request on Airtable), and each run's conf carries the engagement
+    as read, so that its ``open_renewal`` reads nothing on its first try.
+    """
 
     template_fields = ()
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from engagements.renewal import decision_run_id, due_for_renewal
+        from engagements.renewal import decision_run_id, due_for_renewal, plan_decisions
 
         due = due_for_renewal(self.store, _now().date())
         for item in due:
             log.info("%s ends %s; renewal not started", item.community_id, item.contract_end)
         if not due:
             log.info("No engagement is due for renewal")
+            return []
+        plan_decisions(self.store, due)
         return [
             {
                 "conf": {
                     "community_id": item.community_id,
                     "contract_end": item.contract_end.isoformat(),
+                    SCANNED: item.engagement.to_json() if item.engagement else None,
                 },
                 "trigger_run_id": decision_run_id(item.community_id, item.contract_end),
             }
@@ -79,11 +90,17 @@ class DueRenewalsOperator(_EngagementOperator):
         ]
 
 
+SCANNED = "engagement"
+"""Key, in a decision run's conf, of the engagement as the daily scan read it."""
+
+
 class OpenRenewalOperator(_EngagementOperator):
     """Open the renewal conversation: status Renewal, decision milestone, email to BD once.
 
-    A run started by the daily scan carries the contract end it was started for; if that
-    contract was decided or renewed by the time the run starts, there is nothing to ask.
+    A run started by the daily scan carries the contract end it was started for and the
+    engagement as read then: on its first try it reads nothing more (two writes). Started by
+    hand, or on a retry, it reads the engagement and its actions. If the contract was decided
+    or renewed by the time a scan's run starts, there is nothing to ask.
     """
 
     def __init__(self, *, decision_task_id: str, **kwargs: Any) -> None:
@@ -91,36 +108,57 @@ class OpenRenewalOperator(_EngagementOperator):
         self.decision_task_id = decision_task_id
 
     def execute(self, context: Context) -> dict[str, str]:
-        from engagements.renewal import RenewalRefused, decision_deadline, open_renewal
+        from engagements.renewal import (
+            RenewalRefused,
+            decision_deadline,
+            open_renewal,
+            renewal_email_key,
+        )
 
-        self.skip_if_already_decided(context["params"].get("contract_end"))
+        params = context["params"]
+        start = self.renewal_start(context)
+        self.skip_if_already_decided(params.get("contract_end"), start)
         now = _now()
+
+        def send(config: CommunityConfig, end: dt.date) -> ActionRecord:
+            deadline = decision_deadline(end, now)
+            return self.send_unrecorded(
+                "renewal-opened",
+                config,
+                key=renewal_email_key(end),
+                extra={
+                    "opened_on": now.date(),
+                    "deadline": (deadline - dt.timedelta(microseconds=1)).date(),
+                    "decision_link": self._decision_link(context),
+                },
+            )
+
         try:
-            config, end = open_renewal(self.store, self.community_id, now.date())
+            _, end = open_renewal(self.store, start, now.date(), send=send)
         except RenewalRefused as exc:
             raise AirflowFailException(f"{exc}; nothing was sent") from None
-        deadline = decision_deadline(end, now)
-        self.send(
-            "renewal-opened",
-            config,
-            key=f"renewal-opened:{end.isoformat()}",
-            extra={
-                "opened_on": now.date(),
-                "deadline": (deadline - dt.timedelta(microseconds=1)).date(),
-                "decision_link": self._decision_link(context),
-            },
-        )
         return {"community_id": self.community_id, "contract_end": end.isoformat()}
 
-    def skip_if_already_decided(self, scanned_end: str | None) -> None:
-        from engagements.onboarding import load_engagement
+    def renewal_start(self, context: Context) -> RenewalStart:
+        """The engagement the scan read (first try of a scan's run), or the store's now."""
+        from engagements.renewal import RenewalStart, read_renewal_start
+        from engagements.store.base import Engagement
+
+        scanned = context["params"].get(SCANNED)
+        if scanned and first_try(context):
+            engagement = Engagement.from_json(scanned)
+            if engagement.community_id == self.community_id:
+                return RenewalStart(engagement, planned=True)
+        return read_renewal_start(self.store, self.community_id)
+
+    def skip_if_already_decided(self, scanned_end: str | None, start: RenewalStart) -> None:
         from engagements.renewal import contract_end, decided
 
         if not scanned_end:
             return  # started by hand: a person may decide again (a late renewal)
         end = dt.date.fromisoformat(scanned_end)
-        current = contract_end(load_engagement(self.store, self.community_id))
-        decision = decided(self.store, self.community_id, end)
+        current = contract_end(start.engagement)
+        decision = decided(start.recorded, end)
         if current != end or decision is not None:
             raise AirflowSkipException(
                 f"the contract of {self.community_id} ending {end} was already decided "
@@ -236,10 +274,11 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
         the form has nothing left to ask and the task skips, deciding nothing.
         """
         from engagements.hooks.smtp import EmailDeliveryError
-        from engagements.renewal import decided, decision_deadline
+        from engagements.renewal import RENEWAL, decided, decision_deadline
 
         _, config = self.engagement()
-        decision = decided(self.store, self.community_id, end)
+        recorded = {a.key for a in self.store.list_actions(self.community_id, kind=RENEWAL)}
+        decision = decided(recorded, end)
         if decision is not None or config.contract.end != end:
             raise AirflowSkipException(
                 f"the renewal of {self.community_id}'s contract ending {end} was decided "

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 class CostEntrySensor(MilestoneSensor):
     """Wait for an engineer to record the month's cost, for providers without a billing API.
 
-    For any other provider it is done at the first poke. The milestone is planned with its
-    deadline at the first poke, and an overdue notice goes to support once.
+    For any other provider it is done at once. The milestone is planned with its deadline
+    when the wait starts, and an overdue notice goes to support once.
     """
 
     template_fields: Sequence[str] = ("community_id", "milestone", "month")
@@ -26,7 +26,7 @@ class CostEntrySensor(MilestoneSensor):
         super().__init__(**kwargs)
         self.month = month
 
-    def poke(self, context: Context) -> PokeReturnValue | bool:
+    def before_check(self, context: Context) -> PokeReturnValue | None:
         from engagements.costs import ENTRY_PROVIDERS, Month, cost_entry_due
 
         _, config = self.engagement()
@@ -35,4 +35,4 @@ class CostEntrySensor(MilestoneSensor):
         if self.store.get_milestone(self.community_id, self.milestone) is None:
             due = cost_entry_due(Month.parse(self.month))
             self.store.plan_milestone(self.community_id, self.milestone, due)
-        return super().poke(context)
+        return None

@@ -74,7 +74,16 @@ from typing import Any, TypeVar
 import requests
 from pyairtable import Api, retry_strategy
 from pyairtable.api.types import RecordDict
-from pyairtable.formulas import match
+from pyairtable.formulas import (
+    AND,
+    BLANK,
+    EQ,
+    IS_AFTER,
+    LAST_MODIFIED_TIME,
+    NOT,
+    Field,
+    match,
+)
 from pyairtable.utils import datetime_from_iso_str, datetime_to_iso_str
 from urllib3 import exceptions as urllib3_errors
 
@@ -129,6 +138,7 @@ DEFAULT_BACKOFF = 1.0
 """Retries wait 0, 2, 4, 8 and 16 s: Airtable asks for 30 s of quiet after a 429."""
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PAGE_SIZE = 100  # the API's maximum
+BATCH_SIZE = 10  # records per write request: the API's maximum
 
 T = TypeVar("T")
 
@@ -170,8 +180,10 @@ class AirtableStore:
     backend = "airtable"
     """Which store this is, for messages that tell people how to record something in it."""
 
-    def __init__(self, api: Api, base_id: str) -> None:
+    def __init__(self, api: Api, base_id: str, *, conn_id: str | None = None) -> None:
         self.base_id = base_id
+        self.conn_id = conn_id
+        """The Airflow connection it was built from, if any: how another process opens it."""
         self._tables = {
             name: api.table(base_id, name) for name in (ENGAGEMENTS, CONTACTS, MILESTONES, ACTIONS)
         }
@@ -194,6 +206,11 @@ class AirtableStore:
 
     def __repr__(self) -> str:
         return f"AirtableStore(base_id={self.base_id!r})"
+
+    @property
+    def reference(self) -> dict[str, str]:
+        reference = {"backend": "airtable", "base_id": self.base_id}
+        return reference | ({"conn_id": self.conn_id} if self.conn_id else {})
 
     # engagements
 
@@ -224,15 +241,26 @@ class AirtableStore:
         return sorted(map(_to_engagement, records), key=lambda e: e.community_id)
 
     def update_engagement(self, community_id: str, **fields: Any) -> Engagement:
+        """One request: an upsert on the community id. Should it have created a record (no
+        engagement of that id), the record is deleted again and NotFound raised."""
         values = _engagement_fields(normalize_fields(fields))
         call = _Call(ENGAGEMENTS, f"update engagement {community_id!r}")
-        record = self._find(call, ENGAGEMENTS, {COMMUNITY_ID: community_id})
+        if not values:
+            record = self._find(call, ENGAGEMENTS, {COMMUNITY_ID: community_id})
+        else:
+            table = self._tables[ENGAGEMENTS]
+            answer = call.write(
+                table.batch_upsert,
+                [{"fields": {COMMUNITY_ID: community_id, **values}}],
+                key_fields=[COMMUNITY_ID],
+                typecast=True,
+            )
+            record = answer["records"][0]
+            if record["id"] in answer.get("createdRecords", []):
+                call.write(table.delete, record["id"])
+                record = None
         if record is None:
             raise NotFound(f"no engagement for community {community_id!r}")
-        if values:
-            record = call.write(
-                self._tables[ENGAGEMENTS].update, record["id"], values, typecast=True
-            )
         return _to_engagement(record)
 
     # contacts
@@ -322,7 +350,50 @@ class AirtableStore:
             key=lambda m: (m.community_id, m.due is None, m.due or dt.date.min, m.milestone),
         )
 
+    def list_milestones_recorded_since(self, since: dt.datetime) -> list[MilestoneRecord]:
+        """``Done at`` set and last modified after ``since`` (Airtable's own clock keeps the
+        modification time, whatever date the person entered)."""
+        call = _Call(MILESTONES, f"list milestones recorded since {datetime_to_iso_str(since)}")
+        done = Field(DONE_AT)
+        formula = AND(NOT(EQ(done, BLANK())), IS_AFTER(LAST_MODIFIED_TIME(done), as_utc(since)))
+        records = call.read(self._tables[MILESTONES].all, formula=formula, page_size=PAGE_SIZE)
+        return sorted(
+            map(_to_milestone, records),
+            key=lambda m: (m.community_id, m.due is None, m.due or dt.date.min, m.milestone),
+        )
+
+    def plan_milestones(
+        self, plans: Iterable[tuple[str, str, dt.date | None]]
+    ) -> list[MilestoneRecord]:
+        """Upserts on the key, 10 a request; ``Done at`` and ``Done by`` are never sent."""
+        rows = [
+            {
+                KEY: _key(community_id, milestone),
+                COMMUNITY_ID: community_id,
+                "Milestone": milestone,
+                DUE: due.isoformat() if due else None,
+            }
+            for community_id, milestone, due in plans
+        ]
+        call = _Call(MILESTONES, f"plan {len(rows)} milestone(s)")
+        return [_to_milestone(r) for r in self._upsert(call, MILESTONES, rows, [KEY])]
+
     # actions
+
+    def save_actions(self, actions: Iterable[ActionRecord]) -> list[ActionRecord]:
+        rows = [
+            {
+                KEY: _key(action.community_id, action.key),
+                COMMUNITY_ID: action.community_id,
+                "Action": action.key,
+                KIND: action.kind,
+                "Created at": datetime_to_iso_str(as_utc(action.created_at)),
+                DETAIL: json.dumps(action.detail),
+            }
+            for action in actions
+        ]
+        call = _Call(ACTIONS, f"save {len(rows)} action(s)")
+        return [_to_action(r) for r in self._upsert(call, ACTIONS, rows, [KEY])]
 
     def record_action(
         self, community_id: str, key: str, kind: str, detail: dict[str, Any] | None = None
@@ -379,6 +450,17 @@ class AirtableStore:
         if where:
             options["formula"] = match(where)
         return call.read(self._tables[table].all, **options)
+
+    def _upsert(
+        self, call: _Call, table: str, rows: list[dict[str, Any]], key_fields: list[str]
+    ) -> list[RecordDict]:
+        """Create or update by key, 10 records a request (the API's maximum)."""
+        upsert = self._tables[table].batch_upsert
+        records: list[RecordDict] = []
+        for start in range(0, len(rows), BATCH_SIZE):
+            batch = [{"fields": row} for row in rows[start : start + BATCH_SIZE]]
+            records += call.write(upsert, batch, key_fields=key_fields, typecast=True)["records"]
+        return records
 
     def _create(
         self, call: _Call, table: str, fields: dict[str, Any], key_fields: list[str]

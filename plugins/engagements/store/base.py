@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -54,6 +54,14 @@ class Engagement:
     decisions: dict[str, Any] = field(default_factory=dict)
     onboarding_run_id: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (XCom, a run's conf): what a scan hands each mapped task."""
+        return {**asdict(self), "status": self.status.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Engagement:
+        return cls(**{**data, "status": EngagementStatus(data["status"])})
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -80,6 +88,24 @@ class MilestoneRecord:
     def overdue(self, today: dt.date) -> bool:
         return not self.done and self.due is not None and today > self.due
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "due": self.due.isoformat() if self.due else None,
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MilestoneRecord:
+        due, done_at = data.get("due"), data.get("done_at")
+        return cls(
+            **{
+                **data,
+                "due": dt.date.fromisoformat(due) if due else None,
+                "done_at": dt.datetime.fromisoformat(done_at) if done_at else None,
+            }
+        )
+
 
 @dataclass(frozen=True)
 class ActionRecord:
@@ -88,6 +114,66 @@ class ActionRecord:
     kind: str
     created_at: dt.datetime
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ActionRecord:
+        return cls(**{**data, "created_at": dt.datetime.fromisoformat(data["created_at"])})
+
+
+@dataclass(frozen=True)
+class CommunityRecords:
+    """What a scan read about one community in its one pass per table, handed to the mapped
+    task of that community as plain JSON so that it need not read the store again."""
+
+    engagement: Engagement
+    actions: tuple[ActionRecord, ...] = ()
+    milestones: tuple[MilestoneRecord, ...] = ()
+
+    def action(self, key: str) -> ActionRecord | None:
+        return next((a for a in self.actions if a.key == key), None)
+
+    def milestone(self, name: str) -> MilestoneRecord | None:
+        return next((m for m in self.milestones if m.milestone == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engagement": self.engagement.to_json(),
+            "actions": [a.to_json() for a in self.actions],
+            "milestones": [m.to_json() for m in self.milestones],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CommunityRecords:
+        return cls(
+            Engagement.from_json(data["engagement"]),
+            tuple(ActionRecord.from_json(a) for a in data["actions"]),
+            tuple(MilestoneRecord.from_json(m) for m in data["milestones"]),
+        )
+
+
+def by_community(
+    engagements: Iterable[Engagement],
+    actions: Iterable[ActionRecord] = (),
+    milestones: Iterable[MilestoneRecord] = (),
+) -> dict[str, CommunityRecords]:
+    """Listings of every community split into each engagement's records."""
+    own_actions: dict[str, list[ActionRecord]] = {}
+    own_milestones: dict[str, list[MilestoneRecord]] = {}
+    for action in actions:
+        own_actions.setdefault(action.community_id, []).append(action)
+    for milestone in milestones:
+        own_milestones.setdefault(milestone.community_id, []).append(milestone)
+    return {
+        e.community_id: CommunityRecords(
+            e,
+            tuple(own_actions.get(e.community_id, ())),
+            tuple(own_milestones.get(e.community_id, ())),
+        )
+        for e in engagements
+    }
 
 
 @runtime_checkable
@@ -154,6 +240,30 @@ class EngagementStore(Protocol):
     ) -> list[ActionRecord]:
         """One community's actions, or (``None``) every community's in one paginated pass;
         ordered by community, then time recorded."""
+
+    def list_milestones_recorded_since(self, since: dt.datetime) -> list[MilestoneRecord]:
+        """Every community's milestones recorded done after ``since``, in one paginated pass.
+
+        "Recorded" is when the recording was written (Airtable: when ``Done at`` was last
+        modified; SQLite: the write's own time), not the ``Done at`` it states: a person who
+        enters yesterday's date today is found today.
+        """
+
+    def plan_milestones(
+        self, plans: Iterable[tuple[str, str, dt.date | None]]
+    ) -> list[MilestoneRecord]:
+        """:meth:`plan_milestone` for many ``(community_id, milestone, due)`` at once, in as
+        few requests as the backend allows (Airtable: one per 10)."""
+
+    def save_actions(self, actions: Iterable[ActionRecord]) -> list[ActionRecord]:
+        """Store each action exactly as given (kind, created_at, detail), replacing one with
+        the same community and key, in as few requests as the backend allows (Airtable: one
+        per 10). To keep an action's first ``created_at``, pass it."""
+
+    @property
+    def reference(self) -> dict[str, str]:
+        """Where the records live (backend and location, never a secret): lets another process
+        (the triggerer) open the same store."""
 
 
 ENGAGEMENT_FIELDS = frozenset(

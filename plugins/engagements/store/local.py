@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS milestones (
     done_at TEXT,
     done_by TEXT,
     note TEXT,
+    recorded_at TEXT,
     PRIMARY KEY (community_id, milestone)
 );
 CREATE TABLE IF NOT EXISTS actions (
@@ -77,6 +78,11 @@ CREATE TABLE IF NOT EXISTS actions (
     PRIMARY KEY (community_id, key)
 );
 """
+
+RECORDED_AT_INDEX = "CREATE INDEX IF NOT EXISTS milestones_recorded_at ON milestones (recorded_at)"
+"""``recorded_at`` is when a recording was written (``done_at`` is what it states): the
+triggerer's shared poll asks for the milestones recorded since its last one. A store file
+from before the column existed gets it, filled from ``done_at``."""
 
 _ENGAGEMENT_COLUMNS = (
     "name",
@@ -118,6 +124,7 @@ class LocalStore:
         self.path = Path(path)
         self.timeout = timeout
         self._ready = False
+        self._recorded_at = False
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.path)!r})"
@@ -126,6 +133,10 @@ class LocalStore:
     def exists(self) -> bool:
         """Whether the file exists (anything was ever recorded here)."""
         return self.path.is_file()
+
+    @property
+    def reference(self) -> dict[str, str]:
+        return {"backend": "local", "path": str(self.path)}
 
     # engagements
 
@@ -225,11 +236,13 @@ class LocalStore:
         with self._transaction(f"record milestone {milestone!r}", write=True) as db:
             # The WHERE clause makes a second recording a no-op: the first who/when stay.
             db.execute(
-                "INSERT INTO milestones (community_id, milestone, done_at, done_by, note)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, milestone) DO UPDATE SET"
+                "INSERT INTO milestones"
+                " (community_id, milestone, done_at, done_by, note, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (community_id, milestone) DO UPDATE SET"
                 " done_at = excluded.done_at, done_by = excluded.done_by,"
-                " note = COALESCE(excluded.note, note) WHERE done_at IS NULL",
-                (community_id, milestone, _iso(done_at), by, note),
+                " note = COALESCE(excluded.note, note), recorded_at = excluded.recorded_at"
+                " WHERE done_at IS NULL",
+                (community_id, milestone, _iso(done_at), by, note, _iso(utc_now())),
             )
             return self._milestone(db, community_id, milestone)
 
@@ -250,6 +263,30 @@ class LocalStore:
         )
         return [self._decode(_to_milestone, row) for row in rows]
 
+    def list_milestones_recorded_since(self, since: dt.datetime) -> list[MilestoneRecord]:
+        # A file no write has given ``recorded_at`` yet holds only older recordings: their
+        # ``done_at`` is when they were written.
+        stamp = "recorded_at" if self._has_recorded_at() else "done_at"
+        rows = self._read(
+            "list milestones recorded since " + _iso(as_utc(since)),
+            f"SELECT * FROM milestones WHERE {stamp} > ?"
+            " ORDER BY community_id, due IS NULL, due, milestone",
+            (_iso(as_utc(since)),),
+        )
+        return [self._decode(_to_milestone, row) for row in rows]
+
+    def plan_milestones(
+        self, plans: Iterable[tuple[str, str, dt.date | None]]
+    ) -> list[MilestoneRecord]:
+        plans = list(plans)
+        with self._transaction(f"plan {len(plans)} milestone(s)", write=True) as db:
+            db.executemany(
+                "INSERT INTO milestones (community_id, milestone, due) VALUES (?, ?, ?)"
+                " ON CONFLICT (community_id, milestone) DO UPDATE SET due = excluded.due",
+                [(c, m, due.isoformat() if due else None) for c, m, due in plans],
+            )
+            return [self._milestone(db, c, m) for c, m, _ in plans]
+
     # actions
 
     def record_action(
@@ -262,6 +299,27 @@ class LocalStore:
                 (community_id, key, kind, _iso(utc_now()), json.dumps(detail or {})),
             )
             return self._action(db, community_id, key)
+
+    def save_actions(self, actions: Iterable[ActionRecord]) -> list[ActionRecord]:
+        actions = list(actions)
+        with self._transaction(f"save {len(actions)} action(s)", write=True) as db:
+            db.executemany(
+                "INSERT INTO actions (community_id, key, kind, created_at, detail)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, key) DO UPDATE SET"
+                " kind = excluded.kind, created_at = excluded.created_at,"
+                " detail = excluded.detail",
+                [
+                    (
+                        a.community_id,
+                        a.key,
+                        a.kind,
+                        _iso(as_utc(a.created_at)),
+                        json.dumps(a.detail),
+                    )
+                    for a in actions
+                ],
+            )
+            return [self._action(db, a.community_id, a.key) for a in actions]
 
     def update_action(self, community_id: str, key: str, detail: dict[str, Any]) -> ActionRecord:
         with self._transaction(f"update action {key!r}", write=True) as db:
@@ -328,6 +386,16 @@ class LocalStore:
         finally:
             db.close()
 
+    def _has_recorded_at(self) -> bool:
+        """Whether the milestones table has ``recorded_at`` (every write since adds it)."""
+        if not self._recorded_at:
+            rows = self._read(
+                "read the milestones table's columns",
+                "SELECT name FROM pragma_table_info('milestones') WHERE name = 'recorded_at'",
+            )
+            self._recorded_at = bool(rows)
+        return self._recorded_at
+
     def _open(self, *, immutable: bool = False) -> sqlite3.Connection:
         """A read-only connection: it can never create the file or write to it."""
         mode = "ro&immutable=1" if immutable else "ro"
@@ -372,10 +440,11 @@ class LocalStore:
             try:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                _add_recorded_at(db)
             except BaseException:
                 db.close()
                 raise
-            self._ready = True
+            self._ready = self._recorded_at = True
         db.execute("PRAGMA synchronous = NORMAL")
         return db
 
@@ -438,6 +507,22 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"its JSON is not valid ({exc.msg} at position {exc.pos})"
     return str(exc) or type(exc).__name__
+
+
+def _add_recorded_at(db: sqlite3.Connection) -> None:
+    """Give a store file written before ``recorded_at`` existed the column and its index."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(milestones)")}
+        if "recorded_at" not in columns:
+            db.execute("ALTER TABLE milestones ADD COLUMN recorded_at TEXT")
+            db.execute("UPDATE milestones SET recorded_at = done_at WHERE done_at IS NOT NULL")
+        db.execute(RECORDED_AT_INDEX)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _iso(moment: dt.datetime) -> str:

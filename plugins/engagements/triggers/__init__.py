@@ -1,0 +1,1 @@
+"""Triggers: waits that run in Airflow's triggerer, holding no worker slot."""
