@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engagements.config import CommunityConfig, load_config
-from engagements.decommission import archive_key, inventory_key, sidecar_key
+from engagements.decommission.archive import archive_key, inventory_key, sidecar_key
 from engagements.settings import PROJECT_ROOT
 from engagements.store.base import EngagementStatus
 from engagements.store.local import LocalStore

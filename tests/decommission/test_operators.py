@@ -15,21 +15,28 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskAwaitingInput
 
-from engagements.decommission import archive_bucket, lifecycle_configuration
-from engagements.operators.decommission import (
+from engagements.decommission.archive import archive_bucket, lifecycle_configuration
+from engagements.operators.decommission.approval import TeardownApprovalOperator
+from engagements.operators.decommission.archive import (
     ArchiveHomeDirectoriesOperator,
     CreateArchiveBucketsOperator,
-    DecommissionNoticeOperator,
-    DestroyClusterOperator,
-    OpenTeardownPullRequestOperator,
+)
+from engagements.operators.decommission.backup import VerifyBackupOperator
+from engagements.operators.decommission.buckets import ArchiveBuckets
+from engagements.operators.decommission.cluster_gone import (
     RecordDecommissionedOperator,
-    StartDecommissionOperator,
-    TeardownApprovalOperator,
-    TeardownMergedSensor,
-    VerifyBackupOperator,
     VerifyClusterGoneOperator,
 )
+from engagements.operators.decommission.notices import (
+    DecommissionNoticeOperator,
+    StartDecommissionOperator,
+)
+from engagements.operators.decommission.teardown import (
+    DestroyClusterOperator,
+    OpenTeardownPullRequestOperator,
+)
 from engagements.renewal import apply_renewal
+from engagements.sensors.decommission import TeardownMergedSensor
 from engagements.settings import Settings
 from engagements.store.base import EngagementStatus
 from tests.conftest import waiting
@@ -118,7 +125,7 @@ def ready_buckets(store, complete: bool = True) -> None:
     hook = HomeArchiveHook()
     for hub, bucket in BUCKETS.items():
         hook.ensure_bucket(bucket, REGION)
-        hook.configure_bucket(bucket, lifecycle_configuration())
+        ArchiveBuckets(hook).configure_bucket(bucket, lifecycle_configuration())
         users = ["ada", "grace"] if hub == "prod" else ["ada"]
         put_inventory(hook.get_conn(), bucket, users)
         for user in users:
@@ -395,7 +402,7 @@ def test_approval_form_shows_the_manifest_and_the_plan(ending, aws, config):
 
 def form_shown(store, command: str = "") -> dict[str, Any]:
     """What preparing the form records: the steps it shows."""
-    from engagements.decommission import teardown_steps
+    from engagements.decommission.teardown import teardown_steps
     from engagements.onboarding import effective_config
 
     config = effective_config(store.get_engagement("openscience"))
@@ -510,7 +517,7 @@ def git(path, *args: str) -> str:
 
 def approve(store, command: str = "") -> None:
     """The approval as the form makes it: the steps it showed recorded, then the answer."""
-    from engagements.decommission import teardown_steps
+    from engagements.decommission.teardown import teardown_steps
     from engagements.onboarding import effective_config
 
     config = effective_config(store.get_engagement("openscience"))
@@ -979,7 +986,7 @@ def test_kubeconfig_cluster_unreachable_only_for_a_moment_is_still_there(
     ending, kubeconfig_cluster, monkeypatch
 ):
     """A network blip is not a removal: the API answering on a later attempt fails the check."""
-    import engagements.operators.decommission as module
+    import engagements.operators.decommission.cluster_gone as module
     from tests.kubernetes_api import KubernetesApi, connection
 
     port = closed_port()
@@ -1036,7 +1043,7 @@ def test_only_a_missing_name_or_a_refusal_counts_as_removed():
 
     from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-    from engagements.operators.decommission import _removed_api_server
+    from engagements.hooks.cluster_status import removed_api_server
 
     def caused(exc: Exception, cause: Exception) -> Exception:
         exc.__cause__ = cause
@@ -1044,14 +1051,14 @@ def test_only_a_missing_name_or_a_refusal_counts_as_removed():
 
     nxdomain = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     again = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-    assert _removed_api_server(caused(NameResolutionError("h", None, nxdomain), nxdomain))
-    assert _removed_api_server(caused(NameResolutionError("h", None, again), again)) is None
+    assert removed_api_server(caused(NameResolutionError("h", None, nxdomain), nxdomain))
+    assert removed_api_server(caused(NameResolutionError("h", None, again), again)) is None
     refused = ConnectionRefusedError(111, "Connection refused")
-    assert _removed_api_server(caused(NewConnectionError(None, "refused"), refused))
+    assert removed_api_server(caused(NewConnectionError(None, "refused"), refused))
     unreachable = OSError(101, "Network is unreachable")
-    assert _removed_api_server(caused(NewConnectionError(None, "net"), unreachable)) is None
-    assert _removed_api_server(ConnectTimeoutError(None, "timed out")) is None
-    assert _removed_api_server(None) is None
+    assert removed_api_server(caused(NewConnectionError(None, "net"), unreachable)) is None
+    assert removed_api_server(ConnectTimeoutError(None, "timed out")) is None
+    assert removed_api_server(None) is None
 
 
 def test_archive_job_on_a_cluster_outside_aws_gets_its_keys_from_a_secret(ending, aws, kubernetes):
