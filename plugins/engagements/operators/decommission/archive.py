@@ -200,20 +200,17 @@ class ArchiveHomeDirectoriesOperator(AwsMixin, DecommissionOperator):
         region: str,
     ) -> KubernetesPodOperator:
         """The job's pod: the hub's home volume read-only, scratch space, the archive script."""
-        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-        from kubernetes.client import models as k8s
-
         from engagements.decommission.archive import ARCHIVE_SCRIPT
+        from engagements.operators.pod_job import PodVolume, pod_job
 
-        return KubernetesPodOperator(
+        return pod_job(
             task_id=f"{self.task_id}_{hub}",
             kubernetes_conn_id=self.kubernetes_conn_id,
             namespace=hub,
             name=f"archive-homes-{hub}",
             image=image,
-            cmds=["/bin/sh", "-c"],
-            arguments=[self.command or self.settings.archive_command or ARCHIVE_SCRIPT],
-            env_vars={
+            script=self.command or self.settings.archive_command or ARCHIVE_SCRIPT,
+            env={
                 "HOME_ROOT": "/home-volume",
                 "WORK_DIR": "/scratch",
                 "BUCKET": bucket,
@@ -221,27 +218,11 @@ class ArchiveHomeDirectoriesOperator(AwsMixin, DecommissionOperator):
                 "SKIP_USERS": " ".join(skip),
                 "AWS_DEFAULT_REGION": region,
             },
-            env_from=[
-                k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))
-                for secret in [self.settings.archive_credentials_secret]
-                if secret
-            ],
+            secrets=[s for s in [self.settings.archive_credentials_secret] if s],
             volumes=[
-                k8s.V1Volume(
-                    name="homes",
-                    persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
-                        claim_name=self.home_pvc, read_only=True
-                    ),
-                ),
-                k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource()),
+                PodVolume("homes", "/home-volume", claim=self.home_pvc, read_only=True),
+                PodVolume("scratch", "/scratch"),
             ],
-            volume_mounts=[
-                k8s.V1VolumeMount(name="homes", mount_path="/home-volume", read_only=True),
-                k8s.V1VolumeMount(name="scratch", mount_path="/scratch"),
-            ],
-            service_account_name=self.service_account or None,
-            get_logs=True,
-            do_xcom_push=False,
-            on_finish_action="delete_succeeded_pod",
+            service_account=self.service_account,
             startup_timeout_seconds=600,
         )

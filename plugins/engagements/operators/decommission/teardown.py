@@ -260,18 +260,14 @@ class DestroyClusterOperator(_TeardownOperator):
         deployment: Any,
         env: dict[str, str],
     ) -> KubernetesPodOperator:
-        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+        from engagements.operators.pod_job import pod_job
 
-        return KubernetesPodOperator(
+        return pod_job(
             task_id=f"{self.task_id}_pod",
             kubernetes_conn_id=self.tooling_kubernetes_conn_id,
             namespace=deployment.kubernetes_namespace,
             name=f"destroy-{cluster}",
             image=image,
-            cmds=["/bin/sh", "-c"],
-            arguments=[script],
-            env_vars={"CLUSTER": cluster, "PROVIDER": provider, **env},
-            get_logs=True,
-            do_xcom_push=False,
-            on_finish_action="delete_succeeded_pod",
+            script=script,
+            env={"CLUSTER": cluster, "PROVIDER": provider, **env},
         )
