@@ -72,20 +72,26 @@ from airflow.sdk import DAG, Param, TriggerRule, chain
 
 from engagements.config import COMMUNITY_ID_PATTERN
 from engagements.dagkit import DEFAULT_ARGS, Tag
-from engagements.operators.decommission import (
+from engagements.operators.decommission.approval import TeardownApprovalOperator
+from engagements.operators.decommission.archive import (
     ArchiveHomeDirectoriesOperator,
     CreateArchiveBucketsOperator,
-    DecommissionNoticeOperator,
-    DestroyClusterOperator,
-    OpenTeardownPullRequestOperator,
+)
+from engagements.operators.decommission.backup import VerifyBackupOperator
+from engagements.operators.decommission.cluster_gone import (
     RecordDecommissionedOperator,
-    StartDecommissionOperator,
-    TeardownApprovalOperator,
-    TeardownMergedSensor,
-    VerifyBackupOperator,
     VerifyClusterGoneOperator,
 )
+from engagements.operators.decommission.notices import (
+    DecommissionNoticeOperator,
+    StartDecommissionOperator,
+)
+from engagements.operators.decommission.teardown import (
+    DestroyClusterOperator,
+    OpenTeardownPullRequestOperator,
+)
 from engagements.renewal import DECOMMISSION_DAG_ID
+from engagements.sensors.decommission import TeardownMergedSensor
 
 
 def wait_for_day(task_id: str, days_from_end: int) -> DateTimeSensor:

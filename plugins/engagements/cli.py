@@ -270,12 +270,12 @@ def _change_merged(branch: str, since: str | None) -> bool:
 
 
 def cmd_decommission_cluster_gone(args: argparse.Namespace) -> int:
-    from engagements.decommission import (
+    from engagements.decommission.dates import (
         DecommissionCancelled,
         DecommissionRefused,
         action_key,
-        record_cluster_gone_by_hand,
     )
+    from engagements.decommission.teardown import record_cluster_gone_by_hand
     from engagements.hooks.github import GitHubError
     from engagements.hooks.infra_repo import InfraRepositoryError
     from engagements.onboarding import NotFound

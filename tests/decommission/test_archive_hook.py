@@ -7,12 +7,9 @@ import json
 
 import pytest
 
-from engagements.decommission import (
-    archive_bucket,
-    lifecycle_configuration,
-    manifest_key,
-    verify_archives,
-)
+from engagements.decommission.archive import archive_bucket, lifecycle_configuration, manifest_key
+from engagements.decommission.verification import verify_archives
+from engagements.operators.decommission.buckets import ArchiveBuckets
 from tests.decommission.conftest import ARCHIVE_DATE, REGION, put_archive, put_inventory
 
 BUCKET = archive_bucket("openscience", "prod")
@@ -49,7 +46,7 @@ def test_bucket_owned_by_someone_else_is_an_error(hook, monkeypatch):
 
 def test_settings_read_back_as_configured(hook):
     hook.ensure_bucket(BUCKET, REGION)
-    settings = hook.configure_bucket(BUCKET, lifecycle_configuration())
+    settings = ArchiveBuckets(hook).configure_bucket(BUCKET, lifecycle_configuration())
 
     assert settings["public_access_block"] == {
         "BlockPublicAcls": True,
@@ -68,14 +65,14 @@ def test_settings_read_back_as_configured(hook):
     assert rule["Filter"] == {"Prefix": ""}
 
     # Configuring again converges on the same settings.
-    assert hook.configure_bucket(BUCKET, lifecycle_configuration()) == settings
+    assert ArchiveBuckets(hook).configure_bucket(BUCKET, lifecycle_configuration()) == settings
 
 
 def test_archive_listing_sizes_and_etags(hook):
     hook.ensure_bucket(BUCKET, REGION)
     client = hook.get_conn()
     put_archive(client, BUCKET, "ada", b"a" * 1000)
-    objects = hook.list_objects(BUCKET, "ada/")
+    objects = ArchiveBuckets(hook).list_objects(BUCKET, "ada/")
     archive = objects["ada/archive-2027-12-01.tar.gz"]
     assert archive.size == 1000
     assert archive.etag.strip('"') == hashlib.md5(b"a" * 1000, usedforsecurity=False).hexdigest()
@@ -91,9 +88,9 @@ def test_manifest_comparison_finds_missing_and_truncated(hook):
     put_archive(client, BUCKET, "hedy", b"y" * 100, recorded=b"y" * 4096)
     client.put_object(Bucket=BUCKET, Key="_shared/archive-2027-12-01.tar.gz", Body=b"z" * 10)
 
-    users = hook.read_inventory(BUCKET, ARCHIVE_DATE)
-    objects = hook.list_objects(BUCKET)
-    records = hook.read_records(BUCKET, users, ARCHIVE_DATE, set(objects))
+    users = ArchiveBuckets(hook).read_inventory(BUCKET, ARCHIVE_DATE)
+    objects = ArchiveBuckets(hook).list_objects(BUCKET)
+    records = ArchiveBuckets(hook).read_records(BUCKET, users, ARCHIVE_DATE, set(objects))
     manifest = verify_archives(
         community_id="openscience",
         hub="prod",
@@ -120,9 +117,9 @@ def test_manifest_comparison_finds_missing_and_truncated(hook):
     ada = next(e for e in manifest.entries if e.user == "ada")
     assert ada.checksum.startswith("md5 ")
 
-    url = hook.write_manifest(manifest)
+    url = ArchiveBuckets(hook).write_manifest(manifest)
     assert url == f"s3://{BUCKET}/{manifest_key(ARCHIVE_DATE)}"
-    written = hook.read_manifest(BUCKET, ARCHIVE_DATE)
+    written = ArchiveBuckets(hook).read_manifest(BUCKET, ARCHIVE_DATE)
     assert written == json.loads(json.dumps(manifest.to_dict()))
     assert written["ok"] is False
     assert {e["user"]: e["status"] for e in written["entries"]} == status
@@ -130,7 +127,7 @@ def test_manifest_comparison_finds_missing_and_truncated(hook):
 
 def test_missing_inventory_and_absent_keys(hook):
     hook.ensure_bucket(BUCKET, REGION)
-    assert hook.read_inventory(BUCKET, ARCHIVE_DATE) is None
-    assert hook.read_manifest(BUCKET, ARCHIVE_DATE) is None
+    assert ArchiveBuckets(hook).read_inventory(BUCKET, ARCHIVE_DATE) is None
+    assert ArchiveBuckets(hook).read_manifest(BUCKET, ARCHIVE_DATE) is None
     hook.get_conn().put_object(Bucket=BUCKET, Key=manifest_key(ARCHIVE_DATE), Body=b"not json")
-    assert hook.read_manifest(BUCKET, ARCHIVE_DATE) is None
+    assert ArchiveBuckets(hook).read_manifest(BUCKET, ARCHIVE_DATE) is None

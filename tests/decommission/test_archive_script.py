@@ -12,7 +12,9 @@ import tarfile
 
 import pytest
 
-from engagements.decommission import ARCHIVE_SCRIPT, archive_bucket, verify_archives
+from engagements.decommission.archive import ARCHIVE_SCRIPT, archive_bucket
+from engagements.decommission.verification import verify_archives
+from engagements.operators.decommission.buckets import ArchiveBuckets
 from tests.decommission.conftest import ARCHIVE_DATE, REGION, run_archive_script, upload_written
 
 BUCKET = archive_bucket("openscience", "prod")
@@ -43,8 +45,8 @@ def env(skip: str = "") -> dict[str, str]:
 
 
 def verify(hook):
-    objects = hook.list_objects(BUCKET)
-    users = hook.read_inventory(BUCKET, ARCHIVE_DATE)
+    objects = ArchiveBuckets(hook).list_objects(BUCKET)
+    users = ArchiveBuckets(hook).read_inventory(BUCKET, ARCHIVE_DATE)
     return verify_archives(
         community_id="openscience",
         hub="prod",
@@ -53,7 +55,7 @@ def verify(hook):
         users_on_volume=users,
         hub_users={"ada": True, "grace": True},
         objects=objects,
-        records=hook.read_records(BUCKET, users or [], ARCHIVE_DATE, set(objects)),
+        records=ArchiveBuckets(hook).read_records(BUCKET, users or [], ARCHIVE_DATE, set(objects)),
     )
 
 
@@ -72,7 +74,7 @@ def test_every_home_is_archived_and_verifiable(hook, homes, tmp_path):
     assert result.returncode == 0, result.stderr
     upload_written(tmp_path, client)
 
-    assert hook.read_inventory(BUCKET, ARCHIVE_DATE) == ["_shared", "ada", "grace"]
+    assert ArchiveBuckets(hook).read_inventory(BUCKET, ARCHIVE_DATE) == ["_shared", "ada", "grace"]
     body = client.get_object(Bucket=BUCKET, Key="ada/archive-2027-12-01.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
         assert {"ada/analysis.ipynb", "ada/data/survey.csv"} <= set(archive.getnames())
@@ -93,7 +95,7 @@ def test_verified_homes_are_not_archived_again(hook, homes, tmp_path):
     assert result.returncode == 0, result.stderr
     upload_written(tmp_path, hook.get_conn())
     assert "ada: verified by an earlier run, not archived again" in result.stdout
-    archives = [k for k in hook.list_objects(BUCKET) if k.endswith(".tar.gz")]
+    archives = [k for k in ArchiveBuckets(hook).list_objects(BUCKET) if k.endswith(".tar.gz")]
     assert archives == ["_shared/archive-2027-12-01.tar.gz"]
     # the inventory still lists every home, so verification still expects all three
     assert {e.user: e.status.value for e in verify(hook).entries} == {

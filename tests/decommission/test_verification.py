@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from engagements.decommission import (
+from engagements.decommission.archive import archive_key
+from engagements.decommission.verification import (
     LISTED_BY_HUB,
     LISTED_ON_VOLUME,
     ArchiveRecord,
     EntryStatus,
     StoredObject,
-    archive_key,
     home_directory,
     manifest_from_dict,
     verify_archives,

@@ -202,7 +202,7 @@ def test_eks_cluster_is_verified_through_the_amazon_provider(store, example_conf
     record_change(store, plan_of(example_config))
     with mock_aws():
         op = make(VerifyClusterOperator, store)
-        with pytest.raises(Exception, match="ResourceNotFoundException"):
+        with pytest.raises(AirflowException, match=r"openscience does not exist \(yet\) on eks"):
             op.execute({})
         boto3.client("eks", region_name="us-west-2").create_cluster(
             name="openscience",

@@ -8,25 +8,12 @@ repeat: a re-run converges on the same bucket settings and overwrites only the m
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
-
-from engagements.decommission import (
-    DEFAULT_ENCRYPTION,
-    PUBLIC_ACCESS_BLOCK,
-    ArchiveRecord,
-    Manifest,
-    StoredObject,
-    inventory_key,
-    manifest_key,
-    parse_archive_record,
-    sidecar_key,
-)
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +49,22 @@ class HomeArchiveHook(S3Hook):
         log.info("Created bucket %s in %s", bucket, region)
         return True
 
-    def configure_bucket(self, bucket: str, lifecycle: dict[str, Any]) -> dict[str, Any]:
+    def configure_bucket(
+        self,
+        bucket: str,
+        *,
+        public_access_block: dict[str, bool],
+        encryption: dict[str, Any],
+        lifecycle: dict[str, Any],
+    ) -> dict[str, Any]:
         """Block public access, encrypt by default, set the lifecycle; return them read back."""
         client = self.get_conn()
         try:
             client.put_public_access_block(
-                Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK
+                Bucket=bucket, PublicAccessBlockConfiguration=public_access_block
             )
             client.put_bucket_encryption(
-                Bucket=bucket, ServerSideEncryptionConfiguration=DEFAULT_ENCRYPTION
+                Bucket=bucket, ServerSideEncryptionConfiguration=encryption
             )
             client.put_bucket_lifecycle_configuration(
                 Bucket=bucket, LifecycleConfiguration=lifecycle
@@ -94,14 +88,14 @@ class HomeArchiveHook(S3Hook):
             "lifecycle": {"Rules": rules["Rules"]},
         }
 
-    def list_objects(self, bucket: str, prefix: str = "") -> dict[str, StoredObject]:
-        """Every object under ``prefix`` with its size and ETag (all pages)."""
-        objects: dict[str, StoredObject] = {}
+    def list_objects(self, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Every object under ``prefix``: key -> its ``size`` and ``etag`` (all pages)."""
+        objects: dict[str, dict[str, Any]] = {}
         paginator = self.get_conn().get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    objects[item["Key"]] = StoredObject(item["Key"], item["Size"], item["ETag"])
+                    objects[item["Key"]] = {"size": item["Size"], "etag": item["ETag"]}
         except ClientError as exc:
             raise ArchiveError(f"bucket {bucket}: could not list it: {exc}") from exc
         return objects
@@ -120,42 +114,18 @@ class HomeArchiveHook(S3Hook):
             log.warning("s3://%s/%s is not JSON", bucket, key)
             return None
 
-    def read_inventory(self, bucket: str, archive_date: dt.date) -> list[str] | None:
-        """The users the archive job found on the home volume, or None without an inventory."""
-        data = self.read_json(bucket, inventory_key(archive_date))
-        users = data.get("users") if isinstance(data, dict) else None
-        if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
-            return None
-        return users
-
-    def read_records(
-        self, bucket: str, users: list[str], archive_date: dt.date, present: set[str]
-    ) -> dict[str, ArchiveRecord | None]:
-        """Each user's sidecar record (only the sidecars the listing shows are fetched)."""
-        records: dict[str, ArchiveRecord | None] = {}
-        for user in users:
-            key = sidecar_key(user, archive_date)
-            data = self.read_json(bucket, key) if key in present else None
-            records[user] = parse_archive_record(data) if isinstance(data, dict) else None
-        return records
-
-    def read_manifest(self, bucket: str, archive_date: dt.date) -> dict[str, Any] | None:
-        data = self.read_json(bucket, manifest_key(archive_date))
-        return data if isinstance(data, dict) else None
-
-    def write_manifest(self, manifest: Manifest) -> str:
-        """Write the manifest beside the archives (it expires with them); return its URL."""
-        key = manifest_key(manifest.archive_date)
+    def write_json(self, bucket: str, key: str, data: Any) -> str:
+        """Write ``data`` as a JSON object; return its URL."""
         try:
             self.get_conn().put_object(
-                Bucket=manifest.bucket,
+                Bucket=bucket,
                 Key=key,
-                Body=json.dumps(manifest.to_dict(), indent=2).encode(),
+                Body=json.dumps(data, indent=2).encode(),
                 ContentType="application/json",
             )
         except ClientError as exc:
-            raise ArchiveError(f"s3://{manifest.bucket}/{key}: could not write it: {exc}") from exc
-        return f"s3://{manifest.bucket}/{key}"
+            raise ArchiveError(f"s3://{bucket}/{key}: could not write it: {exc}") from exc
+        return f"s3://{bucket}/{key}"
 
 
 def _code(exc: ClientError) -> str:

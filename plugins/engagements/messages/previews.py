@@ -81,14 +81,8 @@ def _cost_projection(config: CommunityConfig) -> dict[str, Any]:
 
 
 def _decommission_notice(config: CommunityConfig) -> dict[str, Any]:
-    from engagements.decommission import (
-        NoticeStage,
-        archive_bucket,
-        archive_key,
-        expiry_date,
-        hubs_with_homes,
-        removal_deadline,
-    )
+    from engagements.decommission.archive import archive_bucket, archive_key, hubs_with_homes
+    from engagements.decommission.dates import NoticeStage, expiry_date, removal_deadline
 
     end = config.contract.end
     return {

@@ -163,20 +163,17 @@ class ProvisionClusterOperator(_DeploymentOperator):
     def pod_operator(
         self, change: dict[str, Any], settings: DeploymentSettings
     ) -> KubernetesPodOperator:
-        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-
         from engagements.infra.apply import provisioning_script
+        from engagements.operators.pod_job import pod_job
 
         plan = change["plan"]
-        script = settings.tooling_command or provisioning_script(plan)
-        return KubernetesPodOperator(
+        return pod_job(
             task_id=self.task_id,
             name=f"provision-{plan['cluster_name']}",
             namespace=settings.kubernetes_namespace,
             image=settings.tooling_image,
-            cmds=["/bin/sh", "-c"],
-            arguments=[script],
-            env_vars={
+            script=settings.tooling_command or provisioning_script(plan),
+            env={
                 "INFRA_REPO": settings.infra_repo,
                 "INFRA_REF": settings.infra_base_branch or "main",
                 "CLUSTER_NAME": plan["cluster_name"],
@@ -186,9 +183,7 @@ class ProvisionClusterOperator(_DeploymentOperator):
             labels={"engagement": self.community_id},
             kubernetes_conn_id=self.kubernetes_conn_id,
             startup_timeout_seconds=self.startup_timeout_seconds,
-            get_logs=True,
-            do_xcom_push=True,
-            on_finish_action="delete_succeeded_pod",
+            xcom=True,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -224,9 +219,7 @@ class VerifyClusterOperator(_DeploymentOperator):
         kind, conn_id = verification_connection(plan)
         if not connection_exists(conn_id):
             raise _skip(plan, [f"no {conn_id!r} connection to check the cluster through"])
-        state = {"eks": eks_status, "gke": gke_status, "kubeconfig": ready_nodes}[kind](
-            conn_id, plan
-        )
+        state = cluster_state(kind, conn_id, plan)
         if not state["ready"]:
             raise AirflowException(f"Cluster {plan['cluster_name']} is not ready yet: {state}")
         detail = {"state": "verified", "via": kind, "connection": conn_id, **state}
@@ -235,33 +228,31 @@ class VerifyClusterOperator(_DeploymentOperator):
         return detail
 
 
-def eks_status(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
-    from airflow.providers.amazon.aws.hooks.eks import EksHook
+def cluster_state(kind: str, conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Whether the planned cluster runs (``ready``), as the provider answers through ``conn_id``.
 
-    hook = EksHook(aws_conn_id=conn_id, region_name=plan["region"])
-    cluster = hook.describe_cluster(name=plan["cluster_name"])["cluster"]
-    return {"ready": cluster["status"] == "ACTIVE", "status": cluster["status"]}
+    EKS must say ACTIVE and GKE RUNNING; a kubeconfig cluster needs a Ready node. A cluster
+    the provider does not know fails, so the task's retries look again.
+    """
+    from engagements.hooks.cluster_status import cluster_status
 
-
-def gke_status(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
-    from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
-
-    hook = GKEHook(gcp_conn_id=conn_id, location=plan.get("zone") or plan["region"])
-    cluster = hook.get_cluster(name=plan["cluster_name"], project_id=plan["account"])
-    status = cluster.status.name
-    return {"ready": status == "RUNNING", "status": status}
-
-
-def ready_nodes(conn_id: str, plan: dict[str, Any]) -> dict[str, Any]:
-    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-
-    nodes = KubernetesHook(conn_id=conn_id).core_v1_client.list_node().items
-    ready = [
-        node.metadata.name
-        for node in nodes
-        if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-    ]
-    return {"ready": bool(ready), "nodes": len(nodes), "ready_nodes": len(ready)}
+    found = cluster_status(
+        plan["provider"],
+        plan["cluster_name"],
+        conn_id=conn_id,
+        region=plan["region"],
+        zone=plan.get("zone"),
+        account=plan.get("account"),
+    )
+    if not found["exists"]:
+        raise AirflowException(
+            f"Cluster {plan['cluster_name']} does not exist (yet) on {kind}: {found}"
+        )
+    if kind == "kubeconfig":
+        ready = found["ready_nodes"]
+        return {"ready": bool(ready), "nodes": found["nodes"], "ready_nodes": ready}
+    running = "ACTIVE" if kind == "eks" else "RUNNING"
+    return {"ready": found["status"] == running, "status": found["status"]}
 
 
 class ConfirmDeploymentOperator(_EngagementOperator):
