@@ -274,11 +274,11 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
         the form has nothing left to ask and the task skips, deciding nothing.
         """
         from engagements.hooks.smtp import EmailDeliveryError
-        from engagements.renewal import RENEWAL, decided, decision_deadline
+        from engagements.renewal import Decision, decided, decision_deadline, decision_key
 
         _, config = self.engagement()
-        recorded = {a.key for a in self.store.list_actions(self.community_id, kind=RENEWAL)}
-        decision = decided(recorded, end)
+        keys = (decision_key(end, d) for d in Decision)
+        decision = decided({k for k in keys if self.store.get_action(self.community_id, k)}, end)
         if decision is not None or config.contract.end != end:
             raise AirflowSkipException(
                 f"the renewal of {self.community_id}'s contract ending {end} was decided "
