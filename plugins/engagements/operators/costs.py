@@ -18,8 +18,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.hooks import connection_exists
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator
 from engagements.store.base import EngagementStatus, upsert_action
+from engagements.tasks import EngagementMixin, EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -136,7 +136,7 @@ class CostSourceMixin(EngagementMixin):
             )
 
 
-class _MonthOperator(_EngagementOperator):
+class _MonthOperator(EngagementOperator):
     template_fields: Sequence[str] = ("community_id", "month")
 
     def __init__(self, *, month: str, **kwargs: Any) -> None:
@@ -144,7 +144,7 @@ class _MonthOperator(_EngagementOperator):
         self.month = month
 
 
-class SelectCostWatchOperator(_EngagementOperator):
+class SelectCostWatchOperator(EngagementOperator):
     """Which communities this run watches, and for which month: the fan-out's input."""
 
     template_fields: Sequence[str] = ("community_id", "month")

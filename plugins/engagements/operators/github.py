@@ -14,8 +14,8 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.operators.engagement import _EngagementOperator
 from engagements.store.base import upsert_action
+from engagements.tasks import EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -179,7 +179,7 @@ def org_plan(config: CommunityConfig, settings: DeploymentSettings) -> list[str]
     ]
 
 
-class _DeploymentOperator(_EngagementOperator):
+class _DeploymentOperator(EngagementOperator):
     def deployment_settings(self) -> DeploymentSettings:
         from engagements.hooks.infra_repo import load_deployment_settings
 

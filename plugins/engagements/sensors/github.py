@@ -15,7 +15,7 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.sensors.milestone import EngagementSensor
+from engagements.tasks import EngagementSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
