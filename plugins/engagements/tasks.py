@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from engagements.deployment import INFRA_PR, STEP_TASKS
 from engagements.settings import SettingError, Settings
 
 if TYPE_CHECKING:
@@ -89,6 +90,19 @@ def note_on_run(context: Context, text: str) -> None:
 
     log.warning("%s", text)
     context["ti"].xcom_push(key=RUN_NOTE_XCOM, value=text)
+
+
+def recorded_change(
+    store: EngagementStore, community_id: str, key: str = INFRA_PR
+) -> dict[str, Any]:
+    """What the pull request task of ``key`` recorded; the later steps read it."""
+    action = store.get_action(community_id, key)
+    if action is None:
+        raise AirflowFailException(
+            f"No infrastructure change is recorded for {community_id} (action {key!r}); "
+            f"run (or clear) the {STEP_TASKS.get(key, 'pull request')} task first"
+        )
+    return action.detail
 
 
 class EngagementOperator(EngagementMixin, BaseOperator):

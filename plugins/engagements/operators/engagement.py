@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import ROLLOUT_OUTCOME
 from engagements.store.base import upsert_action
 from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin, EngagementOperator
 
@@ -209,7 +210,7 @@ class BuildRolloutDeckOperator(EngagementOperator):
         engagement, config = self.engagement()
         learned = deployment = None
         if self.version > 1:  # after the deployment: what the store shows deployed, and not
-            outcome = self.store.get_action(config.community_id, "rollout-outcome")
+            outcome = self.store.get_action(config.community_id, ROLLOUT_OUTCOME)
             learned = (
                 outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
             )
@@ -236,7 +237,7 @@ class RecordFollowUpsOperator(EngagementOperator):
     def execute(self, context: Context) -> list[str]:
         from engagements.onboarding import record_follow_ups
 
-        outcome = self.store.get_action(self.community_id, "rollout-outcome")
+        outcome = self.store.get_action(self.community_id, ROLLOUT_OUTCOME)
         if outcome is None:  # the form was marked success instead of answered
             raise AirflowSkipException(
                 f"skipped: no rollout meeting outcome is recorded for {self.community_id} (was "

@@ -13,9 +13,19 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import (
+    ADMIN_TEAM,
+    CLUSTER_OUTPUTS,
+    GITHUB_ORG,
+    INFRA_HUBS_PR,
+    INFRA_PR,
+    community_repositories,
+    member_teams,
+    org_plan,
+)
 from engagements.hooks import connection_exists
 from engagements.store.base import upsert_action
-from engagements.tasks import EngagementOperator
+from engagements.tasks import EngagementOperator, recorded_change
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,46 +33,12 @@ if TYPE_CHECKING:
     from engagements.config import CommunityConfig
     from engagements.hooks.infra_repo import DeploymentSettings
     from engagements.infra.render import RenderedChange
-    from engagements.store.base import EngagementStore
 
 log = logging.getLogger(__name__)
-
-INFRA_PR = "infra-pr"
-"""Action key of the cluster's change, the first pull request (branch, PR, plan)."""
-INFRA_HUBS_PR = "infra-hubs-pr"
-"""Action key of the hubs' change, the second pull request (branch, PR, hub domains)."""
-CLUSTER_OUTPUTS = "cluster-outputs"
-"""Action key of the applied cluster's outputs the hubs' change is written with."""
-GITHUB_ORG = "github-org"
-ADMIN_TEAM = "hub-admins"
-DEFAULT_MEMBER_TEAM = "hub-users"
-IMAGE_REPOSITORY = "hub-user-image"
-BINDER_REPOSITORY = "hub-binder-examples"
-DOCS_REPOSITORY = "hub-docs"
-
-
-STEP_TASKS = {
-    INFRA_PR: "open_cluster_pull_request",
-    CLUSTER_OUTPUTS: "cluster_outputs",
-    INFRA_HUBS_PR: "open_hubs_pull_request",
-}
 
 
 def change_branch(community_id: str, step: str = "cluster") -> str:
     return f"onboard-{community_id}" if step == "cluster" else f"onboard-{community_id}-hubs"
-
-
-def recorded_change(
-    store: EngagementStore, community_id: str, key: str = INFRA_PR
-) -> dict[str, Any]:
-    """What the pull request task of ``key`` recorded; the later steps read it."""
-    action = store.get_action(community_id, key)
-    if action is None:
-        raise AirflowFailException(
-            f"No infrastructure change is recorded for {community_id} (action {key!r}); "
-            f"run (or clear) the {STEP_TASKS.get(key, 'pull request')} task first"
-        )
-    return action.detail
 
 
 def hub_domains(files: dict[str, str]) -> dict[str, str]:
@@ -126,57 +102,6 @@ def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
         "</details>",
     ]
     return "\n".join(lines)
-
-
-def member_teams(config: CommunityConfig) -> list[str]:
-    """The org's own teams the community hub admits (``org:team`` entries), else hub-users."""
-    org = (config.github_org or "").lower()
-    teams = [
-        entry.split(":", 1)[1]
-        for entry in config.hubs.community.allowed_teams
-        if ":" in entry and entry.split(":", 1)[0].lower() == org
-    ]
-    return teams or [DEFAULT_MEMBER_TEAM]
-
-
-def community_repositories(
-    config: CommunityConfig, settings: DeploymentSettings
-) -> list[tuple[str, str, str]]:
-    """(name, template, description) of the repositories created in the community's org."""
-    return [
-        (
-            IMAGE_REPOSITORY,
-            settings.image_repo_template,
-            f"The user image of {config.name}'s hubs, built and pushed to Quay by GitHub Actions",
-        ),
-        (
-            BINDER_REPOSITORY,
-            settings.binder_repo_template,
-            f"A sample repository to launch on {config.name}'s BinderHub",
-        ),
-        (
-            DOCS_REPOSITORY,
-            settings.docs_repo_template,
-            f"{config.name}'s JupyterBook companion site for its hubs",
-        ),
-    ]
-
-
-def org_plan(config: CommunityConfig, settings: DeploymentSettings) -> list[str]:
-    """What the org steps would do, for logs and for a skip that reports the plan."""
-    org = config.github_org
-    return [
-        f"team {org}/{ADMIN_TEAM} with the representatives as maintainers: "
-        + ", ".join(config.admin_users),
-        *(
-            f"team {org}/{team} with the representatives as members"
-            for team in member_teams(config)
-        ),
-        *(
-            f"repository {org}/{name} from template {template}"
-            for name, template, _ in community_repositories(config, settings)
-        ),
-    ]
 
 
 class _DeploymentOperator(EngagementOperator):
