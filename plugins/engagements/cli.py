@@ -123,7 +123,7 @@ def cmd_milestone_mark(args: argparse.Namespace) -> int:
 
 def cmd_render_email(args: argparse.Namespace) -> int:
     from engagements.messages.emails import EmailKind, format_email_for_terminal, render_email
-    from engagements.messages.previews import preview_extra
+    from engagements.previews import preview_extra
     from engagements.settings import load_settings
 
     try:
