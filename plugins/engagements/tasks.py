@@ -40,7 +40,7 @@ class EngagementMixin:
 
     @cached_property
     def store(self) -> EngagementStore:
-        from engagements.store import get_store
+        from engagements.hooks.store import get_store
 
         return get_store()
 

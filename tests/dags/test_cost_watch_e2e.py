@@ -114,7 +114,7 @@ def cost_explorer(env):
 @pytest.fixture(scope="module")
 def seeded(env):
     from engagements.config import load_config
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
     from tests.conftest import EXAMPLE
 
     example_config = load_config(EXAMPLE)
