@@ -104,20 +104,24 @@ def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
     return "\n".join(lines)
 
 
-class _DeploymentOperator(EngagementOperator):
+class DeploymentOperator(EngagementOperator):
+    """An operator of the deployment: reads the deployment settings when it runs."""
+
     def deployment_settings(self) -> DeploymentSettings:
         from engagements.hooks.infra_repo import load_deployment_settings
 
         return load_deployment_settings(use_variables=True)
 
 
-class _GitHubOperator(_DeploymentOperator):
+class GitHubOperator(DeploymentOperator):
+    """A deployment operator that acts on GitHub through the ``github_conn_id`` connection."""
+
     def __init__(self, *, github_conn_id: str = "github_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.github_conn_id = github_conn_id
 
 
-class _ProposeOperator(_GitHubOperator):
+class ProposeOperator(GitHubOperator):
     """Propose one of the two changes and record where it is (idempotent: same branch)."""
 
     step = "cluster"
@@ -176,7 +180,7 @@ class _ProposeOperator(_GitHubOperator):
         return proposal.to_dict()
 
 
-class OpenInfrastructurePullRequestOperator(_ProposeOperator):
+class OpenInfrastructurePullRequestOperator(ProposeOperator):
     """Propose the cluster (step 1): cluster.yaml with ``hubs: []``, support, IaC inputs.
 
     A pull request on GitHub (``engagements_infra_repo`` and ``github_default``), else a branch
@@ -195,7 +199,7 @@ class OpenInfrastructurePullRequestOperator(_ProposeOperator):
         return change, {}
 
 
-class OpenHubsPullRequestOperator(_ProposeOperator):
+class OpenHubsPullRequestOperator(ProposeOperator):
     """Propose the hubs (step 2), written with the outputs ``cluster_outputs`` recorded.
 
     Outputs that changed since the last run (an engineer corrected the example file, or the
@@ -221,7 +225,7 @@ class OpenHubsPullRequestOperator(_ProposeOperator):
         return change, {"outputs": outputs["outputs"], "example_outputs": outputs.get("example")}
 
 
-class CommunityGitHubOrgOperator(_GitHubOperator):
+class CommunityGitHubOrgOperator(GitHubOperator):
     """Teams, representatives and template repositories in the community's GitHub org.
 
     Runs once the org is ready (``GitHubOrgReadySensor``): an admin team and the member teams
@@ -273,7 +277,7 @@ class CommunityGitHubOrgOperator(_GitHubOperator):
         return detail
 
 
-class OpenFollowUpIssuesOperator(_GitHubOperator):
+class OpenFollowUpIssuesOperator(GitHubOperator):
     """Open each follow-up recorded after the rollout meeting as an issue, once, by title.
 
     The issues go to the infrastructure repository, where engineers track configuration work,
@@ -334,3 +338,7 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
             opened.append(issue.html_url)
             log.info("%s %s: %s", "Opened" if created else "Found", issue.html_url, issue.title)
         return {"opened": opened, "not_opened": []}
+
+
+# The provisioning module still imports its base under this name until it moves to the public one.
+_DeploymentOperator = DeploymentOperator

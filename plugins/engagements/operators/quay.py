@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from engagements.deployment import IMAGE_REPOSITORY, QUAY_IMAGE
 from engagements.hooks import connection_exists
-from engagements.operators.github import _GitHubOperator
+from engagements.operators.github import GitHubOperator
 from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def image_names(config: CommunityConfig, namespace: str) -> dict[str, str]:
     }
 
 
-class QuayImageRepositoryOperator(_GitHubOperator):
+class QuayImageRepositoryOperator(GitHubOperator):
     """Create the image repository and its robot; hand the robot's token to GitHub Actions.
 
     Without ``quay_default`` the step is recorded as planned and skipped. Without GitHub (or
