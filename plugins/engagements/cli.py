@@ -223,14 +223,8 @@ def cmd_support_hours_add(args: argparse.Namespace) -> int:
 def cmd_cost_record(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
-    from engagements.costs import (
-        ENTRY_PROVIDERS,
-        Month,
-        format_money,
-        parse_amount,
-        parse_currency,
-        record_cost_entry,
-    )
+    from engagements.billing import Month, format_money, parse_amount, parse_currency
+    from engagements.costs import ENTRY_PROVIDERS, record_cost_entry
 
     month = parsed("month", Month.parse, args.month)
     amount = parsed("amount", parse_amount, args.amount)

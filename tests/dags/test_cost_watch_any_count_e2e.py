@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from engagements.costs import Month
+from engagements.billing import Month
 from tests.dags.e2e import cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e

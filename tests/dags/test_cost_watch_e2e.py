@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from engagements.costs import Month
+from engagements.billing import Month
 from tests.dags.e2e import WaitWatcher, cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e

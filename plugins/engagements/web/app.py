@@ -20,8 +20,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engagements.billing import format_money
 from engagements.config import CloudProvider
-from engagements.costs import COST_MONTH, format_money, parse_threshold
+from engagements.costs import COST_MONTH, parse_threshold
 from engagements.dossier import Dossier, build_dossier, document_path
 from engagements.hooks.store import get_store
 from engagements.messages.emails import template_environment
