@@ -6,14 +6,26 @@ from engagements import deployment
 from engagements.deployment import deployment_status
 
 
-def test_the_keys_are_the_ones_the_deployment_steps_record():
-    from engagements.operators.github import GITHUB_ORG, IMAGE_REPOSITORY, INFRA_PR
-    from engagements.operators.quay import QUAY_ACTION
-    from engagements.sensors.hubs import HUBS_HEALTHY
+def test_each_step_records_under_its_own_key():
+    keys = [
+        deployment.INFRA_PR,
+        deployment.INFRA_HUBS_PR,
+        deployment.CLUSTER_OUTPUTS,
+        deployment.CLUSTER_VERIFIED,
+        deployment.HUBS_HEALTHY,
+        deployment.GITHUB_ORG,
+        deployment.QUAY_IMAGE,
+        deployment.ROLLOUT_OUTCOME,
+    ]
+    assert len(set(keys)) == len(keys)
+    assert set(deployment.STEP_TASKS) <= set(keys)
 
-    assert (deployment.INFRA_PR, deployment.GITHUB_ORG) == (INFRA_PR, GITHUB_ORG)
-    assert (deployment.QUAY_IMAGE, deployment.HUBS_HEALTHY) == (QUAY_ACTION, HUBS_HEALTHY)
-    assert IMAGE_REPOSITORY in deployment.REPOSITORY_ROLES
+
+def test_every_repository_the_org_step_creates_has_a_role(example_config):
+    from engagements.hooks.infra_repo import load_deployment_settings
+
+    created = deployment.community_repositories(example_config, load_deployment_settings())
+    assert {name for name, _, _ in created} == set(deployment.REPOSITORY_ROLES)
 
 
 def test_nothing_recorded_is_nothing_deployed(store, example_config):

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from engagements.costs import COST_MONTH, Month, Verdict
+from engagements.billing import Month
+from engagements.costs import COST_MONTH, Verdict
 from engagements.portfolio import (
     Filters,
     RunInProgress,

@@ -26,8 +26,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from engagements.billing import Month, MonthlyCost, format_money
 from engagements.config import CommunityConfig
-from engagements.costs import COST_ENTRY, Month, MonthlyCost, format_money
+from engagements.costs import COST_ENTRY
 from engagements.messages.emails import template_environment
 from engagements.milestones import CHECKIN_HELD, UPGRADED, UnknownMilestone, get_milestone
 from engagements.store.base import (

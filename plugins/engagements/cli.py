@@ -123,7 +123,7 @@ def cmd_milestone_mark(args: argparse.Namespace) -> int:
 
 def cmd_render_email(args: argparse.Namespace) -> int:
     from engagements.messages.emails import EmailKind, format_email_for_terminal, render_email
-    from engagements.messages.previews import preview_extra
+    from engagements.previews import preview_extra
     from engagements.settings import load_settings
 
     try:
@@ -223,14 +223,8 @@ def cmd_support_hours_add(args: argparse.Namespace) -> int:
 def cmd_cost_record(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
-    from engagements.costs import (
-        ENTRY_PROVIDERS,
-        Month,
-        format_money,
-        parse_amount,
-        parse_currency,
-        record_cost_entry,
-    )
+    from engagements.billing import Month, format_money, parse_amount, parse_currency
+    from engagements.costs import ENTRY_PROVIDERS, record_cost_entry
 
     month = parsed("month", Month.parse, args.month)
     amount = parsed("amount", parse_amount, args.amount)

@@ -39,7 +39,7 @@ def refuse(where: str, reason: str, *, usage: bool = False) -> NoReturn:
 def open_store(*, existing: bool = True):
     """The configured store; with ``existing``, the embedded one must already exist (a
     command that reads or updates records never creates an empty store in their place)."""
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
     from engagements.store.local import LocalStore
 
     store = get_store()

@@ -21,23 +21,104 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from engagements.store.base import EngagementStore, MilestoneRecord
 
+if TYPE_CHECKING:
+    from engagements.config import CommunityConfig
+
 INFRA_PR = "infra-pr"
+"""Action key of the cluster's change, the first pull request (branch, PR, plan)."""
+INFRA_HUBS_PR = "infra-hubs-pr"
+"""Action key of the hubs' change, the second pull request (branch, PR, hub domains)."""
+CLUSTER_OUTPUTS = "cluster-outputs"
+"""Action key of the applied cluster's outputs the hubs' change is written with."""
 CLUSTER_VERIFIED = "cluster-verified"
 HUBS_HEALTHY = "hubs-healthy"
+"""Action key recorded when every hub answered 200: the proof that the hubs are deployed."""
 GITHUB_ORG = "github-org"
 QUAY_IMAGE = "quay-image"
 ROLLOUT_OUTCOME = "rollout-outcome"
 INFRASTRUCTURE_DEPLOYED = "infrastructure_deployed"
 CONFIGURATION_COMPLETED = "configuration_completed"
-REPOSITORY_ROLES = {
-    "hub-user-image": "Sample image configuration repository",
-    "hub-binder-examples": "Sample binder project repository",
-    "hub-docs": "JupyterBook companion site repository",
+STEP_TASKS = {
+    INFRA_PR: "open_cluster_pull_request",
+    CLUSTER_OUTPUTS: "cluster_outputs",
+    INFRA_HUBS_PR: "open_hubs_pull_request",
 }
-"""Repositories the GitHub org step creates, by name (``operators.github``)."""
+"""The task that records each step's action, to name in a message asking to clear it."""
+
+ADMIN_TEAM = "hub-admins"
+DEFAULT_MEMBER_TEAM = "hub-users"
+IMAGE_REPOSITORY = "hub-user-image"
+BINDER_REPOSITORY = "hub-binder-examples"
+DOCS_REPOSITORY = "hub-docs"
+REPOSITORY_ROLES = {
+    IMAGE_REPOSITORY: "Sample image configuration repository",
+    BINDER_REPOSITORY: "Sample binder project repository",
+    DOCS_REPOSITORY: "JupyterBook companion site repository",
+}
+"""Repositories the GitHub org step creates, by name."""
+
+
+class RepositoryTemplates(Protocol):
+    """The templates the community's repositories are created from (deployment settings)."""
+
+    image_repo_template: str
+    binder_repo_template: str
+    docs_repo_template: str
+
+
+def member_teams(config: CommunityConfig) -> list[str]:
+    """The org's own teams the community hub admits (``org:team`` entries), else hub-users."""
+    org = (config.github_org or "").lower()
+    teams = [
+        entry.split(":", 1)[1]
+        for entry in config.hubs.community.allowed_teams
+        if ":" in entry and entry.split(":", 1)[0].lower() == org
+    ]
+    return teams or [DEFAULT_MEMBER_TEAM]
+
+
+def community_repositories(
+    config: CommunityConfig, settings: RepositoryTemplates
+) -> list[tuple[str, str, str]]:
+    """(name, template, description) of the repositories created in the community's org."""
+    return [
+        (
+            IMAGE_REPOSITORY,
+            settings.image_repo_template,
+            f"The user image of {config.name}'s hubs, built and pushed to Quay by GitHub Actions",
+        ),
+        (
+            BINDER_REPOSITORY,
+            settings.binder_repo_template,
+            f"A sample repository to launch on {config.name}'s BinderHub",
+        ),
+        (
+            DOCS_REPOSITORY,
+            settings.docs_repo_template,
+            f"{config.name}'s JupyterBook companion site for its hubs",
+        ),
+    ]
+
+
+def org_plan(config: CommunityConfig, settings: RepositoryTemplates) -> list[str]:
+    """What the org steps would do, for logs and for a skip that reports the plan."""
+    org = config.github_org
+    return [
+        f"team {org}/{ADMIN_TEAM} with the representatives as maintainers: "
+        + ", ".join(config.admin_users),
+        *(
+            f"team {org}/{team} with the representatives as members"
+            for team in member_teams(config)
+        ),
+        *(
+            f"repository {org}/{name} from template {template}"
+            for name, template, _ in community_repositories(config, settings)
+        ),
+    ]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engagements.billing import MonthlyCost, format_money
 from engagements.checkin import (
     SUPPORT_HOURS,
     SUPPORT_HOURS_PER_QUARTER,
@@ -20,7 +21,6 @@ from engagements.checkin import (
     hours_by_quarter,
     support_hours,
 )
-from engagements.costs import MonthlyCost, format_money
 from engagements.portfolio import (
     PortfolioRow,
     RunInProgress,

@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from engagements.costs import COST_MONTH, Month, MonthlyCost, Verdict, compare
+from engagements.billing import Month, MonthlyCost
+from engagements.costs import COST_MONTH, Verdict, compare
 from engagements.milestones import (
     CATALOGUE,
     CHECKIN_HELD,

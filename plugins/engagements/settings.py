@@ -24,7 +24,8 @@ MAX_SECONDS = 86_400
 """The longest interval a setting in seconds may have: a day."""
 
 
-def _default_home() -> str:
+def default_home() -> str:
+    """Where files live by default: Airflow's home, else ``.airflow`` in the project."""
     return os.environ.get("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
 
 
@@ -87,11 +88,11 @@ class Settings:
 
     @property
     def artifacts_path(self) -> Path:
-        return Path(self.artifacts_dir or Path(_default_home()) / "artifacts")
+        return Path(self.artifacts_dir or Path(default_home()) / "artifacts")
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.store_path or Path(_default_home()) / "engagements.sqlite")
+        return Path(self.store_path or Path(default_home()) / "engagements.sqlite")
 
 
 def resolve_settings(cls: type[T], *, use_variables: bool = False) -> T:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from engagements.billing import CostSource, Month, MonthlyCost
 from engagements.checkin import (
     SUPPORT_HOURS,
     Quarter,
@@ -26,7 +27,6 @@ from engagements.checkin import (
     support_hours,
     write_report,
 )
-from engagements.costs import CostSource, Month, MonthlyCost
 from engagements.store.base import Engagement, EngagementStatus
 
 APRIL_1 = dt.date(2027, 4, 1)

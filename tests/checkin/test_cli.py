@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from engagements.costs import Month
+from engagements.billing import Month
 
 NEXT_MONTH = str(Month.of(dt.date.today()).next())
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from engagements.costs import CostSource, Month
+from engagements.billing import CostSource, Month
 from engagements.hooks.costs import BillingExportHook, CostSourceError, billing_export_query
 
 TABLE = "osc-hub.billing.gcp_billing_export_v1_0A1B2C"

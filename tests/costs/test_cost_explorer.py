@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from engagements.costs import CostSource, Month
+from engagements.billing import CostSource, Month
 from engagements.hooks.costs import CostExplorerHook, CostSourceError
 
 from .conftest import month_result

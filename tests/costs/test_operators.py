@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from airflow.sdk import PokeReturnValue
 
-from engagements.costs import Month, record_cost_entry, recorded_costs
+from engagements.billing import Month
+from engagements.costs import record_cost_entry, recorded_costs
 from engagements.operators.costs import (
     CostAlertOperator,
     MonthlyCostOperator,

@@ -146,8 +146,8 @@ def cost_explorer(env):
 def seeded(env):
     from engagements.checkin import Quarter, record_follow_ups
     from engagements.config import load_config
+    from engagements.hooks.store import get_store
     from engagements.onboarding import register
-    from engagements.store import get_store
     from tests.conftest import EXAMPLE
 
     example = load_config(EXAMPLE)

@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from engagements.costs import Month
+from engagements.billing import Month
 from tests.dags.e2e import cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ def seed(communities: dict[str, dict]) -> None:
     """As ``make run`` seeds: the example community as Closed-Won (not watched), plus the
     watched ones as Active; the Azure community's two months recorded with the CLI."""
     from engagements.config import load_config
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
     from tests.conftest import EXAMPLE
 
     assert cli("seed", str(EXAMPLE)).returncode == 0

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from engagements.costs import Month
+from engagements.billing import Month
 from tests.dags.e2e import WaitWatcher, cli, own_environment, parse_dag
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +114,7 @@ def cost_explorer(env):
 @pytest.fixture(scope="module")
 def seeded(env):
     from engagements.config import load_config
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
     from tests.conftest import EXAMPLE
 
     example_config = load_config(EXAMPLE)

@@ -131,7 +131,7 @@ def tree(branch: str) -> set[str]:
 
 
 def test_the_cluster_is_the_first_branch_with_no_hubs(finished_run):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     listed = tree(BRANCH)
     assert {
@@ -156,7 +156,7 @@ def test_the_cluster_is_the_first_branch_with_no_hubs(finished_run):
 
 
 def test_the_hubs_are_the_second_branch_written_with_the_example_outputs(finished_run):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     listed = tree(HUBS_BRANCH)
     assert listed >= HUB_FILES
@@ -198,7 +198,7 @@ def test_the_hubs_are_the_second_branch_written_with_the_example_outputs(finishe
 
 
 def test_deployment_steps_without_accounts_skip_and_onboarding_goes_on(finished_run):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     states = {ti.task_id: ti.state for ti in finished_run["run"].get_task_instances()}
     group = {k.removeprefix("deploy_infrastructure."): v for k, v in states.items() if "." in k}
@@ -283,7 +283,7 @@ def test_emails_and_deck_say_only_what_happened(finished_run, outbox):
 
 
 def test_store_shows_onboarding_complete(finished_run):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     store = get_store()
     engagement = store.get_engagement("openscience")
@@ -357,7 +357,7 @@ def clear_whole_run(run_id: str) -> None:
 
 
 def test_rerunning_every_task_sends_nothing_twice(finished_run, outbox, dag):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     store = get_store()
     sent_before = len(outbox.messages())

@@ -24,7 +24,7 @@ def run(config: dict, hour: int):
 
 
 def test_incomplete_signoff_fails_the_run_and_emails_bd_once(airflow_db, outbox, example_dict):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     config = copy.deepcopy(example_dict)
     config["community_id"] = "unsigned"
@@ -60,7 +60,7 @@ def test_incomplete_signoff_fails_the_run_and_emails_bd_once(airflow_db, outbox,
 def test_access_not_managed_by_2i2c_routes_to_premium_and_deploys_nothing(
     airflow_db, outbox, example_dict
 ):
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     config = copy.deepcopy(example_dict)
     config["community_id"] = "institutional"

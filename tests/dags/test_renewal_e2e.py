@@ -58,7 +58,7 @@ def store(tmp_path_factory):
 
 
 def reminded(community_id: str) -> bool:
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
 
     return any(
         a.key.startswith(f"email:renewal-reminder:{END}:")

@@ -371,7 +371,7 @@ class NothingWaits(WaitWatcher):
 @pytest.fixture(scope="module")
 def store(world):
     from engagements.config import load_config
-    from engagements.store import get_store
+    from engagements.hooks.store import get_store
     from tests.conftest import EXAMPLE
 
     store = get_store()

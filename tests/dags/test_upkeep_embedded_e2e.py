@@ -68,8 +68,8 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def store(env):
     from engagements.config import load_config
+    from engagements.hooks.store import get_store
     from engagements.onboarding import register
-    from engagements.store import get_store
     from tests.conftest import EXAMPLE
 
     store = get_store()

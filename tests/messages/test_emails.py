@@ -21,7 +21,7 @@ from engagements.messages.emails import (
     render_email,
     template_environment,
 )
-from engagements.messages.previews import preview_extra
+from engagements.previews import preview_extra
 from engagements.settings import Settings
 
 PROBLEMS = [

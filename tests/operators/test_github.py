@@ -11,6 +11,7 @@ import responses
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import INFRA_HUBS_PR, INFRA_PR, QUAY_IMAGE
 from engagements.hooks.github import GitHubNotFound
 from engagements.infra.render import (
     example_cluster_outputs,
@@ -20,8 +21,6 @@ from engagements.infra.render import (
 from engagements.infra.workflow import DEPLOY_WORKFLOW, with_cluster
 from engagements.onboarding import effective_config, record_follow_ups
 from engagements.operators.github import (
-    INFRA_HUBS_PR,
-    INFRA_PR,
     CommunityGitHubOrgOperator,
     OpenFollowUpIssuesOperator,
     OpenHubsPullRequestOperator,
@@ -29,7 +28,7 @@ from engagements.operators.github import (
     pull_request_body,
 )
 from engagements.operators.provision import ClusterOutputsOperator
-from engagements.operators.quay import QUAY_ACTION, QuayImageRepositoryOperator
+from engagements.operators.quay import QuayImageRepositoryOperator
 from engagements.settings import PROJECT_ROOT
 from engagements.store.base import upsert_action
 from tests.hooks.test_github import FakeGitHub, github_connection
@@ -327,14 +326,14 @@ def test_quay_before_the_image_repository_exists_leaves_the_secrets_for_a_rerun(
 ):
     detail = make(QuayImageRepositoryOperator, store).execute({})
     assert detail["secrets"] == "not set: openscience-org/hub-user-image does not exist"
-    assert store.get_action("openscience", QUAY_ACTION).detail["state"] == "created"
+    assert store.get_action("openscience", QUAY_IMAGE).detail["state"] == "created"
 
 
 def test_quay_without_its_connection_is_recorded_as_planned(store, local_infra, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_QUAY_DEFAULT", raising=False)
     with pytest.raises(AirflowSkipException, match=r"would create quay\.io/2i2c/openscience-image"):
         make(QuayImageRepositoryOperator, store).execute({})
-    detail = store.get_action("openscience", QUAY_ACTION).detail
+    detail = store.get_action("openscience", QUAY_IMAGE).detail
     assert (detail["state"], detail["robot"]) == ("planned", "2i2c+openscience_image_builder")
 
 

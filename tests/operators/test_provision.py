@@ -13,15 +13,11 @@ import yaml
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from engagements.deployment import CLUSTER_OUTPUTS, INFRA_HUBS_PR, INFRA_PR
 from engagements.hooks.infra_repo import DeploymentSettings
 from engagements.infra.apply import provisioning_script
 from engagements.infra.render import render_cluster_change
-from engagements.operators.github import (
-    CLUSTER_OUTPUTS,
-    INFRA_HUBS_PR,
-    INFRA_PR,
-    OpenHubsPullRequestOperator,
-)
+from engagements.operators.github import OpenHubsPullRequestOperator
 from engagements.operators.provision import (
     NOT_VERIFIED,
     ClusterOutputsOperator,

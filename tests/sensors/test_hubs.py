@@ -9,9 +9,10 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from engagements.deployment import HUBS_HEALTHY
+from engagements.deployment import INFRA_HUBS_PR as INFRA_PR
 from engagements.onboarding import register
-from engagements.operators.github import INFRA_HUBS_PR as INFRA_PR
-from engagements.sensors.hubs import HUBS_HEALTHY, HubHealthSensor
+from engagements.sensors.hubs import HubHealthSensor
 from engagements.store.local import LocalStore
 
 

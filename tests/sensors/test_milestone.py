@@ -12,7 +12,8 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
-from engagements.sensors.milestone import DEFAULT_TIMEOUT, REMINDER_SPREAD, MilestoneSensor
+from engagements.sensors.milestone import REMINDER_SPREAD, MilestoneSensor
+from engagements.tasks import DEFAULT_TIMEOUT
 from engagements.triggers.milestone import RECORDED, REMIND, MilestoneTrigger
 from tests.doubles import CountingStore
 

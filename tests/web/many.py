@@ -12,8 +12,9 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from engagements.billing import CostSource, Month, MonthlyCost
 from engagements.config import parse_config
-from engagements.costs import COST_MONTH, CostSource, Month, MonthlyCost, month_key
+from engagements.costs import COST_MONTH, month_key
 from engagements.milestones import onboarding_plan
 from engagements.store.base import EngagementStatus, EngagementStore
 

@@ -13,9 +13,10 @@ import pytest
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from markupsafe import escape
 
+from engagements.billing import CostSource, Month, MonthlyCost
 from engagements.checkin import Quarter, record_support_hours
 from engagements.config import parse_config
-from engagements.costs import CostSource, Month, MonthlyCost, record_month_costs
+from engagements.costs import record_month_costs
 from engagements.onboarding import register
 from engagements.store.base import EngagementStatus
 from engagements.web.access import csrf_token

@@ -6,8 +6,8 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
+from engagements.billing import CostSource, Month, MonthlyCost
 from engagements.checkin import Quarter
-from engagements.costs import CostSource, Month, MonthlyCost
 from engagements.dossier import MilestoneLine, QuarterHours
 from engagements.web import charts
 

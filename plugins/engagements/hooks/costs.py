@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.sdk import BaseHook
 
-from engagements.costs import CostSource, Month, MonthlyCost, money
+from engagements.billing import CostSource, Month, MonthlyCost, money
 
 if TYPE_CHECKING:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from engagements.hooks import connection_exists
-from engagements.settings import _default_home, resolve_settings
+from engagements.settings import default_home, resolve_settings
 
 if TYPE_CHECKING:
     from github.PullRequest import PullRequest
@@ -87,11 +87,11 @@ class DeploymentSettings:
 
     @property
     def local_repo_path(self) -> Path:
-        return Path(self.infra_repo_path or Path(_default_home()) / "infrastructure")
+        return Path(self.infra_repo_path or Path(default_home()) / "infrastructure")
 
     @property
     def outputs_path(self) -> Path:
-        return Path(self.outputs_dir or Path(_default_home()) / "cluster-outputs")
+        return Path(self.outputs_dir or Path(default_home()) / "cluster-outputs")
 
 
 def load_deployment_settings(*, use_variables: bool = False) -> DeploymentSettings:

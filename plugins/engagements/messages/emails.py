@@ -43,7 +43,7 @@ Recipients by kind (plain addresses, the technical lead / representatives in con
 - ``cost-alert``: ``comparison`` (required, an :class:`engagements.costs.Comparison` with both
   months known);
 - ``cost-projection``: ``projection`` (required, an :class:`engagements.costs.Projection`) and
-  ``month`` (required, the :class:`engagements.costs.Month` whose cost is the run rate);
+  ``month`` (required, the :class:`engagements.billing.Month` whose cost is the run rate);
 - ``renewal-opened``: ``opened_on`` (optional date; default today, UTC), ``deadline``
   (optional date the decision is due; default the contract end), ``decision_link`` (optional
   URL of the decision form);
@@ -76,6 +76,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from engagements.billing import format_money
 from engagements.config import (
     AUTH_LABELS,
     IMAGE_LABELS,
@@ -84,7 +85,6 @@ from engagements.config import (
     Tier,
     next_iteration,
 )
-from engagements.costs import format_money
 from engagements.settings import PROJECT_ROOT, Settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "include" / "templates"

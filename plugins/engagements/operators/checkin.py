@@ -11,13 +11,13 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.costs import CostSourceMixin, read_roster, run_date
-from engagements.operators.engagement import (
+from engagements.operators.hitl import AskAgainMixin
+from engagements.tasks import (
     EngagementMixin,
-    _EngagementOperator,
+    EngagementOperator,
     first_try,
     note_on_run,
 )
-from engagements.operators.hitl import AskAgainMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SelectCheckinOperator(_EngagementOperator):
+class SelectCheckinOperator(EngagementOperator):
     """Which Active engagements are due a check-in this quarter: the fan-out's input.
 
     Reads each table once for all communities (one paginated pass), plans the meeting
@@ -118,7 +118,7 @@ class SelectCheckinOperator(_EngagementOperator):
         ]
 
 
-class CheckinReportOperator(CostSourceMixin, _EngagementOperator):
+class CheckinReportOperator(CostSourceMixin, EngagementOperator):
     """Build and write the check-in report, then send the invitation once.
 
     One task because the invitation carries the report's figures: a retry rebuilds both rather
@@ -301,7 +301,7 @@ class CheckinOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
         return detail
 
 
-class RecordCheckinFollowUpsOperator(_EngagementOperator):
+class RecordCheckinFollowUpsOperator(EngagementOperator):
     """One follow-up issue record per request made at the check-in (none twice)."""
 
     template_fields: Sequence[str] = ("community_id", "quarter")

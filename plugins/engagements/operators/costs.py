@@ -18,14 +18,15 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.hooks import connection_exists
-from engagements.operators.engagement import EngagementMixin, _EngagementOperator
 from engagements.store.base import EngagementStatus, upsert_action
+from engagements.tasks import EngagementMixin, EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from engagements.billing import Month, MonthlyCost
     from engagements.config import CommunityConfig
-    from engagements.costs import CostQuery, Month, MonthlyCost
+    from engagements.costs import CostQuery
     from engagements.settings import Settings
     from engagements.store.base import ActionRecord, Engagement, EngagementStore
 
@@ -103,7 +104,8 @@ class CostSourceMixin(EngagementMixin):
 
         Recorded costs come from ``actions`` (the community's, already read) when given.
         """
-        from engagements.costs import CostSource, cost_entries, entries_of, plan_cost_query
+        from engagements.billing import CostSource
+        from engagements.costs import cost_entries, entries_of, plan_cost_query
         from engagements.hooks.costs import BillingExportHook, CostExplorerHook
 
         query = plan_cost_query(config, self.settings, shared=shared)
@@ -136,7 +138,7 @@ class CostSourceMixin(EngagementMixin):
             )
 
 
-class _MonthOperator(_EngagementOperator):
+class _MonthOperator(EngagementOperator):
     template_fields: Sequence[str] = ("community_id", "month")
 
     def __init__(self, *, month: str, **kwargs: Any) -> None:
@@ -144,7 +146,7 @@ class _MonthOperator(_EngagementOperator):
         self.month = month
 
 
-class SelectCostWatchOperator(_EngagementOperator):
+class SelectCostWatchOperator(EngagementOperator):
     """Which communities this run watches, and for which month: the fan-out's input."""
 
     template_fields: Sequence[str] = ("community_id", "month")
@@ -160,7 +162,7 @@ class SelectCostWatchOperator(_EngagementOperator):
         self.month = month
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from engagements.costs import Month, last_full_month
+        from engagements.billing import Month, last_full_month
         from engagements.milestones import COST_ENTRY_RECORDED
 
         try:
@@ -211,7 +213,8 @@ class MonthlyCostOperator(CostSourceMixin, _MonthOperator):
         self.gcp_conn_id = gcp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.costs import Month, NoCostSource, passes_through, record_month_costs
+        from engagements.billing import Month
+        from engagements.costs import NoCostSource, passes_through, record_month_costs
 
         _, config = self.engagement()
         month = Month.parse(self.month)
@@ -251,14 +254,8 @@ class CostAlertOperator(_MonthOperator):
     once per month when the run rate projects past the contract's estimate."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.costs import (
-            Month,
-            Verdict,
-            compare,
-            parse_threshold,
-            project,
-            recorded_costs,
-        )
+        from engagements.billing import Month
+        from engagements.costs import Verdict, compare, parse_threshold, project, recorded_costs
 
         _, config = self.engagement()
         month = Month.parse(self.month)
@@ -326,14 +323,8 @@ class WriteStatementOperator(EngagementMixin, BaseOperator):
         self.month = month
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.costs import (
-            COST_STATEMENT,
-            Month,
-            MonthlyCost,
-            StatementLine,
-            statement_csv,
-            statement_name,
-        )
+        from engagements.billing import Month, MonthlyCost
+        from engagements.costs import COST_STATEMENT, StatementLine, statement_csv, statement_name
 
         month = Month.parse(self.month)
         lines, left_out = [], {}

@@ -9,101 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseBranchOperator, BaseOperator
+from airflow.sdk import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import ROLLOUT_OUTCOME
 from engagements.store.base import upsert_action
+from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin, EngagementOperator
 
 if TYPE_CHECKING:
-    from email.message import EmailMessage
-
     from airflow.sdk import Context
 
-    from engagements.config import CommunityConfig
-    from engagements.settings import Settings
-    from engagements.store.base import ActionRecord, Engagement, EngagementStore
-
 log = logging.getLogger(__name__)
-
-COMMUNITY_FROM_PARAMS = "{{ params['community_id'] }}"
-
-
-class EngagementMixin:
-    """Store, settings and email delivery, built lazily when the task runs."""
-
-    community_id: str
-    smtp_conn_id: str
-
-    @cached_property
-    def store(self) -> EngagementStore:
-        from engagements.store import get_store
-
-        return get_store()
-
-    @cached_property
-    def settings(self) -> Settings:
-        from engagements.settings import load_settings
-
-        return load_settings(use_variables=True)
-
-    def engagement(self) -> tuple[Engagement, CommunityConfig]:
-        from engagements.onboarding import effective_config, load_engagement
-
-        engagement = load_engagement(self.store, self.community_id)
-        return engagement, effective_config(engagement)
-
-    def deliver(self, message: EmailMessage) -> None:
-        from engagements.hooks.smtp import EngagementSmtpHook
-
-        EngagementSmtpHook(smtp_conn_id=self.smtp_conn_id).send_message(message)
-
-    def send(self, kind: str, config: CommunityConfig, **kwargs: Any):
-        from engagements.messages.emails import EmailKind
-        from engagements.onboarding import send_once
-
-        return send_once(self.store, config, self.settings, EmailKind(kind), self.deliver, **kwargs)
-
-    def send_unrecorded(self, kind: str, config: CommunityConfig, **kwargs: Any) -> ActionRecord:
-        """Send an email the caller knows is not sent yet; return the action recording it,
-        for the caller to write with its other actions in one request."""
-        from engagements.messages.emails import EmailKind
-        from engagements.onboarding import deliver_email
-
-        _, action = deliver_email(config, self.settings, EmailKind(kind), self.deliver, **kwargs)
-        return action
-
-
-def first_try(context: Context) -> bool:
-    """Whether this is the task's first try: a retry or a cleared task reads the store again
-    instead of trusting what a scan read for it before."""
-    return getattr(context.get("ti"), "try_number", 1) <= 1
-
-
-def note_on_run(context: Context, text: str) -> None:
-    """Say ``text`` in the task log and on the run's note (written when the run finishes, by
-    :mod:`engagements.listeners`: a task cannot set its run's note itself)."""
-    from engagements.listeners import RUN_NOTE_XCOM
-
-    log.warning("%s", text)
-    context["ti"].xcom_push(key=RUN_NOTE_XCOM, value=text)
-
-
-class _EngagementOperator(EngagementMixin, BaseOperator):
-    template_fields: Sequence[str] = ("community_id",)
-
-    def __init__(
-        self,
-        *,
-        community_id: str = COMMUNITY_FROM_PARAMS,
-        smtp_conn_id: str = "smtp_default",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.community_id = community_id
-        self.smtp_conn_id = smtp_conn_id
 
 
 def dagrun_state(ti: Any, dag_id: str, run_id: str) -> str | None:
@@ -145,7 +63,7 @@ def is_not_found(exc: Exception) -> bool:
     return getattr(getattr(exc, "response", None), "status_code", None) == 404
 
 
-class RegisterEngagementOperator(_EngagementOperator):
+class RegisterEngagementOperator(EngagementOperator):
     """Validate the run's config, claim the engagement for this run, plan its milestones."""
 
     template_fields: Sequence[str] = ()
@@ -175,7 +93,7 @@ class RegisterEngagementOperator(_EngagementOperator):
         return {"community_id": config.community_id, "hub_urls": config.hub_urls}
 
 
-class SignOffCheckOperator(_EngagementOperator):
+class SignOffCheckOperator(EngagementOperator):
     """Fail with the list of every unmet BD sign-off item, after emailing it to BD once."""
 
     def execute(self, context: Context) -> None:
@@ -225,7 +143,7 @@ class TierRouteOperator(EngagementMixin, BaseBranchOperator):
         return self.advanced_task_id
 
 
-class PremiumTierOperator(_EngagementOperator):
+class PremiumTierOperator(EngagementOperator):
     """Notify BD that the engagement belongs to Premium Tier; nothing is deployed."""
 
     def execute(self, context: Context) -> str:
@@ -242,7 +160,7 @@ class PremiumTierOperator(_EngagementOperator):
         return reason
 
 
-class SetStatusOperator(_EngagementOperator):
+class SetStatusOperator(EngagementOperator):
     def __init__(self, *, status: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.status = status
@@ -255,7 +173,7 @@ class SetStatusOperator(_EngagementOperator):
         return self.status
 
 
-class EngagementEmailOperator(_EngagementOperator):
+class EngagementEmailOperator(EngagementOperator):
     """Send one of the runbook's emails exactly once per engagement."""
 
     def __init__(self, *, kind: str, **kwargs: Any) -> None:
@@ -278,7 +196,7 @@ class EngagementEmailOperator(_EngagementOperator):
         return sent.message_id if sent else None
 
 
-class BuildRolloutDeckOperator(_EngagementOperator):
+class BuildRolloutDeckOperator(EngagementOperator):
     """Write the rollout deck (pptx and Markdown); version 2 adds what the meeting taught."""
 
     def __init__(self, *, version: int, **kwargs: Any) -> None:
@@ -292,7 +210,7 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         engagement, config = self.engagement()
         learned = deployment = None
         if self.version > 1:  # after the deployment: what the store shows deployed, and not
-            outcome = self.store.get_action(config.community_id, "rollout-outcome")
+            outcome = self.store.get_action(config.community_id, ROLLOUT_OUTCOME)
             learned = (
                 outcome.detail if outcome else {"notes": "", "requirements": [], "workflows": []}
             )
@@ -313,13 +231,13 @@ class BuildRolloutDeckOperator(_EngagementOperator):
         return detail
 
 
-class RecordFollowUpsOperator(_EngagementOperator):
+class RecordFollowUpsOperator(EngagementOperator):
     """One follow-up record per additional configuration requirement from the rollout meeting."""
 
     def execute(self, context: Context) -> list[str]:
         from engagements.onboarding import record_follow_ups
 
-        outcome = self.store.get_action(self.community_id, "rollout-outcome")
+        outcome = self.store.get_action(self.community_id, ROLLOUT_OUTCOME)
         if outcome is None:  # the form was marked success instead of answered
             raise AirflowSkipException(
                 f"skipped: no rollout meeting outcome is recorded for {self.community_id} (was "
@@ -332,7 +250,7 @@ class RecordFollowUpsOperator(_EngagementOperator):
         return keys
 
 
-class PlanTrainingOperator(_EngagementOperator):
+class PlanTrainingOperator(EngagementOperator):
     """The eight training sessions as milestones with proposed dates."""
 
     def execute(self, context: Context) -> list[list[str | None]]:
@@ -343,3 +261,9 @@ class PlanTrainingOperator(_EngagementOperator):
         for key, due in planned:
             log.info("Training %s proposed for %s", key, due)
         return [[key, due.isoformat() if due else None] for key, due in planned]
+
+
+# The modules still importing these from here move to engagements.tasks with the phase split.
+from engagements.tasks import first_try as first_try  # noqa: E402
+
+_EngagementOperator = EngagementOperator

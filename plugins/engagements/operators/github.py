@@ -13,9 +13,19 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import (
+    ADMIN_TEAM,
+    CLUSTER_OUTPUTS,
+    GITHUB_ORG,
+    INFRA_HUBS_PR,
+    INFRA_PR,
+    community_repositories,
+    member_teams,
+    org_plan,
+)
 from engagements.hooks import connection_exists
-from engagements.operators.engagement import _EngagementOperator
 from engagements.store.base import upsert_action
+from engagements.tasks import EngagementOperator, recorded_change
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,46 +33,12 @@ if TYPE_CHECKING:
     from engagements.config import CommunityConfig
     from engagements.hooks.infra_repo import DeploymentSettings
     from engagements.infra.render import RenderedChange
-    from engagements.store.base import EngagementStore
 
 log = logging.getLogger(__name__)
-
-INFRA_PR = "infra-pr"
-"""Action key of the cluster's change, the first pull request (branch, PR, plan)."""
-INFRA_HUBS_PR = "infra-hubs-pr"
-"""Action key of the hubs' change, the second pull request (branch, PR, hub domains)."""
-CLUSTER_OUTPUTS = "cluster-outputs"
-"""Action key of the applied cluster's outputs the hubs' change is written with."""
-GITHUB_ORG = "github-org"
-ADMIN_TEAM = "hub-admins"
-DEFAULT_MEMBER_TEAM = "hub-users"
-IMAGE_REPOSITORY = "hub-user-image"
-BINDER_REPOSITORY = "hub-binder-examples"
-DOCS_REPOSITORY = "hub-docs"
-
-
-STEP_TASKS = {
-    INFRA_PR: "open_cluster_pull_request",
-    CLUSTER_OUTPUTS: "cluster_outputs",
-    INFRA_HUBS_PR: "open_hubs_pull_request",
-}
 
 
 def change_branch(community_id: str, step: str = "cluster") -> str:
     return f"onboard-{community_id}" if step == "cluster" else f"onboard-{community_id}-hubs"
-
-
-def recorded_change(
-    store: EngagementStore, community_id: str, key: str = INFRA_PR
-) -> dict[str, Any]:
-    """What the pull request task of ``key`` recorded; the later steps read it."""
-    action = store.get_action(community_id, key)
-    if action is None:
-        raise AirflowFailException(
-            f"No infrastructure change is recorded for {community_id} (action {key!r}); "
-            f"run (or clear) the {STEP_TASKS.get(key, 'pull request')} task first"
-        )
-    return action.detail
 
 
 def hub_domains(files: dict[str, str]) -> dict[str, str]:
@@ -128,71 +104,24 @@ def pull_request_body(config: CommunityConfig, change: RenderedChange) -> str:
     return "\n".join(lines)
 
 
-def member_teams(config: CommunityConfig) -> list[str]:
-    """The org's own teams the community hub admits (``org:team`` entries), else hub-users."""
-    org = (config.github_org or "").lower()
-    teams = [
-        entry.split(":", 1)[1]
-        for entry in config.hubs.community.allowed_teams
-        if ":" in entry and entry.split(":", 1)[0].lower() == org
-    ]
-    return teams or [DEFAULT_MEMBER_TEAM]
+class DeploymentOperator(EngagementOperator):
+    """An operator of the deployment: reads the deployment settings when it runs."""
 
-
-def community_repositories(
-    config: CommunityConfig, settings: DeploymentSettings
-) -> list[tuple[str, str, str]]:
-    """(name, template, description) of the repositories created in the community's org."""
-    return [
-        (
-            IMAGE_REPOSITORY,
-            settings.image_repo_template,
-            f"The user image of {config.name}'s hubs, built and pushed to Quay by GitHub Actions",
-        ),
-        (
-            BINDER_REPOSITORY,
-            settings.binder_repo_template,
-            f"A sample repository to launch on {config.name}'s BinderHub",
-        ),
-        (
-            DOCS_REPOSITORY,
-            settings.docs_repo_template,
-            f"{config.name}'s JupyterBook companion site for its hubs",
-        ),
-    ]
-
-
-def org_plan(config: CommunityConfig, settings: DeploymentSettings) -> list[str]:
-    """What the org steps would do, for logs and for a skip that reports the plan."""
-    org = config.github_org
-    return [
-        f"team {org}/{ADMIN_TEAM} with the representatives as maintainers: "
-        + ", ".join(config.admin_users),
-        *(
-            f"team {org}/{team} with the representatives as members"
-            for team in member_teams(config)
-        ),
-        *(
-            f"repository {org}/{name} from template {template}"
-            for name, template, _ in community_repositories(config, settings)
-        ),
-    ]
-
-
-class _DeploymentOperator(_EngagementOperator):
     def deployment_settings(self) -> DeploymentSettings:
         from engagements.hooks.infra_repo import load_deployment_settings
 
         return load_deployment_settings(use_variables=True)
 
 
-class _GitHubOperator(_DeploymentOperator):
+class GitHubOperator(DeploymentOperator):
+    """A deployment operator that acts on GitHub through the ``github_conn_id`` connection."""
+
     def __init__(self, *, github_conn_id: str = "github_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.github_conn_id = github_conn_id
 
 
-class _ProposeOperator(_GitHubOperator):
+class ProposeOperator(GitHubOperator):
     """Propose one of the two changes and record where it is (idempotent: same branch)."""
 
     step = "cluster"
@@ -251,7 +180,7 @@ class _ProposeOperator(_GitHubOperator):
         return proposal.to_dict()
 
 
-class OpenInfrastructurePullRequestOperator(_ProposeOperator):
+class OpenInfrastructurePullRequestOperator(ProposeOperator):
     """Propose the cluster (step 1): cluster.yaml with ``hubs: []``, support, IaC inputs.
 
     A pull request on GitHub (``engagements_infra_repo`` and ``github_default``), else a branch
@@ -270,7 +199,7 @@ class OpenInfrastructurePullRequestOperator(_ProposeOperator):
         return change, {}
 
 
-class OpenHubsPullRequestOperator(_ProposeOperator):
+class OpenHubsPullRequestOperator(ProposeOperator):
     """Propose the hubs (step 2), written with the outputs ``cluster_outputs`` recorded.
 
     Outputs that changed since the last run (an engineer corrected the example file, or the
@@ -296,7 +225,7 @@ class OpenHubsPullRequestOperator(_ProposeOperator):
         return change, {"outputs": outputs["outputs"], "example_outputs": outputs.get("example")}
 
 
-class CommunityGitHubOrgOperator(_GitHubOperator):
+class CommunityGitHubOrgOperator(GitHubOperator):
     """Teams, representatives and template repositories in the community's GitHub org.
 
     Runs once the org is ready (``GitHubOrgReadySensor``): an admin team and the member teams
@@ -348,7 +277,7 @@ class CommunityGitHubOrgOperator(_GitHubOperator):
         return detail
 
 
-class OpenFollowUpIssuesOperator(_GitHubOperator):
+class OpenFollowUpIssuesOperator(GitHubOperator):
     """Open each follow-up recorded after the rollout meeting as an issue, once, by title.
 
     The issues go to the infrastructure repository, where engineers track configuration work,
@@ -409,3 +338,7 @@ class OpenFollowUpIssuesOperator(_GitHubOperator):
             opened.append(issue.html_url)
             log.info("%s %s: %s", "Opened" if created else "Found", issue.html_url, issue.title)
         return {"opened": opened, "not_opened": []}
+
+
+# The provisioning module still imports its base under this name until it moves to the public one.
+_DeploymentOperator = DeploymentOperator

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from engagements.operators.engagement import _EngagementOperator
+from engagements.tasks import EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ConfirmMilestoneOperator(_EngagementOperator):
+class ConfirmMilestoneOperator(EngagementOperator):
     """Make sure the store shows the milestone done once its sensor has let the run through.
 
     When the store does not show it yet, a person marked the ``wait`` task success in the UI

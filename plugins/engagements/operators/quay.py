@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from engagements.deployment import IMAGE_REPOSITORY, QUAY_IMAGE
 from engagements.hooks import connection_exists
-from engagements.operators.github import IMAGE_REPOSITORY, _GitHubOperator
+from engagements.operators.github import GitHubOperator
 from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from engagements.hooks.quay import Robot
 
 log = logging.getLogger(__name__)
-
-QUAY_ACTION = "quay-image"
 
 
 def image_names(config: CommunityConfig, namespace: str) -> dict[str, str]:
@@ -41,7 +40,7 @@ def image_names(config: CommunityConfig, namespace: str) -> dict[str, str]:
     }
 
 
-class QuayImageRepositoryOperator(_GitHubOperator):
+class QuayImageRepositoryOperator(GitHubOperator):
     """Create the image repository and its robot; hand the robot's token to GitHub Actions.
 
     Without ``quay_default`` the step is recorded as planned and skipped. Without GitHub (or
@@ -60,9 +59,7 @@ class QuayImageRepositoryOperator(_GitHubOperator):
         names = image_names(config, self.deployment_settings().quay_namespace)
         if not connection_exists(self.quay_conn_id):
             detail = {**names, "state": "planned", "secrets": "not set"}
-            upsert_action(
-                self.store, config.community_id, QUAY_ACTION, "container_registry", detail
-            )
+            upsert_action(self.store, config.community_id, QUAY_IMAGE, "container_registry", detail)
             raise AirflowSkipException(
                 f"Plan only (no {self.quay_conn_id!r} connection): would create {names['image']} "
                 f"and robot {names['robot']} with write access; recorded as planned"
@@ -87,7 +84,7 @@ class QuayImageRepositoryOperator(_GitHubOperator):
             "created" if robot_created else "found",
         )
         detail = {**names, "state": "created", "secrets": self._store_secrets(config, robot)}
-        upsert_action(self.store, config.community_id, QUAY_ACTION, "container_registry", detail)
+        upsert_action(self.store, config.community_id, QUAY_IMAGE, "container_registry", detail)
         return detail
 
     def _store_secrets(self, config: CommunityConfig, robot: Robot) -> str:
@@ -108,3 +105,8 @@ class QuayImageRepositoryOperator(_GitHubOperator):
         hook.set_actions_secret(repo, "QUAY_PASSWORD", robot.token)
         log.info("Set QUAY_USERNAME and QUAY_PASSWORD in %s", full_name)
         return f"set in {full_name}"
+
+
+# The provisioning module still imports the action key from here until it imports it from
+# engagements.deployment.
+QUAY_ACTION = QUAY_IMAGE

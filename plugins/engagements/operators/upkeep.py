@@ -25,8 +25,8 @@ from engagements.operators.cluster_versions import (
     read_fleet,
 )
 from engagements.operators.costs import run_date
-from engagements.operators.engagement import _EngagementOperator
 from engagements.store.base import EngagementStatus, upsert_action
+from engagements.tasks import EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +40,7 @@ UPKEEP_STATUSES = frozenset({EngagementStatus.ACTIVE, EngagementStatus.RENEWAL})
 """Engagements under management, whose clusters are kept current (scheduled runs: Active)."""
 
 
-class _UpkeepOperator(_EngagementOperator):
+class _UpkeepOperator(EngagementOperator):
     def __init__(self, *, connections: Connections | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.connections = connections or Connections()

@@ -27,7 +27,8 @@ class CostEntrySensor(MilestoneSensor):
         self.month = month
 
     def before_check(self, context: Context) -> PokeReturnValue | None:
-        from engagements.costs import ENTRY_PROVIDERS, Month, cost_entry_due
+        from engagements.billing import Month
+        from engagements.costs import ENTRY_PROVIDERS, cost_entry_due
 
         _, config = self.engagement()
         if config.cloud.provider not in ENTRY_PROVIDERS:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from engagements.deployment import INFRA_PR, STEP_TASKS, org_plan
 from engagements.hooks import connection_exists
-from engagements.sensors.milestone import EngagementSensor
+from engagements.tasks import EngagementSensor, recorded_change
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,7 +63,6 @@ class PullRequestMergedSensor(_GitHubSensor):
             get_infra_repository,
             load_deployment_settings,
         )
-        from engagements.operators.github import INFRA_PR, STEP_TASKS, recorded_change
 
         if self.branch:
             change: dict[str, Any] = {"branch": self.branch}
@@ -115,7 +115,6 @@ class GitHubOrgReadySensor(_GitHubSensor):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.github import GitHubHook, OrgStatus
         from engagements.hooks.infra_repo import load_deployment_settings
-        from engagements.operators.github import org_plan
 
         _, config = self.engagement()
         org = config.github_org

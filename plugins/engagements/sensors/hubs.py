@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from engagements.sensors.milestone import EngagementSensor
+from engagements.deployment import HUBS_HEALTHY, INFRA_HUBS_PR
 from engagements.store.base import upsert_action
+from engagements.tasks import EngagementSensor, recorded_change
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,8 +21,6 @@ log = logging.getLogger(__name__)
 
 HEALTH_URL = "https://{domain}/hub/health"
 MODES = ("auto", "always", "never")
-HUBS_HEALTHY = "hubs-healthy"
-"""Action key recorded when every hub answered 200: the proof that the hubs are deployed."""
 
 
 def check_hub(url: str, timeout: float) -> tuple[bool, str]:
@@ -72,7 +71,6 @@ class HubHealthSensor(EngagementSensor):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import load_deployment_settings
-        from engagements.operators.github import INFRA_HUBS_PR, recorded_change
 
         settings = load_deployment_settings(use_variables=True)
         change = recorded_change(self.store, self.community_id, INFRA_HUBS_PR)

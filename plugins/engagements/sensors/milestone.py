@@ -8,11 +8,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, timezone
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk import PokeReturnValue, timezone
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
-from engagements.settings import SettingError, Settings
+from engagements.tasks import EngagementSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,11 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POKE_INTERVAL = Settings().poke_seconds
-"""What the UI shows for a reschedule-mode sensor; the interval used is the setting
-``poke_interval`` (7,200 s unless set), read when the task runs."""
-DEFAULT_TIMEOUT = dt.timedelta(days=90)
-"""Generous hard limit: the sensor fails only if a milestone is three months late."""
 REMINDER_SPREAD = dt.timedelta(hours=6)
 """Reminders of milestones due the same day wake their tasks spread over the first six hours
 of the next day (by a hash of the wait), not all at midnight: 1,000 waits overdue at once
@@ -42,50 +36,6 @@ class Checked(NamedTuple):
     record: MilestoneRecord | None
     notified: bool | None = None
     """Overdue: whether the notice is sent (now or before); None when not overdue."""
-
-
-class EngagementSensor(EngagementMixin, BaseSensorOperator):
-    """A reschedule-mode sensor on one engagement: holds no worker slot between pokes.
-
-    Without an explicit ``poke_interval`` it pokes every ``poke_interval`` setting seconds,
-    read (and checked) when the task runs, never when the DAG file is parsed.
-    """
-
-    template_fields: Sequence[str] = ("community_id",)
-
-    def __init__(
-        self,
-        *,
-        community_id: str = COMMUNITY_FROM_PARAMS,
-        smtp_conn_id: str = "smtp_default",
-        poke_interval: float | dt.timedelta | None = None,
-        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
-        mode: str = "reschedule",
-        **kwargs: Any,
-    ) -> None:
-        if isinstance(timeout, dt.timedelta):
-            timeout = timeout.total_seconds()
-        self.poke_interval_from_settings = poke_interval is None
-        super().__init__(
-            poke_interval=DEFAULT_POKE_INTERVAL if poke_interval is None else poke_interval,
-            timeout=timeout,
-            mode=mode,
-            **kwargs,
-        )
-        self.community_id = community_id
-        self.smtp_conn_id = smtp_conn_id
-
-    def execute(self, context: Context) -> Any:
-        if self.poke_interval_from_settings:
-            self.poke_interval = self.setting_seconds("poke_interval")
-        return super().execute(context)
-
-    def setting_seconds(self, name: str) -> int:
-        """A setting in seconds; a bad value fails the task naming it (retrying cannot help)."""
-        try:
-            return self.settings.seconds(name)
-        except SettingError as exc:
-            raise AirflowFailException(f"{exc}; fix the setting, then clear this task") from None
 
 
 class MilestoneSensor(EngagementSensor):

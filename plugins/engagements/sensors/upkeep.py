@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from engagements.sensors.milestone import EngagementSensor
 from engagements.store.base import upsert_action
+from engagements.tasks import EngagementSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

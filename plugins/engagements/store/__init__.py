@@ -1,15 +1,12 @@
-"""Where engagement records live: the store contract and the choice of backend.
+"""Where engagement records live: the store contract and its backends.
 
-Importing this package does nothing but define names; :func:`get_store` decides at call
-time, so DAG parsing never looks up a connection or opens a file.
+Importing this package does nothing but define names. The backend is chosen by
+:func:`engagements.hooks.store.get_store`, with the hooks, since the choice needs the
+Airflow connection.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
-
-from engagements.settings import Settings, load_settings
 from engagements.store.base import (
     ActionRecord,
     Contact,
@@ -23,9 +20,6 @@ from engagements.store.base import (
     check_fields,
 )
 
-if TYPE_CHECKING:
-    from engagements.store.airtable import AirtableStore
-
 __all__ = [
     "ActionRecord",
     "Contact",
@@ -37,59 +31,4 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "check_fields",
-    "get_store",
 ]
-
-BACKENDS = ("local", "airtable")
-
-
-def get_store(settings: Settings | None = None) -> EngagementStore:
-    """The configured store: chosen by configuration, never by editing code.
-
-    ``ENGAGEMENTS_STORE=local|airtable`` forces a backend. Otherwise Airtable is used when the
-    Airflow connection ``airtable_default`` exists, else the SQLite file of
-    ``settings.sqlite_path``. A connection that exists but cannot be used, or that cannot be
-    looked up, is a :class:`StoreError`: never a silent switch to the local file.
-    """
-    choice = os.environ.get("ENGAGEMENTS_STORE", "").strip().lower()
-    if choice and choice not in BACKENDS:
-        raise StoreError(
-            f"ENGAGEMENTS_STORE: {choice!r} is not a store; use {' or '.join(BACKENDS)}"
-            " (or leave it unset to choose by the airtable_default connection)"
-        )
-    if choice != "local":
-        store = _airtable_store(required=choice == "airtable")
-        if store is not None:
-            return store
-    from engagements.store.local import LocalStore
-
-    return LocalStore((settings or load_settings()).sqlite_path)
-
-
-def _airtable_store(*, required: bool) -> AirtableStore | None:
-    """The Airtable store if its connection is defined; with ``required``, insist on it.
-
-    Airflow is imported here, not at module level, to keep importing this package cheap.
-    """
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from engagements.hooks.airtable import AirtableHook
-
-    hook = AirtableHook()
-    try:
-        return hook.get_store()  # looks the connection up; a malformed one: StoreError
-    except AirflowNotFoundException as exc:
-        if required:
-            raise StoreError(
-                f"ENGAGEMENTS_STORE=airtable, but the Airflow connection"
-                f" {hook.airtable_conn_id!r} is not defined"
-            ) from exc
-        return None
-    except StoreError:
-        raise
-    except Exception as exc:  # no task context, no reachable metadata DB, ...
-        raise StoreError(
-            f"the Airflow connection {hook.airtable_conn_id!r} could not be looked up"
-            f" ({type(exc).__name__}), so the store cannot be chosen; set"
-            " ENGAGEMENTS_STORE=local to use the embedded store regardless"
-        ) from exc

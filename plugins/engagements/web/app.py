@@ -20,9 +20,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engagements.billing import format_money
 from engagements.config import CloudProvider
-from engagements.costs import COST_MONTH, format_money, parse_threshold
+from engagements.costs import COST_MONTH, parse_threshold
 from engagements.dossier import Dossier, build_dossier, document_path
+from engagements.hooks.store import get_store
 from engagements.messages.emails import template_environment
 from engagements.milestones import UnknownMilestone, get_milestone, record_done, recorded_by
 from engagements.portfolio import (
@@ -32,7 +34,7 @@ from engagements.portfolio import (
     milestone_title,
 )
 from engagements.settings import Settings, resolve_settings
-from engagements.store import EngagementStatus, NotFound, StoreError, get_store
+from engagements.store import EngagementStatus, NotFound, StoreError
 from engagements.web import charts
 from engagements.web.access import (
     CSRF_FIELD,

@@ -9,7 +9,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from engagements.costs import MonthlyCost, format_money
+from engagements.billing import MonthlyCost, format_money
 from engagements.dossier import MilestoneLine, QuarterHours
 
 WIDTH = 1000

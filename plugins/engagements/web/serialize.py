@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from engagements.billing import Month
 from engagements.checkin import Quarter
-from engagements.costs import Month
 from engagements.portfolio import PortfolioRow
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from engagements.hooks.store import get_store
 from engagements.settings import Settings
-from engagements.store import StoreError, get_store
+from engagements.store import StoreError
 from engagements.store.airtable import AirtableStore
 from engagements.store.local import LocalStore
-
-from .conftest import BASE_ID, TOKEN
+from tests.store.conftest import BASE_ID, TOKEN
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
@@ -110,10 +110,10 @@ def test_a_connection_that_cannot_be_looked_up_is_an_error_not_the_local_store(
         get_store()
 
 
-def test_importing_the_package_does_nothing() -> None:
+def test_importing_the_store_and_its_choice_does_nothing() -> None:
     """No Airflow, no pyairtable, no file: DAG parsing stays cheap and side-effect free."""
     code = (
-        "import sys, engagements.store\n"
+        "import sys, engagements.store, engagements.hooks.store\n"
         "heavy = {'airflow', 'pyairtable', 'sqlite3'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
