@@ -24,10 +24,10 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from engagements.xcoms import MARKED_BY_XCOM, RUN_NOTE_XCOM
+
 log = logging.getLogger(__name__)
 
-MARKED_BY_XCOM = "marked_success_by"
-RUN_NOTE_XCOM = "run_note"
 MARKABLE_OPERATORS = frozenset({"MilestoneSensor"})
 """Waits whose manual success is a person recording a milestone."""
 STATE_EVENTS = ("patch_task_instance", "patch_task_instance_by_map_index")

@@ -359,7 +359,8 @@ def test_in_the_scheduler_the_note_is_written_in_its_own_session(finished_run):
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
 
-    from engagements.listeners import RUN_NOTE_XCOM, write_run_notes
+    from engagements.listeners import write_run_notes
+    from engagements.xcoms import RUN_NOTE_XCOM
 
     with settings.Session() as session:
         run = session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=finished_run.run_id).one()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engagements.listeners import MARKED_BY_XCOM
 from engagements.operators.milestone import ConfirmMilestoneOperator
+from engagements.xcoms import MARKED_BY_XCOM
 
 
 class FakeTaskInstance:

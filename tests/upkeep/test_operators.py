@@ -14,13 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from engagements.operators.cluster_versions import (
-    Connections,
-    NotObservable,
-    observe_chart,
-    observe_kubernetes,
-    read_fleet,
-)
 from engagements.operators.upkeep import (
     MaintenanceNoticeOperator,
     ObserveChartReleaseOperator,
@@ -31,6 +24,13 @@ from engagements.operators.upkeep import (
 )
 from engagements.sensors.upkeep import PreviousBatchSensor, UpgradeVerifiedSensor
 from engagements.settings import PROJECT_ROOT
+from engagements.tasks.cluster_versions import (
+    Connections,
+    NotObservable,
+    observe_chart,
+    observe_kubernetes,
+    read_fleet,
+)
 from engagements.upkeep import UpkeepSettings, load_upkeep_settings
 from engagements.upkeep.maintenance import record_plan
 from tests.cluster_apis import FakeGke

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.eks import EksHook
 
-from engagements.upkeep import minor_of
+from engagements.versions import minor_of
 
 
 class EksVersionsHook(EksHook):

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.providers.google.cloud.hooks.kubernetes_engine import GKEHook
 from google.cloud.container_v1 import ClusterManagerClient
 
-from engagements.upkeep import minor_of
+from engagements.versions import minor_of
 
 
 class GkeVersionsHook(GKEHook):

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-from engagements.upkeep import minor_of, parse_minor
+from engagements.versions import minor_of, parse_minor
 
 POOL_LABELS = (
     "kubernetes.azure.com/agentpool",

@@ -261,9 +261,3 @@ class PlanTrainingOperator(EngagementOperator):
         for key, due in planned:
             log.info("Training %s proposed for %s", key, due)
         return [[key, due.isoformat() if due else None] for key, due in planned]
-
-
-# The modules still importing these from here move to engagements.tasks with the phase split.
-from engagements.tasks import first_try as first_try  # noqa: E402
-
-_EngagementOperator = EngagementOperator

@@ -338,7 +338,3 @@ class OpenFollowUpIssuesOperator(GitHubOperator):
             opened.append(issue.html_url)
             log.info("%s %s: %s", "Opened" if created else "Found", issue.html_url, issue.title)
         return {"opened": opened, "not_opened": []}
-
-
-# The provisioning module still imports its base under this name until it moves to the public one.
-_DeploymentOperator = DeploymentOperator

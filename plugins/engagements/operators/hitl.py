@@ -21,8 +21,8 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
 from engagements.store.base import upsert_action
+from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

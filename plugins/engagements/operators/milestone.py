@@ -46,7 +46,7 @@ class ConfirmMilestoneOperator(EngagementOperator):
 
     def marked_by(self, context: Context) -> tuple[str, str]:
         """(Done by, note) for the store: the Airflow user who marked the wait, or unknown."""
-        from engagements.listeners import MARKED_BY_XCOM
+        from engagements.xcoms import MARKED_BY_XCOM
 
         wait = self.wait_task_id or next(iter(sorted(self.upstream_task_ids)), None)
         ti = context["ti"]

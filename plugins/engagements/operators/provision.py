@@ -21,13 +21,14 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.operators.engagement import (
+from engagements.operators.github import DeploymentOperator
+from engagements.store.base import upsert_action
+from engagements.tasks import (
     COMMUNITY_FROM_PARAMS,
     EngagementMixin,
-    _EngagementOperator,
+    EngagementOperator,
+    recorded_change,
 )
-from engagements.operators.github import _DeploymentOperator, recorded_change
-from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -140,7 +141,7 @@ class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
         return super().execute(context)
 
 
-class ProvisionClusterOperator(_DeploymentOperator):
+class ProvisionClusterOperator(DeploymentOperator):
     """Run the infrastructure tooling image in a pod to apply the merged IaC files.
 
     The ``KubernetesPodOperator`` is built only when this task runs (nothing is imported or
@@ -206,7 +207,7 @@ class ProvisionClusterOperator(_DeploymentOperator):
         return detail
 
 
-class VerifyClusterOperator(_DeploymentOperator):
+class VerifyClusterOperator(DeploymentOperator):
     """Check through the provider that the cluster runs: EKS ACTIVE, GKE RUNNING, nodes Ready.
 
     Skips with the reason when the connection is missing; a cluster that is not running yet
@@ -255,7 +256,7 @@ def cluster_state(kind: str, conn_id: str, plan: dict[str, Any]) -> dict[str, An
     return {"ready": found["status"] == running, "status": found["status"]}
 
 
-class ConfirmDeploymentOperator(_EngagementOperator):
+class ConfirmDeploymentOperator(EngagementOperator):
     """Record ``infrastructure_deployed`` when the automated path proved it, else skip.
 
     Proof is every hub healthy, the org work done and the Quay repository created. A skipped,
@@ -265,11 +266,9 @@ class ConfirmDeploymentOperator(_EngagementOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from engagements.operators.github import GITHUB_ORG
-        from engagements.operators.quay import QUAY_ACTION
-        from engagements.sensors.hubs import HUBS_HEALTHY
+        from engagements.deployment import GITHUB_ORG, HUBS_HEALTHY, QUAY_IMAGE
 
-        quay = self.store.get_action(self.community_id, QUAY_ACTION)
+        quay = self.store.get_action(self.community_id, QUAY_IMAGE)
         missing = [
             what
             for what, done in (
@@ -311,7 +310,7 @@ class ConfirmDeploymentOperator(_EngagementOperator):
         return {"recorded": True, "done_by": record.done_by}
 
 
-class ClusterOutputsOperator(_DeploymentOperator):
+class ClusterOutputsOperator(DeploymentOperator):
     """Collect the applied cluster's outputs for the hubs' change; stop when one is missing.
 
     From the provisioning pod's ``terraform output -json`` and reserved NFS addresses when the
@@ -325,9 +324,9 @@ class ClusterOutputsOperator(_DeploymentOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from engagements.deployment import CLUSTER_OUTPUTS
         from engagements.infra.layout import Layout
         from engagements.infra.outputs import check_outputs, outputs_from_terraform
-        from engagements.operators.github import CLUSTER_OUTPUTS
 
         _, config = self.engagement()
         change = recorded_change(self.store, self.community_id)

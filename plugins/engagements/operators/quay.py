@@ -105,8 +105,3 @@ class QuayImageRepositoryOperator(GitHubOperator):
         hook.set_actions_secret(repo, "QUAY_PASSWORD", robot.token)
         log.info("Set QUAY_USERNAME and QUAY_PASSWORD in %s", full_name)
         return f"set in {full_name}"
-
-
-# The provisioning module still imports the action key from here until it imports it from
-# engagements.deployment.
-QUAY_ACTION = QUAY_IMAGE

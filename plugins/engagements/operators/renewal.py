@@ -16,14 +16,9 @@ from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseBranchOperator, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from engagements.operators.engagement import (
-    COMMUNITY_FROM_PARAMS,
-    EngagementMixin,
-    _EngagementOperator,
-    first_try,
-)
 from engagements.operators.hitl import AskAgainMixin
 from engagements.renewal import Decision
+from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin, EngagementOperator, first_try
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,7 +52,7 @@ class RenewalModeOperator(BaseBranchOperator):
         return self.scan_task_id
 
 
-class DueRenewalsOperator(_EngagementOperator):
+class DueRenewalsOperator(EngagementOperator):
     """List the engagements due for renewal as the arguments of one decision run each.
 
     One pass over the engagements and one over the renewal actions; the decision milestones
@@ -94,7 +89,7 @@ SCANNED = "engagement"
 """Key, in a decision run's conf, of the engagement as the daily scan read it."""
 
 
-class OpenRenewalOperator(_EngagementOperator):
+class OpenRenewalOperator(EngagementOperator):
     """Open the renewal conversation: status Renewal, decision milestone, email to BD once.
 
     A run started by the daily scan carries the contract end it was started for and the
@@ -337,7 +332,7 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
         }
 
 
-class _DecisionOperator(_EngagementOperator):
+class _DecisionOperator(EngagementOperator):
     def __init__(self, *, decision_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.decision_task_id = decision_task_id

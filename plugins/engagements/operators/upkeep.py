@@ -1,7 +1,7 @@
 """Operators of the platform upkeep: observe each cluster, plan, notify, open the issue.
 
 Thin wrappers over :mod:`engagements.upkeep` (the policy, the records) and
-:mod:`engagements.operators.cluster_versions` (where each cluster's versions are read: its
+:mod:`engagements.tasks.cluster_versions` (where each cluster's versions are read: its
 provider when connected, else the fleet file; every step logs the source it used).
 """
 
@@ -18,15 +18,15 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.operators.cluster_versions import (
+from engagements.operators.costs import run_date
+from engagements.store.base import EngagementStatus, upsert_action
+from engagements.tasks import EngagementOperator
+from engagements.tasks.cluster_versions import (
     Connections,
     NotObservable,
     observe_cluster,
     read_fleet,
 )
-from engagements.operators.costs import run_date
-from engagements.store.base import EngagementStatus, upsert_action
-from engagements.tasks import EngagementOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

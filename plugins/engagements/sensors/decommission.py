@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from engagements.operators.decommission.base import END_FROM_PARAMS, DecommissionMixin
 from engagements.sensors.github import PullRequestMergedSensor
+from engagements.tasks.decommission import END_FROM_PARAMS, DecommissionMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -95,7 +95,7 @@ class UpgradeVerifiedSensor(EngagementSensor):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from engagements.hooks.infra_repo import load_deployment_settings
         from engagements.infra.layout import Layout
-        from engagements.operators.cluster_versions import Connections, observe_cluster
+        from engagements.tasks.cluster_versions import Connections, observe_cluster
         from engagements.upkeep import load_upkeep_settings
         from engagements.upkeep.maintenance import VERIFIED, unmet
 

@@ -17,9 +17,6 @@ from engagements.upkeep.observation import (
     ObservationError,
     cluster_document,
     load_observation,
-    minor_of,
-    minor_text,
-    parse_minor,
     parse_observation,
 )
 from engagements.upkeep.policy import batches, cluster_actions, control_plane_reasons, plan
@@ -47,9 +44,6 @@ __all__ = [
     "control_plane_reasons",
     "load_observation",
     "load_upkeep_settings",
-    "minor_of",
-    "minor_text",
-    "parse_minor",
     "parse_observation",
     "plan",
     "setting_number",

@@ -33,8 +33,9 @@ import yaml
 from engagements.messages.emails import template_environment
 from engagements.milestones import UPGRADED, upgrade_milestone
 from engagements.store.base import EngagementStore, MilestoneRecord, upsert_action
-from engagements.upkeep.observation import Chart, parse_minor
+from engagements.upkeep.observation import Chart
 from engagements.upkeep.settings import Policy
+from engagements.versions import parse_minor
 
 OBSERVATION = "upkeep-observation"
 OBSERVATION_KIND = "upkeep_observation"

@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
+from engagements.versions import minor_text, parse_minor
+
 PROVIDERS = ("aws", "gcp", "azure", "jetstream2")
-_MINOR = re.compile(r"1\.(0|[1-9]\d*)")
 _CHART = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -36,24 +37,6 @@ class Chart:
     def parse(cls, text: str) -> Chart | None:
         match = _CHART.fullmatch(text)
         return cls(*(int(part) for part in match.groups())) if match else None
-
-
-def minor_text(minor: int) -> str:
-    """``31`` as the version ``1.31``: minors are compared as numbers, 1.9 before 1.10."""
-    return f"1.{minor}"
-
-
-def minor_of(version: str) -> str | None:
-    """The ``1.N`` minor of a full version as providers write it: ``v1.31.4``,
-    ``1.31.5-gke.1023000``, ``1.31``, ``v1.30.9-eks-5e0fdde``."""
-    match = re.match(r"v?1\.(0|[1-9]\d*)(?:$|[.+-])", version.strip())
-    return minor_text(int(match[1])) if match else None
-
-
-def parse_minor(text: str) -> int | None:
-    """The minor of a ``1.N`` string, or None when it is not one."""
-    match = _MINOR.fullmatch(text)
-    return int(match[1]) if match else None
 
 
 @dataclass(frozen=True)

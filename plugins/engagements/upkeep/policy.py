@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engagements.upkeep.observation import Chart, Cluster, NodePool, Observation, minor_text
+from engagements.upkeep.observation import Chart, Cluster, NodePool, Observation
 from engagements.upkeep.settings import Policy
+from engagements.versions import minor_text
 
 
 def plan(observation: Observation, today: dt.date, policy: Policy | None = None) -> dict[str, Any]:

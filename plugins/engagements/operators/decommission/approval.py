@@ -13,11 +13,10 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowFailException
 
-from engagements.operators.decommission.base import END_FROM_PARAMS, AwsMixin, DecommissionMixin
-from engagements.operators.engagement import (
-    COMMUNITY_FROM_PARAMS,
-)
+from engagements.operators.decommission.base import AwsMixin
 from engagements.operators.hitl import AskAgainMixin
+from engagements.tasks import COMMUNITY_FROM_PARAMS
+from engagements.tasks.decommission import END_FROM_PARAMS, DecommissionMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.hooks import connection_exists
-from engagements.operators.decommission.base import AwsMixin, DecommissionOperator, today
+from engagements.operators.decommission.base import AwsMixin, DecommissionOperator
+from engagements.tasks.decommission import today
 
 if TYPE_CHECKING:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator

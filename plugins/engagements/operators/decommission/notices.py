@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from engagements.operators.decommission.base import DecommissionOperator, today
+from engagements.operators.decommission.base import DecommissionOperator
 from engagements.store.base import EngagementStatus
+from engagements.tasks.decommission import today
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -86,7 +86,7 @@ def first_try(context: Context) -> bool:
 def note_on_run(context: Context, text: str) -> None:
     """Say ``text`` in the task log and on the run's note (written when the run finishes, by
     :mod:`engagements.listeners`: a task cannot set its run's note itself)."""
-    from engagements.listeners import RUN_NOTE_XCOM
+    from engagements.xcoms import RUN_NOTE_XCOM
 
     log.warning("%s", text)
     context["ti"].xcom_push(key=RUN_NOTE_XCOM, value=text)

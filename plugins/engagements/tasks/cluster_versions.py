@@ -78,7 +78,7 @@ def observe_kubernetes(
     conns: Connections,
 ) -> tuple[dict[str, Any], dict[str, str], str]:
     """(the cluster's versions, what its provider offers, where both were read)."""
-    from engagements.upkeep import minor_text
+    from engagements.versions import minor_text
 
     cluster, provider = config.cluster_name, config.cloud.provider.value
     if provider == "aws" and connection_exists(conns.aws):
