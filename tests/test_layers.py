@@ -22,8 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "entry points",
         (
             "engagements_*",
-            "engagements.cli",
-            "engagements.cli_policy",
+            "engagements.cli*",
             "engagements.dagkit",
             "engagements.listeners",
             "engagements.middleware*",

@@ -118,7 +118,7 @@ def _world_with_hubs(tmp, runner, hubs):
     from moto import mock_aws
 
     from engagements.config import load_config
-    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
     from engagements.infra.render import (
         combined,
         example_cluster_outputs,

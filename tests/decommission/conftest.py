@@ -300,7 +300,7 @@ def form_shown(store, command: str = "") -> dict[str, Any]:
 @pytest.fixture
 def infra_repo(tmp_path, monkeypatch, config):
     """The embedded infrastructure repository with openscience deployed and another cluster."""
-    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
     from engagements.infra.render import (
         combined,
         example_cluster_outputs,

@@ -298,7 +298,8 @@ def test_a_backup_expiring_soon_blocks_the_teardown(ending, infra_repo):
 def test_a_change_that_cannot_be_withdrawn_still_cancels_and_says_what_to_do(
     ending, infra_repo, monkeypatch
 ):
-    from engagements.hooks.infra_repo import InfraRepositoryError, LocalGitInfraRepository
+    from engagements.hooks.infra_repo import InfraRepositoryError
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
 
     approved(ending)
     make(OpenTeardownPullRequestOperator, ending).execute(CONTEXT)

@@ -112,7 +112,7 @@ def test_rerunning_the_change_commits_nothing_new(store, local_infra):
 
 def test_a_deployment_already_in_main_is_not_proposed_as_an_empty_change(store, local_infra):
     """Nothing to review is an error: an empty branch would read as merged, hence deployed."""
-    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
 
     repo = LocalGitInfraRepository(local_infra)
     files = render_cluster_change(effective_config(store.get_engagement("openscience"))).files

@@ -69,7 +69,7 @@ def test_local_branch_waits_until_an_engineer_merges_it(store, local_infra):
 
 
 def test_a_named_branch_is_waited_on_instead_of_the_recorded_change(store, local_infra):
-    from engagements.hooks.infra_repo import LocalGitInfraRepository
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
 
     LocalGitInfraRepository(local_infra).propose_change(
         "decommission-openscience", {"README.md": "teardown\n"}, "Tear down openscience", ""

@@ -113,7 +113,8 @@ def test_a_broken_fleet_file_fails_naming_every_problem(embedded):
 def test_the_chart_is_read_from_the_local_repository_when_it_holds_basehub(
     example_config, embedded, local_infra
 ):
-    from engagements.hooks.infra_repo import LocalGitInfraRepository, load_deployment_settings
+    from engagements.hooks.infra_repo import load_deployment_settings
+    from engagements.hooks.infra_repo.local import LocalGitInfraRepository
 
     repo = LocalGitInfraRepository(local_infra)
     repo.ensure()
