@@ -15,7 +15,6 @@ from engagements.operators.renewal import (
     HandOverOperator,
     OpenRenewalOperator,
     RenewalDecisionOperator,
-    RenewalModeOperator,
 )
 from engagements.renewal import open_renewal
 from engagements.settings import Settings
@@ -84,12 +83,6 @@ def answer(option: str, **params: Any) -> dict[str, Any]:
 
 
 OPENED = {("open_renewal", "return_value"): {"contract_end": END.isoformat()}}
-
-
-def test_mode_follows_the_community_param():
-    op = RenewalModeOperator(task_id="m", one_task_id="open_renewal", scan_task_id="find_due")
-    assert op.choose_branch({"params": {"community_id": "openscience"}}) == "open_renewal"
-    assert op.choose_branch({"params": {"community_id": None}}) == "find_due"
 
 
 def test_scan_gives_one_decision_run_per_due_engagement(store, config):

@@ -1,9 +1,10 @@
 """Operators of the renewal lifecycle: thin wrappers over :mod:`engagements.renewal`.
 
-A scheduled run finds the engagements due and starts one decision run per community (a run
-of the same DAG with ``community_id`` in its conf); that run opens the renewal, asks BD for
-the decision and acts on it. Branching is kept out of mapped tasks on purpose: a branch inside
-a mapped task group cannot skip its not-yet-expanded downstream tasks, so both paths would run.
+The daily scan (``engagement_renewal_scan``) finds the engagements due and starts one decision
+run per community (a run of ``engagement_renewal`` with ``community_id`` in its conf); that run
+opens the renewal, asks BD for the decision and acts on it. Branching is kept out of mapped
+tasks on purpose: a branch inside a mapped task group cannot skip its not-yet-expanded
+downstream tasks, so both paths would run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
-from airflow.sdk import BaseBranchOperator, Param
+from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.engagement import (
@@ -39,22 +40,6 @@ DECISION_XCOM = "decision"
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class RenewalModeOperator(BaseBranchOperator):
-    """A run with ``community_id`` decides for that community; one without scans for due ones."""
-
-    def __init__(self, *, one_task_id: str, scan_task_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.one_task_id = one_task_id
-        self.scan_task_id = scan_task_id
-
-    def choose_branch(self, context: Context) -> str:
-        community_id = context["params"].get("community_id")
-        if community_id:
-            log.info("Renewal decision run for %s", community_id)
-            return self.one_task_id
-        return self.scan_task_id
 
 
 class DueRenewalsOperator(_EngagementOperator):
