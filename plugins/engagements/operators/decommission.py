@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from engagements.hooks import connection_exists
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
     EngagementMixin,
     _EngagementOperator,
 )
@@ -669,6 +670,7 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
         community_id: str = COMMUNITY_FROM_PARAMS,
         contract_end: str = END_FROM_PARAMS,
         aws_conn_id: str = "aws_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Tear down {{ params['community_id'] }}?")
@@ -677,7 +679,7 @@ class TeardownApprovalOperator(AskAgainMixin, _AwsMixin, DecommissionMixin, Appr
         self.community_id = community_id
         self.contract_end = contract_end
         self.aws_conn_id = aws_conn_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context):
         _, config = self.checked()

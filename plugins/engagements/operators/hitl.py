@@ -21,7 +21,11 @@ from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 
-from engagements.operators.engagement import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.operators.engagement import (
+    COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
+    EngagementMixin,
+)
 from engagements.store.base import upsert_action
 
 if TYPE_CHECKING:
@@ -103,12 +107,18 @@ class TechnicalDecisionsOperator(AskAgainMixin, EngagementMixin, HITLEntryOperat
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Technical decisions for {{ params['community_id'] }}")
         kwargs["params"] = _decision_params()
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context):
         _, config = self.engagement()
@@ -148,7 +158,13 @@ class RolloutOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Rollout meeting outcome for {{ params['community_id'] }}")
         kwargs.setdefault(
             "body",
@@ -171,7 +187,7 @@ class RolloutOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
         }
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         result = self.checked_answer(context, event)

@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from engagements.hooks import connection_exists
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
     EngagementMixin,
     _EngagementOperator,
 )
@@ -114,11 +115,17 @@ class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
 
     template_fields = (*ApprovalOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Provision the cluster of {{ params['community_id'] }}?")
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context) -> Any:
         from engagements.hooks.infra_repo import load_deployment_settings

@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.engagement import (
     COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
     EngagementMixin,
     _EngagementOperator,
     first_try,
@@ -184,6 +185,7 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
         renewed_task_id: str,
         not_renewed_task_id: str,
         community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Renewal decision for {{ params['community_id'] }}")
@@ -204,7 +206,7 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
             **kwargs,
         )
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
         self.opened_task_id = opened_task_id
 
     def execute(self, context: Context):
