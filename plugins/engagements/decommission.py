@@ -39,8 +39,6 @@ from typing import Any
 from engagements.config import CloudProvider, CommunityConfig, HubAuth
 from engagements.store.base import ActionRecord, Engagement, EngagementStatus, EngagementStore
 
-NOTICE_DAYS = 14
-"""Notices go out 14 days before the end, at the end, and 14 days after it."""
 REMOVAL_DAYS = 14
 """Hubs and cluster are removed within 14 days after the end."""
 LATE_NOTICE_DAYS = 7
@@ -72,22 +70,11 @@ class NoticeStage(StrEnum):
     AFTER_REMOVAL = "after-removal"
 
 
-NOTICE_OFFSETS: dict[NoticeStage, int] = {
-    NoticeStage.BEFORE_END: -NOTICE_DAYS,
-    NoticeStage.AT_END: 0,
-    NoticeStage.AFTER_REMOVAL: NOTICE_DAYS,
-}
-
-
 class DecommissionRefused(RuntimeError):
     """This run must not go on: the message says why and that nothing was removed."""
 
 
 # Dates and keys
-
-
-def notice_date(end: dt.date, stage: NoticeStage) -> dt.date:
-    return end + dt.timedelta(days=NOTICE_OFFSETS[stage])
 
 
 def removal_deadline(end: dt.date) -> dt.date:
@@ -636,9 +623,6 @@ class TeardownPlan:
     auth_clients: tuple[str, ...]
     destroy_commands: tuple[str, ...]
     follow_ups: tuple[str, ...] = field(default=())
-
-    def describe(self) -> str:
-        return "; ".join(self.destroy_commands)
 
 
 _TERRAFORM_DIR = {
