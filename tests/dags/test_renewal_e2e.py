@@ -191,6 +191,12 @@ def same_day_rescan(started, store):
 
 
 @pytest.fixture(scope="module")
+def openings() -> list[str]:
+    """The communities whose ``open_renewal`` ran during the decision runs."""
+    return []
+
+
+@pytest.fixture(scope="module")
 def action_listings() -> list[str | None]:
     """Whose actions each listing read during the decision runs' ``open_renewal`` (tasks run
     in this process). The reminder on a timeout reads its community's renewal records, as it
@@ -199,7 +205,7 @@ def action_listings() -> list[str | None]:
 
 
 @pytest.fixture(scope="module")
-def decisions(same_day_rescan, started, store, action_listings):
+def decisions(same_day_rescan, started, store, action_listings, openings):
     """The decision runs the scan started, executed with their own run ids and conf."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
@@ -217,6 +223,7 @@ def decisions(same_day_rescan, started, store, action_listings):
         return listed(self, community_id, kind)
 
     def execute_opening(self, *args, **kwargs):
+        openings.append(self.community_id)
         opening.append(True)
         try:
             return open_execute(self, *args, **kwargs)
@@ -293,9 +300,10 @@ def test_same_day_rescan_starts_no_second_run(same_day_rescan, started, store):
         )
 
 
-def test_decision_runs_are_the_runs_the_scan_started(decisions, started, action_listings):
+def test_decision_runs_are_the_runs_the_scan_started(decisions, started, action_listings, openings):
     runs = decisions[0]
     assert {run.run_id: run.conf for run in runs.values()} == started
+    assert openings == ["renewsci", "endsci"]
     # Their open_renewal started from the scan's reading: no run listed its actions again.
     assert action_listings == []
 
