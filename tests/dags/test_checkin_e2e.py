@@ -5,6 +5,11 @@ Explorer in moto (its answers queued by the test); an engineer records the check
 with the CLI while its sensor waits. The outcome form is marked success (``dag.test`` cannot
 answer it); its answer path is covered in ``tests/checkin/test_operators.py``.
 
+The meeting waits run here as reschedule-mode sensors (``deferrable=False``): ``dag.test()``
+runs a deferred wait's trigger inline, so a wait marked success over the API while deferred
+would never be seen; between two pokes it is. Deferred waits run end to end in
+``test_onboarding_e2e.py`` and under the real triggerer in ``tests/topology/``.
+
 - openscience: Active since December 2026, AWS: reported and invited;
 - nocost: Active, AWS without an account id: reported without figures and invited;
 - newhub: Active since 20 March 2027: skipped, with the reason.
@@ -189,6 +194,7 @@ def finished_run(airflow_db, outbox, cost_explorer, seeded, dag, milestone_listi
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(LocalStore, "list_milestones", counted)
+            patch.setattr(dag.get_task("checkin.checkin_held.wait"), "deferrable", False)
             run = dag.test(logical_date=RUN, run_after=RUN, mark_success_pattern=OUTCOME_FORM)
     finally:
         clerk.stop.set()
