@@ -5,7 +5,7 @@ Ends an engagement that was not renewed, as the runbook says: the community is n
 days before the end, at the end and 14 days after it; hubs and cluster are removed within 14
 days after the end; home directories are backed up to low-cost S3 storage and kept 90 days.
 
-**Trigger**: by `engagement_renewal` (BD answered "Not renewed"), or by hand with conf
+**Trigger**: by an `engagement_renewal` run (BD answered "Not renewed"), or by hand with conf
 `{"community_id": "<id>", "end_date": "YYYY-MM-DD"}` (the contract end in the store). The date
 waits are relative to `end_date`, so a past end date runs straight through; a run that starts
 after the end (the decision came late) does not send the "two weeks before" notice, and

@@ -1,18 +1,15 @@
 """
 ### Engagement renewal: open the conversation, record the decision, act on it
 
-About 60 days before a contract ends, BD starts the renewal conversation (the runbook's
-"End of engagement"). **Scheduled daily**: the run lists the Active engagements whose contract
-ends within 60 days and whose renewal has not been opened, and starts one decision run of this
-DAG per community (mapped `start_decision_runs`, run id `renewal__<community>__<end>`, so a
-community is never started twice; its conf also carries `contract_end` and the engagement as
-the scan read it, and a run whose contract was decided meanwhile asks nothing). The scan reads
-the engagements and the renewal records once for all and plans each decision milestone.
-**Manual trigger for one community**: set `community_id` in the trigger form (a late
-renewal of an engagement already being decommissioned is allowed: choosing Renewed stops the
-decommissioning before anything is removed).
+One community's renewal decision (the runbook's "End of engagement"). **Started by
+`engagement_renewal_scan`** about 60 days before the contract ends (run id
+`renewal__<community>__<end>`; its conf also carries `contract_end` and the engagement as the
+scan read it, and a run whose contract was decided meanwhile asks nothing), or **by hand**
+with `community_id` in the trigger form (a late renewal of an engagement already being
+decommissioned is allowed: choosing Renewed stops the decommissioning before anything is
+removed).
 
-**Steps of a decision run**: `open_renewal` (status Renewal, milestone
+**Steps**: `open_renewal` (status Renewal, milestone
 `renewal_decided_<YYYY>_<MM>_<DD>` due on the contract end, email to BD with the engagement
 summary and a link to the form) → `renewal_decided`, a human-in-the-loop branch form with no
 default → **Renewed**: `apply_renewal` stores the new contract dates (re-validated), status
@@ -35,30 +32,31 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, chain
+from airflow.sdk import DAG, Param, chain
 
-from engagements.dagkit import DEFAULT_ARGS, Tag, one_community_param
+from engagements.config import COMMUNITY_ID_PATTERN
+from engagements.dagkit import DEFAULT_ARGS, Tag
 from engagements.operators.renewal import (
     ApplyRenewalOperator,
-    DueRenewalsOperator,
     HandOverOperator,
     OpenRenewalOperator,
     RenewalDecisionOperator,
-    RenewalModeOperator,
 )
 from engagements.operators.runs import StartDagRunOperator
 from engagements.renewal import DECOMMISSION_DAG_ID, RENEWAL_DAG_ID
 
 with DAG(
     dag_id=RENEWAL_DAG_ID,
-    description="Renewal conversation 60 days before the end: renewed, or handed to decommission",
-    schedule="@daily",
+    description="One renewal decision: renewed, or handed to decommission",
+    schedule=None,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     default_args=DEFAULT_ARGS,
     params={
-        "community_id": one_community_param(
-            "Decide the renewal of this community now; empty: scan for due ones."
+        "community_id": Param(
+            type="string",
+            pattern=COMMUNITY_ID_PATTERN,
+            description="The community whose renewal is decided.",
         )
     },
     tags=[Tag.LIFECYCLE, Tag.RENEWAL],
@@ -66,16 +64,6 @@ with DAG(
     # Each decision run waits for BD for up to 60 days; one per engagement in renewal.
     max_active_runs=500,
 ) as dag:
-    mode = RenewalModeOperator(
-        task_id="choose_mode", one_task_id="open_renewal", scan_task_id="find_due"
-    )
-    due = DueRenewalsOperator(task_id="find_due")
-    start = StartDagRunOperator.partial(
-        task_id="start_decision_runs",
-        trigger_dag_id=RENEWAL_DAG_ID,
-        map_index_template="{{ task.conf['community_id'] }}",
-    ).expand_kwargs(due.output)
-
     opened = OpenRenewalOperator(task_id="open_renewal", decision_task_id="renewal_decided")
     decided = RenewalDecisionOperator(
         task_id="renewal_decided",
@@ -92,7 +80,5 @@ with DAG(
         trigger_run_id="{{ ti.xcom_pull(task_ids='hand_over', key='run_id') }}",
     )
 
-    chain(mode, [due, opened])
-    chain(due, start)
     chain(opened, decided, [renewed, handed_over])
     chain(handed_over, decommission)

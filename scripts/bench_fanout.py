@@ -17,11 +17,12 @@ a pass over a table reads as many pages as it would in production):
 2. the first task of each mapped check-in, ``report_and_invite`` (``CheckinReportOperator``),
    with the records the scan gave it: report, invitation email (delivered to a counter). Cost
    APIs are left out (no cost connection: the report says so), they are not the store;
-3. ``engagement_renewal.find_due`` (``DueRenewalsOperator``): engagements ending within 60 days
-   whose renewal is not open yet; their decision milestones planned in batches;
+3. ``engagement_renewal_scan.find_due`` (``DueRenewalsOperator``): engagements ending within
+   60 days whose renewal is not open yet; their decision milestones planned in batches;
 4. the scan's mapped ``start_decision_runs`` (``StartDagRunOperator``, one task per due
    community): each starts one decision run of ``engagement_renewal``. Here the real operator
-   raises its ``DagRunTriggerException`` (the request to start the run) and the requests are
+   (through the standard provider's ``TriggerDagRunOperator``) raises its
+   ``DagRunTriggerException`` (the request to start the run) and the requests are
    counted; the API server creating the runs is not part of this harness;
 5. the first task of each decision run the scan starts, ``open_renewal``
    (``OpenRenewalOperator``), with the run's conf as the scan wrote it: status Renewal, the
@@ -192,7 +193,7 @@ def run_steps(store: Any, meter: Meter, artifacts: Path) -> dict[str, Any]:
     tasks, results["checkin_fanout"] = meter.measure(checkins)
     results["checkin_fanout"].update(tasks=tasks, emails=len(emails) - sent)
 
-    with mock.patch("engagements.operators.renewal._now", return_value=RENEWAL_AT):
+    with mock.patch("engagements.operators.renewal.clock_now", return_value=RENEWAL_AT):
         find_due = prepare(DueRenewalsOperator(task_id="find_due"))
         due, results["renewal_scan"] = meter.measure(
             lambda: find_due.execute({"ti": FakeTI()})  # type: ignore[arg-type]

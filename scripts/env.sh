@@ -16,10 +16,10 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__CORE__DAGS_FOLDER="$ENGAGEMENTS_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ENGAGEMENTS_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-# Unpaused at creation (docker-compose.yaml and the topology pause them). Onboarding and
-# decommission have schedule=None and run only when triggered; the others are scheduled and run
+# Unpaused at creation (docker-compose.yaml and the topology pause them). Onboarding, renewal
+# and decommission have schedule=None and run only when triggered; the others are scheduled and run
 # by themselves while Airflow is up, against the embedded store and the outbox:
-# engagement_renewal @daily (00:00 UTC), engagement_quarterly_checkin at 06:00 UTC on 1 Jan,
+# engagement_renewal_scan @daily (00:00 UTC), engagement_quarterly_checkin at 06:00 UTC on 1 Jan,
 # Apr, Jul and Oct, engagement_cost_watch at 06:00 UTC on the 3rd of each month,
 # engagement_platform_upkeep at 06:00 UTC every Monday. Pause them in the UI to keep them from
 # running.

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from engagements.config import ConfigError, parse_config
+from engagements.config import ConfigError, next_iteration, parse_config
 
 
 def problems(data) -> dict[str, str]:
@@ -25,7 +25,8 @@ def test_example_is_valid_and_derives_values(example_config):
     assert c.cluster_name == "openscience"
     assert c.admin_users == ["adalovelace", "ghopper"]
     assert c.technical_lead.name == "Ada Lovelace"
-    start, end = c.iteration_window
+    # The first full two-week iteration after the contract is signed (the welcome email's).
+    start, end = next_iteration(c.contract.signed_on)
     assert start > c.contract.signed_on
     assert start.weekday() == 0
     assert (end - start).days == 13

@@ -66,10 +66,6 @@ class Month:
     def previous(self) -> Month:
         return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
-    def minus(self, months: int) -> Month:
-        index = self.year * 12 + self.month - 1 - months
-        return Month(index // 12, index % 12 + 1)
-
     def label(self) -> str:
         """``January 2027``: for people."""
         return f"{self.first_day:%B %Y}"

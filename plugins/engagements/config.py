@@ -493,12 +493,6 @@ class CommunityConfig(_Model):
     def representative_emails(self) -> list[str]:
         return [r.email for r in self.representatives]
 
-    @computed_field
-    @property
-    def iteration_window(self) -> tuple[dt.date, dt.date]:
-        """The first full two-week iteration starting after the contract is signed."""
-        return next_iteration(self.contract.signed_on)
-
     @property
     def missing_answers(self) -> list[str]:
         return [k for k, v in self.answers.model_dump().items() if not (v or "").strip()]

@@ -88,10 +88,6 @@ def config_json_schema() -> dict[str, Any]:
     return _resolve(schema, schema.get("$defs", {}))
 
 
-def _is_date(node: dict[str, Any]) -> bool:
-    return node.get("format") == "date"
-
-
 def _leaves(prefix: str, node: dict[str, Any], required: bool):
     if node.get("type") == "object" and "properties" in node and prefix not in _WHOLE:
         req = set(node.get("required", []))

@@ -33,6 +33,7 @@ from engagements.store.base import ActionRecord, Engagement, MilestoneRecord
 ONBOARDING_DAG_ID = "engagement_onboarding"
 CHECKIN_DAG_ID = "engagement_quarterly_checkin"
 COST_WATCH_DAG_ID = "engagement_cost_watch"
+RENEWAL_SCAN_DAG_ID = "engagement_renewal_scan"
 RENEWAL_DAG_ID = "engagement_renewal"
 DECOMMISSION_DAG_ID = "engagement_decommission"
 UPKEEP_DAG_ID = "engagement_platform_upkeep"
@@ -40,6 +41,7 @@ LIFECYCLE_DAG_IDS = (
     ONBOARDING_DAG_ID,
     CHECKIN_DAG_ID,
     COST_WATCH_DAG_ID,
+    RENEWAL_SCAN_DAG_ID,
     RENEWAL_DAG_ID,
     DECOMMISSION_DAG_ID,
     UPKEEP_DAG_ID,

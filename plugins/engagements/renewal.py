@@ -35,7 +35,10 @@ RENEWAL_WINDOW_DAYS = 60
 """The runbook's "about 60 days before the end date"."""
 MIN_DECISION_DAYS = 7
 """A renewal opened late (the end is near or past) still gives BD a week to answer."""
+RENEWAL_SCAN_DAG_ID = "engagement_renewal_scan"
+"""The daily scan: starts one run of :data:`RENEWAL_DAG_ID` per community due."""
 RENEWAL_DAG_ID = "engagement_renewal"
+"""One community's renewal decision."""
 DECOMMISSION_DAG_ID = "engagement_decommission"
 
 OPENABLE = frozenset(

@@ -22,10 +22,18 @@ DAG_ID = "engagement_cost_watch"
 TODAY = dt.datetime.now(dt.UTC).date()
 SCHEDULED = dt.datetime(TODAY.year, TODAY.month, 3, 6, tzinfo=dt.UTC)
 MONTH = Month.of(TODAY).previous()
+
+
+def shifted(month: Month, months: int) -> Month:
+    """``month`` moved by ``months`` (negative: back)."""
+    index = month.year * 12 + month.month - 1 + months
+    return Month(index // 12, index % 12 + 1)
+
+
 CONTRACT = {
-    "contract.signed_on": str(MONTH.minus(4).first_day),
-    "contract.start": str(MONTH.minus(3).first_day),
-    "contract.end": str(MONTH.minus(-10).first_day),
+    "contract.signed_on": str(shifted(MONTH, -4).first_day),
+    "contract.start": str(shifted(MONTH, -3).first_day),
+    "contract.end": str(shifted(MONTH, 10).first_day),
 }
 AZURE = {
     "cloud.provider": "azure",

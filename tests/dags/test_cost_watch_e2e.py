@@ -34,10 +34,18 @@ TODAY = dt.datetime.now(dt.UTC).date()
 RUN = dt.datetime(TODAY.year, TODAY.month, 3, 6, tzinfo=dt.UTC)
 MONTH = Month.of(TODAY).previous()
 PREVIOUS = MONTH.previous()
+
+
+def shifted(month: Month, months: int) -> Month:
+    """``month`` moved by ``months`` (negative: back)."""
+    index = month.year * 12 + month.month - 1 + months
+    return Month(index // 12, index % 12 + 1)
+
+
 CONTRACT = {
-    "contract.signed_on": str(PREVIOUS.minus(2).first_day),
-    "contract.start": str(PREVIOUS.minus(1).first_day),
-    "contract.end": str(MONTH.minus(-10).end - dt.timedelta(days=1)),
+    "contract.signed_on": str(shifted(PREVIOUS, -2).first_day),
+    "contract.start": str(shifted(PREVIOUS, -1).first_day),
+    "contract.end": str(shifted(MONTH, 10).end - dt.timedelta(days=1)),
 }
 CE_RESULTS = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 

@@ -82,7 +82,6 @@ def test_a_bad_interval_setting_does_not_break_parsing():
 @pytest.mark.parametrize(
     "dag_id",
     [
-        "engagement_renewal",
         "engagement_quarterly_checkin",
         "engagement_cost_watch",
         "engagement_platform_upkeep",
@@ -96,6 +95,23 @@ def test_one_community_runs_take_only_a_valid_community_id(bag, dag_id):
     assert param.resolve("openscience") == "openscience"
     with pytest.raises(ParamValidationError):
         param.resolve("Open Science!")
+
+
+def test_renewal_scan_starts_decision_runs_and_each_decision_run_needs_its_community(bag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    scan = bag.dags["engagement_renewal_scan"]
+    assert scan.schedule == "@daily"
+    assert not scan.params
+    (start,) = [t for t in scan.tasks if t.task_id == "start_decision_runs"]
+    assert start.partial_kwargs["trigger_dag_id"] == "engagement_renewal"
+    decision = bag.dags["engagement_renewal"]
+    assert decision.schedule is None
+    param = decision.params.get_param("community_id")
+    assert param.resolve("openscience") == "openscience"
+    for bad in (None, "Open Science!"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
 
 
 def test_onboarding_has_the_deployment_boundary(bag):

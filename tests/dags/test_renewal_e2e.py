@@ -1,11 +1,11 @@
-"""End-to-end: the renewal DAG run by Airflow, the renewed and the not-renewed paths.
+"""End-to-end: the renewal scan and decision DAGs run by Airflow, renewed and not renewed.
 
 The embedded store (a file of this module's own), the loopback SMTP outbox, and the decision
 form answered through the function behind the REST API's ``PATCH .../hitlDetails`` while
 ``dag.test()`` waits, so the branch really branches.
 
-Order, enforced by the fixtures: the daily scan starts the decision runs (queued, as the API
-server creates them); a second scan the same day, while those runs have not run yet (the
+Order, enforced by the fixtures: the daily scan (``engagement_renewal_scan``) starts the
+decision runs of ``engagement_renewal`` (queued, as the API server creates them); a second scan the same day, while those runs have not run yet (the
 engagements are still Active and not opened, so still due), must start nothing; then the
 runs the scan started are executed, with their own run ids and conf.
 """
@@ -24,6 +24,7 @@ from tests.renewal.responder import FormResponder, SeenForm
 
 pytestmark = pytest.mark.e2e
 
+SCAN_DAG_ID = "engagement_renewal_scan"
 DAG_ID = "engagement_renewal"
 TODAY = dt.datetime.now(dt.UTC).date()
 END = TODAY + dt.timedelta(days=30)
@@ -173,7 +174,7 @@ def executing_started_run(run_id: str):
 
 @pytest.fixture(scope="module")
 def scan(store, airflow_db, outbox):
-    return parse_dag(DAG_ID).test(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE)
+    return parse_dag(SCAN_DAG_ID).test(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE)
 
 
 @pytest.fixture(scope="module")
@@ -186,29 +187,48 @@ def started(scan):
 def same_day_rescan(started, store):
     """The scan again the same day, before the decision runs have run."""
     later = LOGICAL_DATE + dt.timedelta(hours=1)
-    return parse_dag(DAG_ID).test(logical_date=later, run_after=later)
+    return parse_dag(SCAN_DAG_ID).test(logical_date=later, run_after=later)
 
 
 @pytest.fixture(scope="module")
-def action_listings() -> list[str | None]:
-    """Whose actions each listing read during the decision runs (tasks run in this process)."""
+def openings() -> list[str]:
+    """The communities whose ``open_renewal`` ran during the decision runs."""
     return []
 
 
 @pytest.fixture(scope="module")
-def decisions(same_day_rescan, started, store, action_listings):
+def action_listings() -> list[str | None]:
+    """Whose actions each listing read during the decision runs' ``open_renewal`` (tasks run
+    in this process). The reminder on a timeout reads its community's renewal records, as it
+    must: a decision recorded elsewhere closes the form."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def decisions(same_day_rescan, started, store, action_listings, openings):
     """The decision runs the scan started, executed with their own run ids and conf."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
 
+    from engagements.operators.renewal import OpenRenewalOperator
     from engagements.store.local import LocalStore
 
     listed = LocalStore.list_actions
+    open_execute = OpenRenewalOperator.execute
+    opening: list[bool] = []
 
     def counted(self, community_id=None, kind=None):
-        if threading.current_thread() is threading.main_thread():  # the tasks, not the test's BD
+        if opening:
             action_listings.append(community_id)
         return listed(self, community_id, kind)
+
+    def execute_opening(self, *args, **kwargs):
+        openings.append(self.community_id)
+        opening.append(True)
+        try:
+            return open_execute(self, *args, **kwargs)
+        finally:
+            opening.pop()
 
     ids = {conf["community_id"]: run_id for run_id, conf in started.items()}
     runs = {}
@@ -220,6 +240,7 @@ def decisions(same_day_rescan, started, store, action_listings):
             pytest.MonkeyPatch.context() as patch,
         ):
             patch.setattr(LocalStore, "list_actions", counted)
+            patch.setattr(OpenRenewalOperator, "execute", execute_opening)
             for community_id in ("renewsci", "endsci"):
                 run_id = ids[community_id]
                 with settings.Session() as session:
@@ -239,7 +260,8 @@ def decisions(same_day_rescan, started, store, action_listings):
 
 def test_scan_starts_one_decision_run_per_due_engagement(scan, started):
     assert scan.state == "success"
-    assert states(scan)["open_renewal"] == "skipped"
+    # The scan decides nothing itself: its only tasks are the listing and the starts.
+    assert set(states(scan)) == {"find_due", "start_decision_runs"}
     assert mapped_states(scan, "start_decision_runs") == {
         "renewsci": "success",
         "endsci": "success",
@@ -278,9 +300,10 @@ def test_same_day_rescan_starts_no_second_run(same_day_rescan, started, store):
         )
 
 
-def test_decision_runs_are_the_runs_the_scan_started(decisions, started, action_listings):
+def test_decision_runs_are_the_runs_the_scan_started(decisions, started, action_listings, openings):
     runs = decisions[0]
     assert {run.run_id: run.conf for run in runs.values()} == started
+    assert openings == ["renewsci", "endsci"]
     # Their open_renewal started from the scan's reading: no run listed its actions again.
     assert action_listings == []
 
@@ -353,10 +376,12 @@ def test_bd_is_emailed_once_per_renewal(decisions, outbox):
 def test_next_scan_after_the_decisions_finds_nothing_due(decisions, store):
     """Both renewals are opened (and decided) now, so nothing is due: no mapped start at all."""
     before = runs_of(DAG_ID)
+    scans = runs_of(SCAN_DAG_ID)
     later = LOGICAL_DATE + dt.timedelta(days=1)
-    rescan = parse_dag(DAG_ID).test(logical_date=later, run_after=later)
+    rescan = parse_dag(SCAN_DAG_ID).test(logical_date=later, run_after=later)
     assert rescan.state == "success"
-    assert set(runs_of(DAG_ID)) - set(before) == {rescan.run_id}
+    assert set(runs_of(SCAN_DAG_ID)) - set(scans) == {rescan.run_id}
+    assert runs_of(DAG_ID) == before
     # Nothing to expand (find_due listed no engagement): the unmapped placeholder is skipped.
     starts = [ti for ti in rescan.get_task_instances() if ti.task_id == "start_decision_runs"]
     assert [(ti.map_index, ti.state) for ti in starts] == [(-1, "skipped")]

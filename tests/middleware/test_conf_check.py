@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from engagements.middleware.conf_check import REQUIRED, ConfCheckMiddleware, Form, Param
-from engagements.operators.hitl import _current_values, _decision_params
+from engagements.operators.hitl import current_values, decision_params
 from engagements.params import flatten_config, param_specs
 
 ONBOARDING = "/api/v2/dags/engagement_onboarding/dagRuns"
@@ -136,7 +136,7 @@ def test_what_is_not_ours_to_check_passes_through(reached, path, lookup):
 
 
 def form(example_config) -> Form:
-    params = _decision_params(_current_values(example_config.to_dict()))
+    params = decision_params(current_values(example_config.to_dict()))
     return Form(params={k: p.serialize() for k, p in params.items()}, options=["OK"])
 
 
@@ -151,7 +151,7 @@ def form(example_config) -> Form:
     ],
 )
 def test_a_form_answer_that_breaks_a_rule_is_refused(reached, example_config, change, problem):
-    answer = _current_values(example_config.to_dict()) | change
+    answer = current_values(example_config.to_dict()) | change
     if change == {"cloud.gpu": None}:
         del answer["cloud.gpu"]
     response = client(reached, Lookup(form=form(example_config))).patch(
@@ -163,7 +163,7 @@ def test_a_form_answer_that_breaks_a_rule_is_refused(reached, example_config, ch
 
 
 def test_a_good_answer_reaches_airflow(reached, example_config):
-    answer = _current_values(example_config.to_dict()) | {"cloud.region": "us-east-1"}
+    answer = current_values(example_config.to_dict()) | {"cloud.region": "us-east-1"}
     response = client(reached, Lookup(form=form(example_config))).patch(
         ANSWER, json={"chosen_options": ["OK"], "params_input": answer}
     )

@@ -37,10 +37,10 @@ from airflow.models.hitl import HITLDetail
 from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 from engagements.config import load_config
-from engagements.operators.hitl import _current_values, _decision_params
+from engagements.operators.hitl import current_values, decision_params
 
 config = load_config(sys.argv[2])
-params = _decision_params(_current_values(config.to_dict()))
+params = decision_params(current_values(config.to_dict()))
 with create_session() as session:
     ti = session.query(TaskInstance).filter_by(
         dag_id="engagement_onboarding", run_id=sys.argv[1], task_id="technical_decisions"

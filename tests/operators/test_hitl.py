@@ -12,7 +12,7 @@ from engagements.operators.hitl import (
     DECISION_KEYS,
     RolloutOutcomeOperator,
     TechnicalDecisionsOperator,
-    _current_values,
+    current_values,
 )
 from engagements.params import flatten_config
 from tests.conftest import waiting
@@ -34,7 +34,7 @@ def make(cls, store):
 
 
 def test_form_offers_every_runbook_decision_with_config_defaults(store, example_config):
-    current = _current_values(example_config.to_dict())
+    current = current_values(example_config.to_dict())
     assert set(current) == set(DECISION_KEYS)
     assert current["cloud.region"] == "us-west-2"
     assert current["hubs.community.allowed_teams"] == ["openscience-org:hub-users"]
@@ -42,7 +42,7 @@ def test_form_offers_every_runbook_decision_with_config_defaults(store, example_
 
 def test_decisions_are_written_back_and_used_downstream(store, example_config):
     op = make(TechnicalDecisionsOperator, store)
-    decisions = _current_values(example_config.to_dict()) | {
+    decisions = current_values(example_config.to_dict()) | {
         "cloud.gpu": True,
         "hubs.community.dask_gateway": True,
         "cloud.region": "us-east-1",
@@ -72,7 +72,7 @@ def test_a_broken_rule_asks_again_instead_of_failing(
     """Nothing is stored, the form is written again (clearing the answer) and the task
     waits for a new one; the task's log says why."""
     op = make(TechnicalDecisionsOperator, store)
-    decisions = _current_values(example_config.to_dict()) | change
+    decisions = current_values(example_config.to_dict()) | change
     if change == {"cloud.gpu": None}:
         del decisions["cloud.gpu"]  # a partial answer over REST
     with pytest.raises(TaskAwaitingInput):
@@ -111,3 +111,62 @@ def test_rollout_outcome_is_stored(store):
 def test_flattened_config_feeds_the_form(example_config):
     flat = flatten_config(example_config.to_dict())
     assert all(key in flat for key in DECISION_KEYS)
+
+
+def _forms():
+    from engagements.operators.checkin import CheckinOutcomeOperator
+    from engagements.operators.decommission.approval import TeardownApprovalOperator
+    from engagements.operators.provision import ProvisionApprovalOperator
+    from engagements.operators.renewal import RenewalDecisionOperator
+
+    return [
+        (TechnicalDecisionsOperator, {}),
+        (RolloutOutcomeOperator, {}),
+        (ProvisionApprovalOperator, {}),
+        (CheckinOutcomeOperator, {"community_id": "openscience", "quarter": "2027Q1"}),
+        (
+            RenewalDecisionOperator,
+            {
+                "opened_task_id": "open_renewal",
+                "renewed_task_id": "apply_renewal",
+                "not_renewed_task_id": "hand_over",
+            },
+        ),
+        (TeardownApprovalOperator, {}),
+    ]
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), _forms(), ids=lambda v: getattr(v, "__name__", ""))
+def test_forms_email_through_the_connection_the_email_operators_use(cls, kwargs):
+    from engagements.tasks import EngagementOperator
+
+    form = cls(task_id="form", **kwargs)
+    assert form.smtp_conn_id == EngagementOperator(task_id="email").smtp_conn_id
+    assert cls(task_id="form", smtp_conn_id="smtp_team", **kwargs).smtp_conn_id == "smtp_team"
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), _forms(), ids=lambda v: getattr(v, "__name__", ""))
+def test_a_forms_email_is_delivered_through_the_given_connection(
+    cls, kwargs, tmp_path, monkeypatch
+):
+    """A real SMTP server on loopback behind a connection that is not ``smtp_default``."""
+    import json
+    from email.message import EmailMessage
+
+    from engagements.outbox import OutboxServer
+
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    with OutboxServer(tmp_path) as server:
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 5, "retry_limit": 0},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_TEAM", json.dumps(conn))
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "e@2i2c.org", "bd@2i2c.org", "Hi"
+        message.set_content("Reminder")
+        cls(task_id="form", smtp_conn_id="smtp_team", **kwargs).deliver(message)
+        (received,) = server.messages()
+    assert received["Subject"] == "Hi"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import traceback
 from types import SimpleNamespace
 
 import pytest
@@ -102,3 +105,23 @@ def test_a_run_that_exists_is_skipped_before_anything_else_even_on_a_paused_dag(
     with pytest.raises(AirflowSkipException, match="already exists"):
         op.execute({"ti": ti})
     assert ti.asked == []
+
+
+def test_the_run_is_asked_for_by_the_standard_providers_public_operator():
+    request, _ = start("decommission__endsci__2027-01-31")
+    raised_in = {frame.filename for frame in traceback.extract_tb(request.__traceback__)}
+    assert any(
+        name.endswith("airflow/providers/standard/operators/trigger_dagrun.py")
+        for name in raised_in
+    ), raised_in
+
+
+def test_the_public_operator_is_imported_when_the_task_runs_not_at_parse_time():
+    script = (
+        "import sys, engagements.operators.runs\n"
+        "print('airflow.providers.standard.operators.trigger_dagrun' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -15,7 +15,6 @@ from engagements.operators.renewal import (
     HandOverOperator,
     OpenRenewalOperator,
     RenewalDecisionOperator,
-    RenewalModeOperator,
 )
 from engagements.renewal import open_renewal
 from engagements.settings import Settings
@@ -86,12 +85,6 @@ def answer(option: str, **params: Any) -> dict[str, Any]:
 OPENED = {("open_renewal", "return_value"): {"contract_end": END.isoformat()}}
 
 
-def test_mode_follows_the_community_param():
-    op = RenewalModeOperator(task_id="m", one_task_id="open_renewal", scan_task_id="find_due")
-    assert op.choose_branch({"params": {"community_id": "openscience"}}) == "open_renewal"
-    assert op.choose_branch({"params": {"community_id": None}}) == "find_due"
-
-
 def test_scan_gives_one_decision_run_per_due_engagement(store, config):
     today = dt.datetime.now(dt.UTC).date()
     add_engagement(store, config, "soon", end=today + dt.timedelta(days=30))
@@ -141,7 +134,7 @@ def test_a_scanned_run_opens_from_the_scan_with_two_writes_and_a_retry_sends_not
     active, monkeypatch
 ):
     """Airtable: the status (one upsert) and the two records (opened, email) in one batch."""
-    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    monkeypatch.setattr("engagements.operators.renewal.clock_now", lambda: NOW)
     (item,) = make(DueRenewalsOperator, active).execute(context())
     counting = CountingStore(active)
     sent: list = []
@@ -306,7 +299,7 @@ def test_on_airtable_opening_costs_at_most_three_requests_per_renewal(store, con
     from tests.store.conftest import BASE_ID, TOKEN
     from tests.store.fake_airtable import FakeAirtable
 
-    monkeypatch.setattr("engagements.operators.renewal._now", lambda: NOW)
+    monkeypatch.setattr("engagements.operators.renewal.clock_now", lambda: NOW)
     with FakeAirtable(TOKEN, BASE_ID) as fake:
         airtable = AirtableStore.from_credentials(TOKEN, BASE_ID, endpoint_url=fake.url, backoff=0)
         for i in range(30):

@@ -40,7 +40,7 @@ def costs(i: int, today: dt.date) -> list[MonthlyCost]:
     last = Month.of(today).previous()
     rise = Decimal("1300.00") if i % 5 == 0 else Decimal("1050.00")
     amounts = (
-        (last.minus(2), Decimal("900.00")),
+        (last.previous().previous(), Decimal("900.00")),
         (last.previous(), Decimal("1000.00")),
         (last, rise),
     )

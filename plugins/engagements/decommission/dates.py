@@ -9,8 +9,6 @@ from enum import StrEnum
 from engagements.config import CommunityConfig
 from engagements.store.base import Engagement, EngagementStatus
 
-NOTICE_DAYS = 14
-"""Notices go out 14 days before the end, at the end, and 14 days after it."""
 REMOVAL_DAYS = 14
 """Hubs and cluster are removed within 14 days after the end."""
 LATE_NOTICE_DAYS = 7
@@ -25,19 +23,8 @@ class NoticeStage(StrEnum):
     AFTER_REMOVAL = "after-removal"
 
 
-NOTICE_OFFSETS: dict[NoticeStage, int] = {
-    NoticeStage.BEFORE_END: -NOTICE_DAYS,
-    NoticeStage.AT_END: 0,
-    NoticeStage.AFTER_REMOVAL: NOTICE_DAYS,
-}
-
-
 class DecommissionRefused(RuntimeError):
     """This run must not go on: the message says why and that nothing was removed."""
-
-
-def notice_date(end: dt.date, stage: NoticeStage) -> dt.date:
-    return end + dt.timedelta(days=NOTICE_OFFSETS[stage])
 
 
 def removal_deadline(end: dt.date) -> dt.date:

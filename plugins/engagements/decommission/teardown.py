@@ -31,9 +31,6 @@ class TeardownPlan:
     destroy_commands: tuple[str, ...]
     follow_ups: tuple[str, ...] = field(default=())
 
-    def describe(self) -> str:
-        return "; ".join(self.destroy_commands)
-
 
 _TERRAFORM_DIR = {
     CloudProvider.AWS: "terraform/aws",

@@ -82,8 +82,6 @@ SUPPORT_KEYS = frozenset(
     }
 )
 AUTHENTICATORS = frozenset({"github", "cilogon", "generic-oauth", "shared-password", "null", "tmp"})
-HUB_PATTERNS = ("binder", "spyglass", "public", "ephemeral")
-"""Hubs whose names contain these get no usage quotas from values.jsonnet."""
 AWS_NFS_MOUNT_OPTIONS = [
     "rsize=1048576",
     "wsize=1048576",

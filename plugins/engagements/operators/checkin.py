@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from engagements.operators.costs import CostSourceMixin, read_roster, run_date
 from engagements.operators.hitl import AskAgainMixin
 from engagements.tasks import (
+    SMTP_CONN_ID,
     EngagementMixin,
     EngagementOperator,
     first_try,
@@ -242,7 +243,14 @@ class CheckinOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id", "quarter")
 
-    def __init__(self, *, community_id: str, quarter: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str,
+        quarter: str,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Quarterly check-in outcome")
         kwargs["params"] = {
             "notes": Param(
@@ -269,7 +277,7 @@ class CheckinOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
         super().__init__(**kwargs)
         self.community_id = community_id
         self.quarter = quarter
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context):
         report = self.store.get_action(self.community_id, f"checkin-report:{self.quarter.lower()}")

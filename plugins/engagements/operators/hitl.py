@@ -22,7 +22,7 @@ from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 
 from engagements.store.base import upsert_action
-from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin
+from engagements.tasks import COMMUNITY_FROM_PARAMS, SMTP_CONN_ID, EngagementMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -77,7 +77,7 @@ class AskAgainMixin:
         raise AssertionError("a form's execute waits for its answer")  # pragma: no cover
 
 
-def _decision_params(defaults: dict[str, Any] | None = None) -> dict[str, Param]:
+def decision_params(defaults: dict[str, Any] | None = None) -> dict[str, Param]:
     from engagements.params import param_specs
 
     specs = param_specs()
@@ -91,7 +91,7 @@ def _decision_params(defaults: dict[str, Any] | None = None) -> dict[str, Param]
     return params
 
 
-def _current_values(config_dict: dict[str, Any]) -> dict[str, Any]:
+def current_values(config_dict: dict[str, Any]) -> dict[str, Any]:
     from engagements.params import flatten_config
 
     flat = flatten_config(config_dict)
@@ -103,17 +103,23 @@ class TechnicalDecisionsOperator(AskAgainMixin, EngagementMixin, HITLEntryOperat
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Technical decisions for {{ params['community_id'] }}")
-        kwargs["params"] = _decision_params()
+        kwargs["params"] = decision_params()
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context):
         _, config = self.engagement()
-        current = _current_values(config.to_dict())
-        self.params = ParamsDict(_decision_params(current))
+        current = current_values(config.to_dict())
+        self.params = ParamsDict(decision_params(current))
         self.body = (
             f"Record what the initial technical meeting decided for **{config.name}**. "
             "Each field starts at the value in the engagement record; change only what was "
@@ -148,7 +154,13 @@ class RolloutOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
 
     template_fields = (*HITLEntryOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Rollout meeting outcome for {{ params['community_id'] }}")
         kwargs.setdefault(
             "body",
@@ -171,7 +183,7 @@ class RolloutOutcomeOperator(AskAgainMixin, EngagementMixin, HITLEntryOperator):
         }
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         result = self.checked_answer(context, event)

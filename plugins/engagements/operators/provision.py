@@ -25,6 +25,7 @@ from engagements.operators.github import DeploymentOperator
 from engagements.store.base import upsert_action
 from engagements.tasks import (
     COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
     EngagementMixin,
     EngagementOperator,
     recorded_change,
@@ -115,11 +116,17 @@ class ProvisionApprovalOperator(EngagementMixin, ApprovalOperator):
 
     template_fields = (*ApprovalOperator.template_fields, "community_id")
 
-    def __init__(self, *, community_id: str = COMMUNITY_FROM_PARAMS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("subject", "Provision the cluster of {{ params['community_id'] }}?")
         super().__init__(**kwargs)
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context) -> Any:
         from engagements.hooks.infra_repo import load_deployment_settings

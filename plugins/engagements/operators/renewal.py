@@ -1,9 +1,10 @@
 """Operators of the renewal lifecycle: thin wrappers over :mod:`engagements.renewal`.
 
-A scheduled run finds the engagements due and starts one decision run per community (a run
-of the same DAG with ``community_id`` in its conf); that run opens the renewal, asks BD for
-the decision and acts on it. Branching is kept out of mapped tasks on purpose: a branch inside
-a mapped task group cannot skip its not-yet-expanded downstream tasks, so both paths would run.
+The daily scan (``engagement_renewal_scan``) finds the engagements due and starts one decision
+run per community (a run of ``engagement_renewal`` with ``community_id`` in its conf); that run
+opens the renewal, asks BD for the decision and acts on it. Branching is kept out of mapped
+tasks on purpose: a branch inside a mapped task group cannot skip its not-yet-expanded
+downstream tasks, so both paths would run.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
-from airflow.sdk import BaseBranchOperator, Param
+from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from engagements.operators.hitl import AskAgainMixin
 from engagements.renewal import Decision
-from engagements.tasks import COMMUNITY_FROM_PARAMS, EngagementMixin, EngagementOperator, first_try
+from engagements.tasks import (
+    COMMUNITY_FROM_PARAMS,
+    SMTP_CONN_ID,
+    EngagementMixin,
+    EngagementOperator,
+    first_try,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,24 +39,9 @@ log = logging.getLogger(__name__)
 DECISION_XCOM = "decision"
 
 
-def _now() -> dt.datetime:
+def clock_now() -> dt.datetime:
+    """The time now; tests and the fan-out benchmark set it to a day of their choosing."""
     return dt.datetime.now(dt.UTC)
-
-
-class RenewalModeOperator(BaseBranchOperator):
-    """A run with ``community_id`` decides for that community; one without scans for due ones."""
-
-    def __init__(self, *, one_task_id: str, scan_task_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.one_task_id = one_task_id
-        self.scan_task_id = scan_task_id
-
-    def choose_branch(self, context: Context) -> str:
-        community_id = context["params"].get("community_id")
-        if community_id:
-            log.info("Renewal decision run for %s", community_id)
-            return self.one_task_id
-        return self.scan_task_id
 
 
 class DueRenewalsOperator(EngagementOperator):
@@ -65,7 +57,7 @@ class DueRenewalsOperator(EngagementOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from engagements.renewal import decision_run_id, due_for_renewal, plan_decisions
 
-        due = due_for_renewal(self.store, _now().date())
+        due = due_for_renewal(self.store, clock_now().date())
         for item in due:
             log.info("%s ends %s; renewal not started", item.community_id, item.contract_end)
         if not due:
@@ -113,7 +105,7 @@ class OpenRenewalOperator(EngagementOperator):
         params = context["params"]
         start = self.renewal_start(context)
         self.skip_if_already_decided(params.get("contract_end"), start)
-        now = _now()
+        now = clock_now()
 
         def send(config: CommunityConfig, end: dt.date) -> ActionRecord:
             deadline = decision_deadline(end, now)
@@ -194,6 +186,7 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
         renewed_task_id: str,
         not_renewed_task_id: str,
         community_id: str = COMMUNITY_FROM_PARAMS,
+        smtp_conn_id: str = SMTP_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Renewal decision for {{ params['community_id'] }}")
@@ -214,12 +207,12 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
             **kwargs,
         )
         self.community_id = community_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
         self.opened_task_id = opened_task_id
 
     def execute(self, context: Context):
         _, config = self.engagement()
-        self.prepare_form(config, _now())
+        self.prepare_form(config, clock_now())
         return super().execute(context)
 
     def prepare_form(self, config: CommunityConfig, now: dt.datetime) -> None:
@@ -280,7 +273,7 @@ class RenewalDecisionOperator(AskAgainMixin, EngagementMixin, HITLBranchOperator
                 f"meanwhile ({decision.value if decision else f'it now ends {config.contract.end}'}"
                 "); this form closes unanswered and decides nothing"
             )
-        now = _now()
+        now = clock_now()
         next_reminder = decision_deadline(end, now).date()
         try:
             self.send(

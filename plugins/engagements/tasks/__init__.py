@@ -30,13 +30,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMUNITY_FROM_PARAMS = "{{ params['community_id'] }}"
+SMTP_CONN_ID = "smtp_default"
+"""The connection every email of the lifecycles goes through, forms' reminders included."""
 
 
 class EngagementMixin:
     """Store, settings and email delivery, built lazily when the task runs."""
 
     community_id: str
-    smtp_conn_id: str
+    smtp_conn_id: str = SMTP_CONN_ID
 
     @cached_property
     def store(self) -> EngagementStore:
@@ -115,7 +117,7 @@ class EngagementOperator(EngagementMixin, BaseOperator):
         self,
         *,
         community_id: str = COMMUNITY_FROM_PARAMS,
-        smtp_conn_id: str = "smtp_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,7 +145,7 @@ class EngagementSensor(EngagementMixin, BaseSensorOperator):
         self,
         *,
         community_id: str = COMMUNITY_FROM_PARAMS,
-        smtp_conn_id: str = "smtp_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         poke_interval: float | dt.timedelta | None = None,
         timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
         mode: str = "reschedule",

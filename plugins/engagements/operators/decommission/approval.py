@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from engagements.operators.decommission.base import AwsMixin
 from engagements.operators.hitl import AskAgainMixin
-from engagements.tasks import COMMUNITY_FROM_PARAMS
+from engagements.tasks import COMMUNITY_FROM_PARAMS, SMTP_CONN_ID
 from engagements.tasks.decommission import END_FROM_PARAMS, DecommissionMixin
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class TeardownApprovalOperator(AskAgainMixin, AwsMixin, DecommissionMixin, Appro
         community_id: str = COMMUNITY_FROM_PARAMS,
         contract_end: str = END_FROM_PARAMS,
         aws_conn_id: str = "aws_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Tear down {{ params['community_id'] }}?")
@@ -79,7 +80,7 @@ class TeardownApprovalOperator(AskAgainMixin, AwsMixin, DecommissionMixin, Appro
         self.community_id = community_id
         self.contract_end = contract_end
         self.aws_conn_id = aws_conn_id
-        self.smtp_conn_id = "smtp_default"
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context):
         _, config = self.checked()
