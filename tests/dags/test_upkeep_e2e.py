@@ -16,6 +16,11 @@ An engineer (a thread, as a person at the UI would) waits until the canary's mil
 the second batch's gates are all waiting, checks that nothing of the second batch happened,
 clears the canary's notice and issue tasks (they re-run: nothing new), then upgrades the canary
 in the fakes and records its milestones; then does the same for the second batch.
+
+The milestone waits run here as reschedule-mode sensors (``deferrable=False``): the engineer
+acts while the canary's wait and the second batch's gates are all waiting, which in
+``dag.test()`` (one task at a time, a deferred wait's trigger run inline) only reschedule-mode
+waits allow. Deferred waits run end to end in ``test_onboarding_e2e.py`` and ``tests/topology/``.
 """
 
 from __future__ import annotations
@@ -405,10 +410,16 @@ def store(world):
 
 @pytest.fixture(scope="module")
 def finished(airflow_db, outbox, world, store):
+    from engagements.sensors.milestone import MilestoneSensor
+
+    dag = parse_dag(DAG_ID)
+    for task in dag.tasks:  # see the module's docstring
+        if isinstance(task, MilestoneSensor):
+            task.deferrable = False
     engineer = Engineer(world, outbox)
     engineer.start()
     try:
-        run = parse_dag(DAG_ID).test(logical_date=RUN, run_after=RUN)
+        run = dag.test(logical_date=RUN, run_after=RUN)
     finally:
         engineer.stop.set()
         engineer.join(10)
