@@ -1,5 +1,5 @@
-"""Airflow listeners (registered by ``plugins/engagements_listeners.py``) for what only Airflow's
-own processes know, handed to the tasks through XCom.
+"""What Airflow's listeners (``plugins/engagements_listeners.py`` calls in here when they fire)
+do for what only Airflow's own processes know, handed to the tasks through XCom.
 
 - **Who marked a milestone's wait success.** Marking a task instance's state in the UI or over
   REST (``PATCH .../taskInstances/{task_id}``) writes an event ``patch_task_instance`` to
@@ -22,8 +22,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.listeners import hookimpl
-
 from engagements.xcoms import MARKED_BY_XCOM, RUN_NOTE_XCOM
 
 log = logging.getLogger(__name__)
@@ -33,7 +31,6 @@ MARKABLE_OPERATORS = frozenset({"MilestoneSensor"})
 STATE_EVENTS = ("patch_task_instance", "patch_task_instance_by_map_index")
 
 
-@hookimpl
 def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
     """In the API server, after a person set a milestone wait's state to success."""
     if previous_state is not None or getattr(task_instance, "operator", None) not in (
@@ -104,16 +101,6 @@ def _record_who_marked(ti: Any, session: Any) -> dict[str, Any]:
     )
     log.info("%s.%s marked success: %s", ti.dag_id, ti.task_id, marked)
     return marked
-
-
-@hookimpl
-def on_dag_run_success(dag_run: Any, msg: str) -> None:
-    write_run_notes(dag_run)
-
-
-@hookimpl
-def on_dag_run_failed(dag_run: Any, msg: str) -> None:
-    write_run_notes(dag_run)
 
 
 def write_run_notes(dag_run: Any) -> None:

@@ -249,7 +249,7 @@ def test_sign_in_see_the_example_record_its_milestone_and_the_run_moves_on(
 
     say("signed in")
     # The example, with its next milestone and the run waiting on it.
-    eventually(lambda: task_state(api, run_id, WAIT) == "up_for_reschedule", f"{WAIT} waiting")
+    eventually(lambda: task_state(api, run_id, WAIT) == "deferred", f"{WAIT} waiting")
     say(f"{WAIT} is waiting")
 
     def example_row() -> Any:

@@ -13,6 +13,7 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 LOAD = """
 import json, sys
 import airflow.plugins_manager  # what every Airflow component has loaded before plugins/
+import airflow.listeners  # the listener hooks' marker (pluggy), loaded by every component
 from airflow._shared.plugins_manager.plugins_manager import _load_plugins_from_plugin_directory
 
 events = []
