@@ -13,7 +13,9 @@ Started by scripts/run.sh with the environment of scripts/env.sh. It
    everything, saying which component kept failing and where its log is);
 5. stops everything it started on Ctrl-C, on SIGTERM or SIGHUP (to it or to its process
    group), and when it ends any other way: each component runs in its own process group and
-   is told to stop by the kernel if this process dies, even by SIGKILL.
+   is told to stop by the kernel if this process dies, even by SIGKILL; a reaper process
+   (`supervise.py --reap`) then stops whatever of those groups is still running after 30
+   seconds (a scheduler waiting on its task processes, say).
 """
 
 from __future__ import annotations
@@ -398,10 +400,29 @@ def on_signal(number: int, frame: object) -> None:
     raise Stop(128 + number)
 
 
+def start_reaper() -> subprocess.Popen:
+    """The process that stops the components if this one dies without doing it."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--reap", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # not stopped with the terminal's process group: it stops last
+    )
+
+
+def reap(supervisor: int) -> int:
+    """Wait for the supervisor to die; then stop every session it recorded in its state file,
+    SIGTERM first (the kernel already sent one), SIGKILL what is left after 30 seconds."""
+    while os.getppid() == supervisor:
+        time.sleep(1)
+    terminate(set(_state().get("components", {}).values()))
+    return 0  # the state file stays: the next `make run` says the earlier one was killed
+
+
 def main() -> int:
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, on_signal)
     started: list[Component] = []
+    reaper: subprocess.Popen | None = None
     try:
         lock = take_lock()  # noqa: F841 - held for the life of the process
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -412,6 +433,7 @@ def main() -> int:
         migrate()
         seed()
         env = component_env()
+        reaper = start_reaper()
         for component in components():
             say(f"starting the {component.name} (log: {component.log})")
             started.append(component)  # first: a signal during start still stops it
@@ -428,6 +450,9 @@ def main() -> int:
         if stop.message:
             for line in stop.message.splitlines():
                 print(f"[run] ERROR: {line}", file=sys.stderr, flush=True)
+        if reaper is not None:
+            reaper.terminate()
+            reaper.wait()
         if started:
             say("stopping everything this run started")
             stop_all(started)
@@ -437,4 +462,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--reap"]:
+        sys.exit(reap(int(sys.argv[2])))
     sys.exit(main())
